@@ -1,0 +1,222 @@
+using System.Runtime.InteropServices;
+using Tmds.Linux;
+using TransparentSocks.Linux.Interop;
+using TransparentSocks.Linux.Sockets;
+using static Tmds.Linux.LibC;
+
+namespace TransparentSocks.Linux.EventLoop;
+
+/// <summary>
+/// One epoll instance and the thread that waits on it. Sockets are registered once, edge-triggered, for read and
+/// write readiness; events are routed to the socket through a slot table (index + generation in the epoll cookie),
+/// which is an O(1) lookup and ignores stale events for a slot that was reused.
+/// The same thread sweeps deadlines (handshake and idle timeouts) a few times per second.
+/// </summary>
+public sealed unsafe class EventLoop : IDisposable
+{
+    private const int MaxEvents = 256;
+    private const int SweepIntervalMs = 200;
+    private const ulong WakeCookie = ulong.MaxValue;
+
+    private readonly int _epfd;
+    private readonly int _wakeFd;
+    private readonly Thread _thread;
+    private readonly Lock _slotLock = new();
+    private readonly Stack<int> _freeSlots = new();
+    private LinuxSocket?[] _slots = new LinuxSocket?[256];
+    private uint[] _generations = new uint[256];
+    private int _slotCount;
+    private int _registered;
+    private volatile bool _stopping;
+
+    public EventLoop(string name)
+    {
+        Name = name;
+        _epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (_epfd < 0)
+        {
+            throw new InvalidOperationException($"epoll_create1 failed: {(Errno)errno}");
+        }
+
+        _wakeFd = Sys.eventfd(0, Sys.EFD_NONBLOCK | Sys.EFD_CLOEXEC);
+        if (_wakeFd < 0)
+        {
+            var e = Sys.LastErrno;
+            Sys.close(_epfd);
+            throw new InvalidOperationException($"eventfd failed: {e}");
+        }
+
+        var ev = default(epoll_event);
+        ev.events = EPOLLIN;
+        ev.data.u64 = WakeCookie;
+        _ = epoll_ctl(_epfd, EPOLL_CTL_ADD, _wakeFd, &ev);
+
+        _thread = new Thread(Run) { IsBackground = true, Name = name };
+        _thread.Start();
+    }
+
+    public string Name { get; }
+
+    /// <summary>Sockets currently registered on this loop.</summary>
+    public int RegisteredCount => Volatile.Read(ref _registered);
+
+    public bool IsLoopThread => Thread.CurrentThread == _thread;
+
+    internal ulong Register(LinuxSocket socket)
+    {
+        int index;
+        uint generation;
+        lock (_slotLock)
+        {
+            if (!_freeSlots.TryPop(out index))
+            {
+                if (_slotCount == _slots.Length)
+                {
+                    Array.Resize(ref _generations, _slots.Length * 2);
+                    var grown = new LinuxSocket?[_slots.Length * 2];
+                    Array.Copy(_slots, grown, _slots.Length);
+                    Volatile.Write(ref _slots, grown);
+                }
+
+                index = _slotCount++;
+            }
+
+            generation = ++_generations[index];
+            Volatile.Write(ref _slots[index], socket);
+            _registered++;
+        }
+
+        var cookie = ((ulong)generation << 32) | (uint)index;
+        var ev = default(epoll_event);
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        ev.data.u64 = cookie;
+        if (epoll_ctl(_epfd, EPOLL_CTL_ADD, socket.Fd, &ev) != 0)
+        {
+            var error = (Errno)errno;
+            Release(cookie);
+            throw new InvalidOperationException($"epoll_ctl(ADD) failed: {error}");
+        }
+
+        return cookie;
+    }
+
+    internal void Unregister(int fd, ulong cookie)
+    {
+        // Closing the fd removes it from the epoll set as well; the explicit DEL keeps that true even if the fd was dup'ed.
+        _ = epoll_ctl(_epfd, EPOLL_CTL_DEL, fd, null);
+        Release(cookie);
+    }
+
+    private void Release(ulong cookie)
+    {
+        var index = (int)(uint)cookie;
+        lock (_slotLock)
+        {
+            if (_generations[index] == (uint)(cookie >> 32) && _slots[index] is not null)
+            {
+                _slots[index] = null;
+                _freeSlots.Push(index);
+                _registered--;
+            }
+        }
+    }
+
+    private void Run()
+    {
+        var events = (epoll_event*)NativeMemory.Alloc((nuint)(MaxEvents * sizeof(epoll_event)));
+        var nextSweep = Environment.TickCount64 + SweepIntervalMs;
+        try
+        {
+            while (!_stopping)
+            {
+                var n = epoll_wait(_epfd, events, MaxEvents, SweepIntervalMs);
+                if (n < 0)
+                {
+                    if ((Errno)errno == Errno.EINTR)
+                    {
+                        continue;
+                    }
+
+                    break;
+                }
+
+                for (var i = 0; i < n; i++)
+                {
+                    Dispatch(events[i].data.u64, (uint)events[i].events);
+                }
+
+                var now = Environment.TickCount64;
+                if (now >= nextSweep)
+                {
+                    nextSweep = now + SweepIntervalMs;
+                    SweepDeadlines(now);
+                }
+            }
+        }
+        finally
+        {
+            NativeMemory.Free(events);
+        }
+    }
+
+    private void Dispatch(ulong cookie, uint events)
+    {
+        if (cookie == WakeCookie)
+        {
+            ulong value;
+            Sys.read(_wakeFd, (byte*)&value, sizeof(ulong));
+            return;
+        }
+
+        var slots = Volatile.Read(ref _slots);
+        var index = (int)(uint)cookie;
+        if ((uint)index >= (uint)slots.Length)
+        {
+            return;
+        }
+
+        var socket = Volatile.Read(ref slots[index]);
+        if (socket is null || socket.Cookie != cookie)
+        {
+            return;
+        }
+
+        socket.OnEvents(events);
+    }
+
+    private void SweepDeadlines(long now)
+    {
+        var slots = Volatile.Read(ref _slots);
+        for (var i = 0; i < slots.Length; i++)
+        {
+            var socket = Volatile.Read(ref slots[i]);
+            if (socket is not null)
+            {
+                var deadline = socket.DeadlineMs;
+                if (deadline != 0 && now >= deadline)
+                {
+                    socket.Abort(Errno.ETIMEDOUT);
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_stopping)
+        {
+            return;
+        }
+
+        _stopping = true;
+        ulong one = 1;
+        Sys.write(_wakeFd, (byte*)&one, sizeof(ulong));
+        if (!IsLoopThread)
+        {
+            _thread.Join(TimeSpan.FromSeconds(5));
+        }
+
+        Sys.close(_wakeFd);
+        Sys.close(_epfd);
+    }
+}

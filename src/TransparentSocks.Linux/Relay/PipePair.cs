@@ -1,0 +1,96 @@
+using TransparentSocks.Linux.Interop;
+using static Tmds.Linux.LibC;
+
+namespace TransparentSocks.Linux.Relay;
+
+/// <summary>
+/// The kernel pipe one relay direction splices through. Empty pipes are pooled (with a cap) so that a short
+/// connection does not pay for pipe2 + F_SETPIPE_SZ + two closes; a pipe that may still hold bytes is closed.
+/// </summary>
+internal sealed unsafe class PipePair
+{
+    private const int MaxPooled = 256;
+    private static readonly Lock PoolLock = new();
+    private static readonly Stack<PipePair> Pool = new();
+
+    private PipePair(int readFd, int writeFd, int capacity)
+    {
+        ReadFd = readFd;
+        WriteFd = writeFd;
+        Capacity = capacity;
+    }
+
+    public int ReadFd { get; }
+
+    public int WriteFd { get; }
+
+    public int Capacity { get; }
+
+    public static int PooledCount
+    {
+        get
+        {
+            lock (PoolLock)
+            {
+                return Pool.Count;
+            }
+        }
+    }
+
+    public static PipePair? Rent(int size, out Errno error)
+    {
+        lock (PoolLock)
+        {
+            while (Pool.TryPop(out var pooled))
+            {
+                if (pooled.Capacity >= Math.Min(size, 65536))
+                {
+                    error = Errno.None;
+                    return pooled;
+                }
+
+                pooled.Close();
+            }
+        }
+
+        var fds = stackalloc int[2];
+        if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
+        {
+            error = (Errno)errno;
+            return null;
+        }
+
+        // Raising the size can fail (fs.pipe-max-size for unprivileged users); the default 64 KiB still works.
+        var capacity = fcntl(fds[1], F_SETPIPE_SZ, size);
+        if (capacity <= 0)
+        {
+            capacity = fcntl(fds[1], F_GETPIPE_SZ, 0);
+        }
+
+        error = Errno.None;
+        return new PipePair(fds[0], fds[1], capacity > 0 ? capacity : 65536);
+    }
+
+    public void Return(bool empty)
+    {
+        if (empty)
+        {
+            lock (PoolLock)
+            {
+                if (Pool.Count < MaxPooled)
+                {
+                    Pool.Push(this);
+                    return;
+                }
+            }
+        }
+
+        Close();
+    }
+
+    private void Close()
+    {
+        _ = Sys.close(ReadFd);
+        _ = Sys.close(WriteFd);
+    }
+}

@@ -1,0 +1,22 @@
+namespace TransparentSocks.Linux.Relay;
+
+/// <summary>
+/// Live byte counts of one session. Each field has a single writer (its direction's pump), so updates are plain
+/// volatile writes: no lock and no interlocked operation per chunk. Readers (stats, show sessions) read them racily,
+/// which is exact enough for monitoring.
+/// </summary>
+public sealed class RelayCounters
+{
+    private long _up;
+    private long _down;
+
+    /// <summary>Client to upstream.</summary>
+    public long BytesUp => Volatile.Read(ref _up);
+
+    /// <summary>Upstream to client.</summary>
+    public long BytesDown => Volatile.Read(ref _down);
+
+    internal void AddUp(long n) => Volatile.Write(ref _up, _up + n);
+
+    internal void AddDown(long n) => Volatile.Write(ref _down, _down + n);
+}

@@ -1,0 +1,379 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using TransparentSocks.Linux.Interop;
+using TransparentSocks.Linux.Sockets;
+
+namespace TransparentSocks.Linux.Relay;
+
+/// <summary>
+/// Moves bytes both ways between two connected sockets until both directions reach EOF or one fails.
+/// </summary>
+/// <remarks>
+/// Each direction is one long-lived pump: splice(src → pipe) then splice(pipe → dst), non-blocking, parking on the
+/// event loop's readiness when the kernel says EAGAIN. No managed buffer is touched per chunk and nothing is allocated
+/// per chunk (the pump's state machine is pooled and lives for the session).
+/// Half-close: EOF from one side becomes shutdown(SHUT_WR) on the other once the pipe has drained, and the opposite
+/// direction keeps running until its own EOF.
+/// Failure: the first error aborts both sockets, the other pump is awaited, and a peer's reset is passed on as RST.
+/// </remarks>
+public static class SocketRelay
+{
+    private const uint SpliceFlags = Sys.SPLICE_F_MOVE | Sys.SPLICE_F_NONBLOCK;
+
+    public static async Task<RelayResult> RunAsync(LinuxSocket client, LinuxSocket upstream, RelaySettings settings, RelayCounters counters)
+    {
+        var idleMs = settings.IdleTimeout > TimeSpan.Zero ? (long)settings.IdleTimeout.TotalMilliseconds : 0;
+        var state = new SessionState(client, upstream, idleMs);
+        state.Touch();
+
+        var upTask = PumpAsync(client, upstream, settings, counters, up: true, state);
+        var downTask = PumpAsync(upstream, client, settings, counters, up: false, state);
+        var up = await upTask.ConfigureAwait(false);
+        var down = await downTask.ConfigureAwait(false);
+
+        client.DeadlineMs = 0;
+        upstream.DeadlineMs = 0;
+        return Conclude(up, down, state, counters);
+    }
+
+    private static RelayResult Conclude(PumpResult up, PumpResult down, SessionState state, RelayCounters counters)
+    {
+        var spliced = up.Spliced || down.Spliced;
+        var first = state.FirstFailure;
+        if (first is null)
+        {
+            return new RelayResult(RelayOutcome.Completed, Errno.None, counters.BytesUp, counters.BytesDown, spliced);
+        }
+
+        var failure = first.Value;
+        if (failure.Error == Errno.ETIMEDOUT && failure.FromDeadline)
+        {
+            return new RelayResult(RelayOutcome.IdleTimeout, Errno.ETIMEDOUT, counters.BytesUp, counters.BytesDown, spliced);
+        }
+
+        if (failure.Error == Errno.ECANCELED)
+        {
+            return new RelayResult(RelayOutcome.Aborted, Errno.ECANCELED, counters.BytesUp, counters.BytesDown, spliced);
+        }
+
+        // A reset seen on one side is passed on as a reset to the other side, so neither end mistakes the
+        // truncated stream for a clean end of data.
+        var failedSocket = failure.Socket;
+        var other = ReferenceEquals(failedSocket, state.Client) ? state.Upstream : state.Client;
+        if (failure.Error is Errno.ECONNRESET or Errno.EPIPE or Errno.ETIMEDOUT or Errno.EHOSTUNREACH or Errno.ENETUNREACH)
+        {
+            _ = other.SetLingerZero();
+        }
+
+        var outcome = ReferenceEquals(failedSocket, state.Client) ? RelayOutcome.ClientError : RelayOutcome.UpstreamError;
+        return new RelayResult(outcome, failure.Error, counters.BytesUp, counters.BytesDown, spliced);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<PumpResult> PumpAsync(
+        LinuxSocket src, LinuxSocket dst, RelaySettings settings, RelayCounters counters, bool up, SessionState state)
+    {
+        // Yield once so both pumps start before either runs its first chunk inline.
+        await Task.Yield();
+        if (settings.Engine == RelayEngine.Splice)
+        {
+            var pipe = PipePair.Rent(settings.PipeSize, out _);
+            if (pipe is not null)
+            {
+                var result = await SpliceAsync(src, dst, pipe, counters, up, state).ConfigureAwait(false);
+                if (!result.FallBack)
+                {
+                    return result;
+                }
+            }
+        }
+
+        return await CopyAsync(src, dst, settings.BufferSize, counters, up, state).ConfigureAwait(false);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<PumpResult> SpliceAsync(
+        LinuxSocket src, LinuxSocket dst, PipePair pipe, RelayCounters counters, bool up, SessionState state)
+    {
+        var inPipe = 0;
+        var eof = false;
+        var moved = 0L;
+        try
+        {
+            while (true)
+            {
+                if (state.HasFailed)
+                {
+                    return PumpResult.Stopped(spliced: true);
+                }
+
+                if (!eof && inPipe < pipe.Capacity)
+                {
+                    var tick = src.Readable.Tick;
+                    var n = Sys.splice(src.Fd, 0, pipe.WriteFd, 0, (nuint)(pipe.Capacity - inPipe), SpliceFlags);
+                    if (n > 0)
+                    {
+                        inPipe += (int)n;
+                    }
+                    else if (n == 0)
+                    {
+                        eof = true;
+                    }
+                    else
+                    {
+                        var error = Sys.LastErrno;
+                        if (error == Errno.EAGAIN)
+                        {
+                            if (inPipe == 0)
+                            {
+                                var waited = await src.Readable.WaitAsync(tick).ConfigureAwait(false);
+                                if (waited != Errno.None)
+                                {
+                                    return state.Fail(src, waited, fromDeadline: waited == Errno.ETIMEDOUT, spliced: true);
+                                }
+
+                                continue;
+                            }
+                        }
+                        else if (error == Errno.EINTR)
+                        {
+                            continue;
+                        }
+                        else if ((error is Errno.EINVAL or Errno.ENOSYS) && moved == 0 && inPipe == 0)
+                        {
+                            return PumpResult.FallBackToCopy;
+                        }
+                        else
+                        {
+                            return state.Fail(src, error, fromDeadline: false, spliced: true);
+                        }
+                    }
+                }
+
+                if (inPipe > 0)
+                {
+                    var tick = dst.Writable.Tick;
+                    var m = Sys.splice(pipe.ReadFd, 0, dst.Fd, 0, (nuint)inPipe, SpliceFlags);
+                    if (m > 0)
+                    {
+                        inPipe -= (int)m;
+                        moved += m;
+                        if (up)
+                        {
+                            counters.AddUp(m);
+                        }
+                        else
+                        {
+                            counters.AddDown(m);
+                        }
+
+                        state.Touch();
+                        continue;
+                    }
+
+                    var error = Sys.LastErrno;
+                    if (error == Errno.EAGAIN)
+                    {
+                        var waited = await dst.Writable.WaitAsync(tick).ConfigureAwait(false);
+                        if (waited != Errno.None)
+                        {
+                            return state.Fail(dst, waited, fromDeadline: waited == Errno.ETIMEDOUT, spliced: true);
+                        }
+
+                        continue;
+                    }
+
+                    if (error != Errno.EINTR)
+                    {
+                        return state.Fail(dst, error, fromDeadline: false, spliced: true);
+                    }
+
+                    continue;
+                }
+
+                if (eof)
+                {
+                    _ = dst.Shutdown(SocketShutdown.Send);
+                    return PumpResult.Done(spliced: true);
+                }
+            }
+        }
+        finally
+        {
+            pipe.Return(empty: inPipe == 0);
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<PumpResult> CopyAsync(
+        LinuxSocket src, LinuxSocket dst, int bufferSize, RelayCounters counters, bool up, SessionState state)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(bufferSize);
+        try
+        {
+            while (true)
+            {
+                if (state.HasFailed)
+                {
+                    return PumpResult.Stopped(spliced: false);
+                }
+
+                var tick = src.Readable.Tick;
+                var read = src.TryReceive(buffer);
+                if (read.HasError)
+                {
+                    if (read.Error == Errno.EAGAIN)
+                    {
+                        var waited = await src.Readable.WaitAsync(tick).ConfigureAwait(false);
+                        if (waited != Errno.None)
+                        {
+                            return state.Fail(src, waited, fromDeadline: waited == Errno.ETIMEDOUT, spliced: false);
+                        }
+                    }
+                    else if (read.Error != Errno.EINTR)
+                    {
+                        return state.Fail(src, read.Error, fromDeadline: false, spliced: false);
+                    }
+
+                    continue;
+                }
+
+                if (read.Bytes == 0)
+                {
+                    _ = dst.Shutdown(SocketShutdown.Send);
+                    return PumpResult.Done(spliced: false);
+                }
+
+                var sent = 0;
+                while (sent < read.Bytes)
+                {
+                    var wtick = dst.Writable.Tick;
+                    var write = dst.TrySend(buffer.AsSpan(sent, read.Bytes - sent));
+                    if (!write.HasError)
+                    {
+                        sent += write.Bytes;
+                        continue;
+                    }
+
+                    if (write.Error == Errno.EAGAIN)
+                    {
+                        var waited = await dst.Writable.WaitAsync(wtick).ConfigureAwait(false);
+                        if (waited != Errno.None)
+                        {
+                            return state.Fail(dst, waited, fromDeadline: waited == Errno.ETIMEDOUT, spliced: false);
+                        }
+                    }
+                    else if (write.Error != Errno.EINTR)
+                    {
+                        return state.Fail(dst, write.Error, fromDeadline: false, spliced: false);
+                    }
+                }
+
+                if (up)
+                {
+                    counters.AddUp(read.Bytes);
+                }
+                else
+                {
+                    counters.AddDown(read.Bytes);
+                }
+
+                state.Touch();
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private readonly record struct Failure(LinuxSocket Socket, Errno Error, bool FromDeadline);
+
+    private readonly struct PumpResult
+    {
+        private PumpResult(bool fallBack, bool spliced)
+        {
+            FallBack = fallBack;
+            Spliced = spliced;
+        }
+
+        public bool FallBack { get; }
+
+        public bool Spliced { get; }
+
+        public static PumpResult FallBackToCopy => new(true, false);
+
+        public static PumpResult Done(bool spliced) => new(false, spliced);
+
+        public static PumpResult Stopped(bool spliced) => new(false, spliced);
+    }
+
+    /// <summary>What both pumps of one session share: the sockets, the idle deadline and the first failure.</summary>
+    private sealed class SessionState
+    {
+        private readonly long _idleMs;
+        private readonly Lock _lock = new();
+        private Failure? _firstFailure;
+        private volatile bool _failed;
+
+        public SessionState(LinuxSocket client, LinuxSocket upstream, long idleMs)
+        {
+            Client = client;
+            Upstream = upstream;
+            _idleMs = idleMs;
+        }
+
+        public LinuxSocket Client { get; }
+
+        public LinuxSocket Upstream { get; }
+
+        /// <summary>Checked by the pumps every chunk, so it is a volatile flag rather than the locked record.</summary>
+        public bool HasFailed => _failed;
+
+        public Failure? FirstFailure
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _firstFailure;
+                }
+            }
+        }
+
+        public void Touch()
+        {
+            if (_idleMs > 0)
+            {
+                var deadline = Environment.TickCount64 + _idleMs;
+                Client.DeadlineMs = deadline;
+                Upstream.DeadlineMs = deadline;
+            }
+        }
+
+        public PumpResult Fail(LinuxSocket socket, Errno error, bool fromDeadline, bool spliced)
+        {
+            bool first;
+            lock (_lock)
+            {
+                first = _firstFailure is null;
+                if (first)
+                {
+                    _firstFailure = new Failure(socket, error, fromDeadline);
+                    _failed = true;
+                }
+            }
+
+            if (first)
+            {
+                // Wake the other pump wherever it is parked; it sees the failure and returns.
+                var abortWith = error == Errno.ETIMEDOUT && fromDeadline ? Errno.ETIMEDOUT : Errno.ECANCELED;
+                Client.Abort(abortWith);
+                Upstream.Abort(abortWith);
+            }
+
+            return PumpResult.Stopped(spliced);
+        }
+    }
+}
