@@ -1,0 +1,199 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace TransparentSocks.Options;
+
+/// <summary>Reads, validates and writes the daemon's JSON configuration file.</summary>
+public static partial class ConfigLoader
+{
+    public const string DefaultPath = "/etc/transparentsocks/config.json";
+
+    /// <summary>Reads and validates a config file; relative password files are resolved against its directory.</summary>
+    public static ConfigResult Load(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var fullPath = Path.GetFullPath(path);
+        string json;
+        try
+        {
+            json = File.ReadAllText(fullPath);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return ConfigResult.Invalid($"{fullPath}: cannot read the config file: {ex.Message}");
+        }
+
+        return Parse(json, Path.GetDirectoryName(fullPath));
+    }
+
+    /// <summary>
+    /// Parses and validates config text. Comments and trailing commas are allowed; unknown or repeated keys are errors.
+    /// </summary>
+    /// <param name="baseDirectory">Where relative password files are looked up; the current directory when null.</param>
+    public static ConfigResult Parse(string json, string? baseDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        TransparentSocksOptions? options;
+        try
+        {
+            options = JsonSerializer.Deserialize(json.TrimStart('\uFEFF'), OptionsJsonContext.Default.TransparentSocksOptions);
+        }
+        catch (JsonException ex)
+        {
+            return ConfigResult.Invalid(Describe(ex));
+        }
+
+        if (options is null)
+        {
+            return ConfigResult.Invalid("$: expected an object, found null");
+        }
+
+        var errors = ConfigValidator.Validate(options, baseDirectory);
+        return errors.Count == 0 ? ConfigResult.Valid(options) : ConfigResult.Invalid(errors);
+    }
+
+    /// <summary>
+    /// Validates options built or edited in code and reads their password files. Returns the errors, empty when valid.
+    /// </summary>
+    public static IReadOnlyList<string> Validate(TransparentSocksOptions options, string? baseDirectory)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return ConfigValidator.Validate(options, baseDirectory);
+    }
+
+    /// <summary>The options as config-file JSON. Includes inline passwords: write it to a file, never to a log.</summary>
+    public static string Serialize(TransparentSocksOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return JsonSerializer.Serialize(options, OptionsJsonContext.Default.TransparentSocksOptions);
+    }
+
+    /// <summary>
+    /// Writes the options so that a reader sees either the old file or the new one, never half of each: the JSON goes
+    /// to a temporary file in the same directory, is flushed to disk, then renamed over the target. Does not validate.
+    /// A symlinked config is written through to its target so the link survives. Comments in the old file are lost.
+    /// </summary>
+    public static void Save(TransparentSocksOptions options, string path)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var target = Path.GetFullPath(path);
+        if (new FileInfo(target).LinkTarget is not null)
+        {
+            target = File.ResolveLinkTarget(target, returnFinalTarget: true)?.FullName ?? target;
+        }
+
+        var directory = Path.GetDirectoryName(target)!;
+        var temp = Path.Combine(directory, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(options, OptionsJsonContext.Default.TransparentSocksOptions);
+        var streamOptions = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows())
+        {
+            // The file can hold passwords: keep the existing mode, and start new files readable by the owner only.
+            streamOptions.UnixCreateMode = File.Exists(target)
+                ? File.GetUnixFileMode(target)
+                : UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        try
+        {
+            using (var stream = new FileStream(temp, streamOptions))
+            {
+                stream.Write(bytes);
+                stream.Write("\n"u8);
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, target, overwrite: true);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The original error is the one worth reporting; a stray temp file is harmless.
+        }
+    }
+
+    /// <summary>
+    /// Turns a serializer error into <c>path: reason (line L, byte B)</c>. The serializer's own text ends with a
+    /// machine-style location suffix and names .NET types, which mean nothing to someone editing the file.
+    /// </summary>
+    private static string Describe(JsonException ex)
+    {
+        var path = ex.Path is null or "$" ? "$" : ex.Path.StartsWith("$.", StringComparison.Ordinal) ? ex.Path[2..] : ex.Path[1..];
+        var message = ex.Message;
+        var suffix = message.IndexOf(" Path: ", StringComparison.Ordinal);
+        if (suffix < 0)
+        {
+            suffix = message.IndexOf(" LineNumber: ", StringComparison.Ordinal);
+        }
+
+        if (suffix >= 0)
+        {
+            message = message[..suffix];
+        }
+
+        var unmapped = UnmappedPropertyPattern().Match(message);
+        if (unmapped.Success)
+        {
+            var name = unmapped.Groups[1].Value;
+            path = path.EndsWith(name, StringComparison.Ordinal) ? path : path == "$" ? name : $"{path}.{name}";
+            message = "unknown property";
+        }
+        else if (ConversionPattern().Match(message) is { Success: true } conversion)
+        {
+            message = $"expected {Describe(conversion.Groups[1].Value)}";
+        }
+        else if (message.StartsWith("Duplicate property ", StringComparison.Ordinal))
+        {
+            message = "appears more than once";
+        }
+        else if (message.Contains("doesn't allow setting null values", StringComparison.Ordinal))
+        {
+            message = "must not be null";
+        }
+        else if (path.EndsWith("password", StringComparison.OrdinalIgnoreCase))
+        {
+            // Reader errors quote the offending text, which here would be an unquoted password.
+            message = "is not valid JSON; quote the password as a string";
+        }
+        else
+        {
+            message = message.ReplaceLineEndings(" ");
+        }
+
+        var location = ex.LineNumber is { } line
+            ? string.Create(CultureInfo.InvariantCulture, $" (line {line + 1}, byte {(ex.BytePositionInLine ?? 0) + 1})")
+            : string.Empty;
+        return $"{path}: {message}{location}";
+    }
+
+    private static string Describe(string typeName) => typeName switch
+    {
+        "System.Boolean" => "true or false",
+        "System.String" => "a string",
+        "System.Double" => "a number",
+        "System.Int32" => "an integer",
+        _ when typeName.StartsWith("System.Collections.Generic.List", StringComparison.Ordinal) => "an array",
+        _ when typeName.StartsWith("TransparentSocks.Options.", StringComparison.Ordinal) => "an object",
+        _ => typeName,
+    };
+
+    [GeneratedRegex("^The JSON property '(.*)' could not be mapped to any \\.NET member")]
+    private static partial Regex UnmappedPropertyPattern();
+
+    [GeneratedRegex("^The JSON value could not be converted to ([^ ]+)\\.$")]
+    private static partial Regex ConversionPattern();
+}

@@ -1,0 +1,47 @@
+using System.Text.Json.Serialization;
+using TransparentSocks.Addressing;
+
+namespace TransparentSocks.Options;
+
+/// <summary>The upstream SOCKS5 server connections are chained through (<c>"upstream"</c>), e.g. sing-box.</summary>
+public sealed class UpstreamOptions
+{
+    /// <summary><c>HOST:PORT</c>; required when anything routes through the upstream.</summary>
+    public string? Address { get; set; }
+
+    public string? Username { get; set; }
+
+    public string? Password { get; set; }
+
+    /// <summary>Relative to the config file.</summary>
+    public string? PasswordFile { get; set; }
+
+    [JsonPropertyName("connectTimeout")]
+    public double ConnectTimeoutSeconds { get; set; } = 5;
+
+    [JsonPropertyName("handshakeTimeout")]
+    public double HandshakeTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// SO_MARK for upstream sockets, 0 for none. A TPROXY setup needs it so that the nft rules can let the
+    /// daemon's own traffic through instead of capturing it again. Accepts a number or a "0x..." string.
+    /// </summary>
+    [JsonConverter(typeof(SocketMarkConverter))]
+    public uint Mark { get; set; }
+
+    [JsonIgnore]
+    public TimeSpan ConnectTimeout => TimeSpan.FromSeconds(ConnectTimeoutSeconds);
+
+    [JsonIgnore]
+    public TimeSpan HandshakeTimeout => TimeSpan.FromSeconds(HandshakeTimeoutSeconds);
+
+    /// <summary><see cref="Address"/> parsed, or null when none is configured; throws <see cref="FormatException"/> if it does not validate.</summary>
+    [JsonIgnore]
+    public Destination? Endpoint => Address is null ? null : Destination.Parse(Address);
+
+    /// <summary>The password to send: <see cref="Password"/>, or the contents of <see cref="PasswordFile"/> once loaded.</summary>
+    [JsonIgnore]
+    public string? EffectivePassword => PasswordFile is null ? Password : PasswordFromFile;
+
+    internal string? PasswordFromFile { get; set; }
+}
