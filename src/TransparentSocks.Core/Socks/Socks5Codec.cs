@@ -1,0 +1,413 @@
+using System.Net.Sockets;
+using TransparentSocks.Addressing;
+
+namespace TransparentSocks.Socks;
+
+/// <summary>
+/// The SOCKS5 wire format (RFC 1928) and its username/password sub-negotiation (RFC 1929), spans in and results out.
+/// A server parses what a client sends and writes what a server sends; a client does the opposite.
+/// </summary>
+/// <remarks>
+/// Parsers fail as soon as the bytes seen so far cannot start a valid message, so a server never waits on garbage.
+/// A complete message reports its exact length and leaves what follows alone, because clients pipeline
+/// greeting, credentials and request in one write.
+/// Writers return the bytes written and throw <see cref="ArgumentException"/> if the span is too small
+/// or a field cannot be encoded.
+/// </remarks>
+public static class Socks5Codec
+{
+    /// <summary>VER, NMETHODS and 255 methods.</summary>
+    public const int MaxGreetingLength = 2 + 255;
+
+    /// <summary>VER, ULEN, 255 username bytes, PLEN, 255 password bytes.</summary>
+    public const int MaxAuthRequestLength = 1 + 1 + 255 + 1 + 255;
+
+    /// <summary>VER, CMD, RSV, ATYP, a length byte, 255 name bytes, PORT.</summary>
+    public const int MaxRequestLength = 3 + Socks5Address.MaxLength;
+
+    /// <summary>VER, REP, RSV, ATYP, a length byte, 255 name bytes, PORT.</summary>
+    public const int MaxReplyLength = 3 + Socks5Address.MaxLength;
+
+    /// <summary>RSV, RSV, FRAG, ATYP, a length byte, 255 name bytes, PORT.</summary>
+    public const int MaxUdpHeaderLength = 3 + Socks5Address.MaxLength;
+
+    private const byte Version = 0x05;
+    private const byte AuthVersion = 0x01;
+    private const byte AuthSuccess = 0x00;
+    private const byte AuthFailure = 0x01;
+
+    /// <summary>Parses VER NMETHODS METHODS.</summary>
+    public static ParseResult<Socks5Greeting> ParseGreeting(ReadOnlySpan<byte> input)
+    {
+        if (input.Length < 1)
+        {
+            return ParseResult<Socks5Greeting>.NeedMore();
+        }
+
+        if (input[0] != Version)
+        {
+            return ParseResult<Socks5Greeting>.Invalid(Socks5ParseError.BadVersion);
+        }
+
+        if (input.Length < 2)
+        {
+            return ParseResult<Socks5Greeting>.NeedMore();
+        }
+
+        var count = input[1];
+        if (count == 0)
+        {
+            return ParseResult<Socks5Greeting>.Invalid(Socks5ParseError.NoMethods);
+        }
+
+        var methods = input.Slice(2, Math.Min(count, input.Length - 2));
+        if (methods.Contains((byte)Socks5AuthMethod.NoAcceptable))
+        {
+            return ParseResult<Socks5Greeting>.Invalid(Socks5ParseError.BadMethod);
+        }
+
+        if (methods.Length < count)
+        {
+            return ParseResult<Socks5Greeting>.NeedMore();
+        }
+
+        var set = Socks5MethodSet.Empty;
+        foreach (var method in methods)
+        {
+            set = set.With((Socks5AuthMethod)method);
+        }
+
+        return ParseResult<Socks5Greeting>.Done(new Socks5Greeting(set), 2 + count);
+    }
+
+    /// <summary>Parses VER ULEN UNAME PLEN PASSWD (RFC 1929); the credentials are ranges into <paramref name="input"/>.</summary>
+    public static ParseResult<Socks5Credentials> ParseUsernamePassword(ReadOnlySpan<byte> input)
+    {
+        if (input.Length < 1)
+        {
+            return ParseResult<Socks5Credentials>.NeedMore();
+        }
+
+        if (input[0] != AuthVersion)
+        {
+            return ParseResult<Socks5Credentials>.Invalid(Socks5ParseError.BadAuthVersion);
+        }
+
+        if (input.Length < 2)
+        {
+            return ParseResult<Socks5Credentials>.NeedMore();
+        }
+
+        var usernameLength = input[1];
+        if (usernameLength == 0)
+        {
+            return ParseResult<Socks5Credentials>.Invalid(Socks5ParseError.EmptyUsername);
+        }
+
+        var passwordLengthAt = 2 + usernameLength;
+        if (input.Length <= passwordLengthAt)
+        {
+            return ParseResult<Socks5Credentials>.NeedMore();
+        }
+
+        var passwordLength = input[passwordLengthAt];
+        if (passwordLength == 0)
+        {
+            return ParseResult<Socks5Credentials>.Invalid(Socks5ParseError.EmptyPassword);
+        }
+
+        var length = passwordLengthAt + 1 + passwordLength;
+        if (input.Length < length)
+        {
+            return ParseResult<Socks5Credentials>.NeedMore();
+        }
+
+        var credentials = new Socks5Credentials(2..passwordLengthAt, (passwordLengthAt + 1)..length);
+        return ParseResult<Socks5Credentials>.Done(credentials, length);
+    }
+
+    /// <summary>Parses VER CMD RSV ATYP DST.ADDR DST.PORT.</summary>
+    public static ParseResult<Socks5Request> ParseRequest(ReadOnlySpan<byte> input)
+    {
+        if (input.Length >= 1 && input[0] != Version)
+        {
+            return ParseResult<Socks5Request>.Invalid(Socks5ParseError.BadVersion);
+        }
+
+        if (input.Length >= 2 && input[1] is < (byte)Socks5Command.Connect or > (byte)Socks5Command.UdpAssociate)
+        {
+            return ParseResult<Socks5Request>.Invalid(Socks5ParseError.UnknownCommand);
+        }
+
+        if (input.Length >= 3 && input[2] != 0)
+        {
+            return ParseResult<Socks5Request>.Invalid(Socks5ParseError.ReservedNotZero);
+        }
+
+        if (input.Length < 3)
+        {
+            return ParseResult<Socks5Request>.NeedMore();
+        }
+
+        var address = Socks5Address.Parse(input[3..]);
+        return address.Status switch
+        {
+            ParseStatus.Done => ParseResult<Socks5Request>.Done(
+                new Socks5Request((Socks5Command)input[1], address.Value), 3 + address.Consumed),
+            ParseStatus.NeedMoreData => ParseResult<Socks5Request>.NeedMore(),
+            _ => ParseResult<Socks5Request>.Invalid(address.Error),
+        };
+    }
+
+    /// <summary>Parses VER METHOD; any METHOD byte is returned, <see cref="Socks5AuthMethod.NoAcceptable"/> included.</summary>
+    public static ParseResult<Socks5AuthMethod> ParseMethodSelection(ReadOnlySpan<byte> input)
+    {
+        if (input.Length >= 1 && input[0] != Version)
+        {
+            return ParseResult<Socks5AuthMethod>.Invalid(Socks5ParseError.BadVersion);
+        }
+
+        return input.Length < 2
+            ? ParseResult<Socks5AuthMethod>.NeedMore()
+            : ParseResult<Socks5AuthMethod>.Done((Socks5AuthMethod)input[1], 2);
+    }
+
+    /// <summary>Parses VER STATUS (RFC 1929); the value is true when STATUS is 0x00, the only success.</summary>
+    public static ParseResult<bool> ParseAuthReply(ReadOnlySpan<byte> input)
+    {
+        if (input.Length >= 1 && input[0] != AuthVersion)
+        {
+            return ParseResult<bool>.Invalid(Socks5ParseError.BadAuthVersion);
+        }
+
+        return input.Length < 2
+            ? ParseResult<bool>.NeedMore()
+            : ParseResult<bool>.Done(input[1] == AuthSuccess, 2);
+    }
+
+    /// <summary>Parses VER REP RSV ATYP BND.ADDR BND.PORT.</summary>
+    public static ParseResult<Socks5Reply> ParseReply(ReadOnlySpan<byte> input)
+    {
+        if (input.Length >= 1 && input[0] != Version)
+        {
+            return ParseResult<Socks5Reply>.Invalid(Socks5ParseError.BadVersion);
+        }
+
+        if (input.Length >= 2 && input[1] > (byte)Socks5ReplyCode.AddressTypeNotSupported)
+        {
+            return ParseResult<Socks5Reply>.Invalid(Socks5ParseError.BadReplyCode);
+        }
+
+        if (input.Length >= 3 && input[2] != 0)
+        {
+            return ParseResult<Socks5Reply>.Invalid(Socks5ParseError.ReservedNotZero);
+        }
+
+        if (input.Length < 3)
+        {
+            return ParseResult<Socks5Reply>.NeedMore();
+        }
+
+        var address = Socks5Address.Parse(input[3..]);
+        return address.Status switch
+        {
+            ParseStatus.Done => ParseResult<Socks5Reply>.Done(
+                new Socks5Reply((Socks5ReplyCode)input[1], address.Value), 3 + address.Consumed),
+            ParseStatus.NeedMoreData => ParseResult<Socks5Reply>.NeedMore(),
+            _ => ParseResult<Socks5Reply>.Invalid(address.Error),
+        };
+    }
+
+    /// <summary>
+    /// Parses RSV RSV FRAG ATYP DST.ADDR DST.PORT at the start of a datagram. A datagram arrives whole,
+    /// so <see cref="ParseStatus.NeedMoreData"/> here means it is truncated. FRAG is reported, not judged.
+    /// </summary>
+    public static ParseResult<Socks5UdpHeader> ParseUdpHeader(ReadOnlySpan<byte> datagram)
+    {
+        if ((datagram.Length >= 1 && datagram[0] != 0) || (datagram.Length >= 2 && datagram[1] != 0))
+        {
+            return ParseResult<Socks5UdpHeader>.Invalid(Socks5ParseError.ReservedNotZero);
+        }
+
+        if (datagram.Length < 3)
+        {
+            return ParseResult<Socks5UdpHeader>.NeedMore();
+        }
+
+        var address = Socks5Address.Parse(datagram[3..]);
+        if (address.Status != ParseStatus.Done)
+        {
+            return address.IsInvalid
+                ? ParseResult<Socks5UdpHeader>.Invalid(address.Error)
+                : ParseResult<Socks5UdpHeader>.NeedMore();
+        }
+
+        var length = 3 + address.Consumed;
+        return ParseResult<Socks5UdpHeader>.Done(new Socks5UdpHeader(datagram[2], address.Value, length), length);
+    }
+
+    /// <summary>Writes VER NMETHODS METHODS; needs 1 to 255 methods, none of them <see cref="Socks5AuthMethod.NoAcceptable"/>.</summary>
+    public static int WriteGreeting(Span<byte> dest, ReadOnlySpan<Socks5AuthMethod> methods)
+    {
+        if (methods.Length is 0 or > 255)
+        {
+            throw new ArgumentException($"A greeting offers 1 to 255 methods, not {methods.Length}.", nameof(methods));
+        }
+
+        if (methods.Contains(Socks5AuthMethod.NoAcceptable))
+        {
+            throw new ArgumentException("0xFF (no acceptable methods) is a server answer, not a method to offer.", nameof(methods));
+        }
+
+        var length = 2 + methods.Length;
+        EnsureLength(dest, length);
+        dest[0] = Version;
+        dest[1] = (byte)methods.Length;
+        for (var i = 0; i < methods.Length; i++)
+        {
+            dest[2 + i] = (byte)methods[i];
+        }
+
+        return length;
+    }
+
+    /// <summary>Writes VER METHOD.</summary>
+    public static int WriteMethodSelection(Span<byte> dest, Socks5AuthMethod method)
+    {
+        EnsureLength(dest, 2);
+        dest[0] = Version;
+        dest[1] = (byte)method;
+        return 2;
+    }
+
+    /// <summary>Writes VER ULEN UNAME PLEN PASSWD (RFC 1929); each field is 1 to 255 bytes.</summary>
+    public static int WriteUsernamePassword(Span<byte> dest, ReadOnlySpan<byte> username, ReadOnlySpan<byte> password)
+    {
+        if (username.Length is 0 or > 255)
+        {
+            throw new ArgumentException($"A username is 1 to 255 bytes, not {username.Length}.", nameof(username));
+        }
+
+        if (password.Length is 0 or > 255)
+        {
+            throw new ArgumentException($"A password is 1 to 255 bytes, not {password.Length}.", nameof(password));
+        }
+
+        var length = 3 + username.Length + password.Length;
+        EnsureLength(dest, length);
+        dest[0] = AuthVersion;
+        dest[1] = (byte)username.Length;
+        username.CopyTo(dest[2..]);
+        dest[2 + username.Length] = (byte)password.Length;
+        password.CopyTo(dest[(3 + username.Length)..]);
+        return length;
+    }
+
+    /// <summary>Writes VER STATUS (RFC 1929): 0x00 for success, 0x01 for failure.</summary>
+    public static int WriteAuthReply(Span<byte> dest, bool success)
+    {
+        EnsureLength(dest, 2);
+        dest[0] = AuthVersion;
+        dest[1] = success ? AuthSuccess : AuthFailure;
+        return 2;
+    }
+
+    /// <summary>Writes VER CMD RSV ATYP DST.ADDR DST.PORT.</summary>
+    public static int WriteRequest(Span<byte> dest, Socks5Command command, Destination destination)
+    {
+        if (command is < Socks5Command.Connect or > Socks5Command.UdpAssociate)
+        {
+            throw new ArgumentOutOfRangeException(nameof(command), command, "Not a SOCKS5 command.");
+        }
+
+        var length = 3 + Socks5Address.GetLength(destination, nameof(destination));
+        EnsureLength(dest, length);
+        dest[0] = Version;
+        dest[1] = (byte)command;
+        dest[2] = 0;
+        Socks5Address.Write(dest[3..], destination);
+        return length;
+    }
+
+    /// <summary>
+    /// Writes VER REP RSV ATYP BND.ADDR BND.PORT. A default <paramref name="bound"/> is written as 0.0.0.0:0, which is
+    /// what failure replies carry, and an IPv4-mapped IPv6 address (what a dual-stack socket reports) as plain IPv4,
+    /// which every client understands.
+    /// </summary>
+    public static int WriteReply(Span<byte> dest, Socks5ReplyCode code, Destination bound)
+    {
+        if (code > Socks5ReplyCode.AddressTypeNotSupported)
+        {
+            throw new ArgumentOutOfRangeException(nameof(code), code, "Not a SOCKS5 reply code.");
+        }
+
+        var mapped = bound.Address is { IsIPv4MappedToIPv6: true } ? bound.Address : null;
+        var length = 3 + (bound.IsDefault || mapped is not null ? 1 + 4 + 2 : Socks5Address.GetLength(bound, nameof(bound)));
+        EnsureLength(dest, length);
+        dest[0] = Version;
+        dest[1] = (byte)code;
+        dest[2] = 0;
+        if (bound.IsDefault)
+        {
+            dest[3] = (byte)Socks5AddressType.IPv4;
+            dest.Slice(4, 4 + 2).Clear();
+        }
+        else if (mapped is not null)
+        {
+            Socks5Address.WriteMappedAsIPv4(dest[3..], mapped, bound.Port);
+        }
+        else
+        {
+            Socks5Address.Write(dest[3..], bound);
+        }
+
+        return length;
+    }
+
+    /// <summary>Writes RSV RSV FRAG ATYP DST.ADDR DST.PORT; the payload goes right after the returned length.</summary>
+    public static int WriteUdpHeader(Span<byte> dest, Destination destination, byte fragment = 0)
+    {
+        var length = 3 + Socks5Address.GetLength(destination, nameof(destination));
+        EnsureLength(dest, length);
+        dest[0] = 0;
+        dest[1] = 0;
+        dest[2] = fragment;
+        Socks5Address.Write(dest[3..], destination);
+        return length;
+    }
+
+    /// <summary>
+    /// The length of a request to <paramref name="d"/>. A UDP header for the same destination has the same length,
+    /// and so does a reply, unless the reply rewrites the address (see <see cref="WriteReply"/>).
+    /// </summary>
+    public static int GetRequestLength(Destination d) => 3 + Socks5Address.GetLength(d, nameof(d));
+
+    /// <summary>The reply a server sends when connecting to the destination failed with <paramref name="error"/>.</summary>
+    public static Socks5ReplyCode ToReplyCode(SocketError error) => error switch
+    {
+        SocketError.NetworkUnreachable or SocketError.NetworkDown => Socks5ReplyCode.NetworkUnreachable,
+        SocketError.HostUnreachable or SocketError.HostDown or SocketError.HostNotFound
+            or SocketError.TryAgain or SocketError.NoData => Socks5ReplyCode.HostUnreachable,
+        SocketError.ConnectionRefused => Socks5ReplyCode.ConnectionRefused,
+        SocketError.TimedOut => Socks5ReplyCode.TtlExpired,
+        SocketError.AccessDenied => Socks5ReplyCode.NotAllowedByRuleset,
+        SocketError.AddressFamilyNotSupported => Socks5ReplyCode.AddressTypeNotSupported,
+        _ => Socks5ReplyCode.GeneralFailure,
+    };
+
+    /// <summary>The reply a server must send for a request that failed to parse with <paramref name="error"/>.</summary>
+    public static Socks5ReplyCode ToReplyCode(Socks5ParseError error) => error switch
+    {
+        Socks5ParseError.UnknownCommand => Socks5ReplyCode.CommandNotSupported,
+        Socks5ParseError.UnknownAddressType => Socks5ReplyCode.AddressTypeNotSupported,
+        _ => Socks5ReplyCode.GeneralFailure,
+    };
+
+    private static void EnsureLength(Span<byte> dest, int length)
+    {
+        if (dest.Length < length)
+        {
+            throw new ArgumentException($"The message needs {length} bytes; the span has {dest.Length}.", nameof(dest));
+        }
+    }
+}
