@@ -1,1 +1,107 @@
-return 0;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Serilog;
+using Serilog.Events;
+using TransparentSocks.Daemon.Hosting;
+using TransparentSocks.Options;
+
+namespace TransparentSocks.Daemon;
+
+internal static class Program
+{
+    private const string Usage = """
+        Usage: transparentsocksd [--config FILE] [--check]
+
+          --config FILE   configuration file (default /etc/transparentsocks/config.json)
+          --check         validate the configuration and exit (0 = valid, 2 = invalid)
+          --version       print the version and exit
+        """;
+
+    public static async Task<int> Main(string[] args)
+    {
+        var configPath = ConfigLoader.DefaultPath;
+        var checkOnly = false;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--config" or "-c" when i + 1 < args.Length:
+                    configPath = args[++i];
+                    break;
+                case "--check":
+                    checkOnly = true;
+                    break;
+                case "--version":
+                    Console.WriteLine(typeof(Program).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
+                    return 0;
+                case "--help" or "-h":
+                    Console.WriteLine(Usage);
+                    return 0;
+                default:
+                    Console.Error.WriteLine($"transparentsocksd: unknown argument '{args[i]}'");
+                    Console.Error.WriteLine(Usage);
+                    return 64;
+            }
+        }
+
+        var config = ConfigLoader.Load(configPath);
+        if (!config.IsValid)
+        {
+            Console.Error.WriteLine($"transparentsocksd: {configPath} is invalid:");
+            foreach (var error in config.Errors)
+            {
+                Console.Error.WriteLine($"  {error}");
+            }
+
+            return 2;
+        }
+
+        if (checkOnly)
+        {
+            Console.WriteLine($"{configPath}: valid");
+            return 0;
+        }
+
+        var options = config.Options;
+        var levelSwitch = new Serilog.Core.LoggingLevelSwitch(ToSerilog(options.Logging.Level));
+        Log.Logger = new LoggerConfiguration()
+            .MinimumLevel.ControlledBy(levelSwitch)
+            .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
+            .Enrich.FromLogContext()
+            .WriteTo.Console(outputTemplate: "{Timestamp:yyyy-MM-dd HH:mm:ss.fff} [{Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}")
+            .CreateLogger();
+
+        try
+        {
+            Log.Information("transparentsocksd starting with {ConfigPath}", configPath);
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            builder.Services.AddSerilog(dispose: false);
+            builder.Services.AddSingleton(options);
+            builder.Services.AddSingleton(levelSwitch);
+            builder.Services.AddSingleton<ProxyService>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<ProxyService>());
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
+            using var host = builder.Build();
+            await host.RunAsync().ConfigureAwait(false);
+            return 0;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            Log.Fatal("transparentsocksd cannot start: {Reason}", ex.Message);
+            return 1;
+        }
+        finally
+        {
+            await Log.CloseAndFlushAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static LogEventLevel ToSerilog(LogLevelName level) => level switch
+    {
+        LogLevelName.Verbose => LogEventLevel.Verbose,
+        LogLevelName.Debug => LogEventLevel.Debug,
+        LogLevelName.Warning => LogEventLevel.Warning,
+        LogLevelName.Error => LogEventLevel.Error,
+        _ => LogEventLevel.Information,
+    };
+}

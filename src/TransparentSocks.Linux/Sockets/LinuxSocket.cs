@@ -73,10 +73,14 @@ public sealed class LinuxSocket : IDisposable
     }
 
     /// <summary>Wraps an fd the caller already owns (for example one accepted elsewhere). The fd is made non-blocking.</summary>
-    public static LinuxSocket Adopt(int fd, Loop loop)
+    public static LinuxSocket Adopt(int fd, Loop loop, bool alreadyNonBlocking = false)
     {
-        var flags = fcntl(fd, F_GETFL, 0);
-        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+        if (!alreadyNonBlocking)
+        {
+            var flags = fcntl(fd, F_GETFL, 0);
+            _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+        }
+
         return new LinuxSocket(fd, loop);
     }
 

@@ -1,0 +1,49 @@
+using System.Net;
+using TransparentSocks.Addressing;
+using TransparentSocks.Engine.Policy;
+using TransparentSocks.Linux.Sockets;
+using TransparentSocks.Socks;
+using Loop = TransparentSocks.Linux.EventLoop.EventLoop;
+
+namespace TransparentSocks.Engine.Dialing;
+
+/// <param name="Destination">Where the client wants to go.</param>
+/// <param name="Loop">The event loop of the inbound socket; the outbound socket joins it so both sides of a session run on one thread.</param>
+/// <param name="Policy">Destinations to refuse, checked after name resolution; null allows everything.</param>
+public readonly record struct DialRequest(Destination Destination, Loop Loop, DestinationPolicy? Policy);
+
+public readonly struct DialResult
+{
+    private DialResult(LinuxSocket? socket, DialError error, Socks5ReplyCode upstreamReply, string? detail, IPEndPoint? remote)
+    {
+        Socket = socket;
+        Error = error;
+        UpstreamReply = upstreamReply;
+        Detail = detail;
+        Remote = remote;
+    }
+
+    /// <summary>The connected outbound socket; the caller owns it.</summary>
+    public LinuxSocket? Socket { get; }
+
+    public DialError Error { get; }
+
+    /// <summary>The upstream's reply code when <see cref="Error"/> is <see cref="DialError.UpstreamRejected"/>.</summary>
+    public Socks5ReplyCode UpstreamReply { get; }
+
+    public string? Detail { get; }
+
+    /// <summary>The address actually connected to (the destination, or the upstream proxy).</summary>
+    public IPEndPoint? Remote { get; }
+
+    public bool Succeeded => Socket is not null;
+
+    public Socks5ReplyCode ReplyCode => Error.ToReplyCode(UpstreamReply);
+
+    public static DialResult Connected(LinuxSocket socket, IPEndPoint remote) => new(socket, DialError.None, Socks5ReplyCode.Succeeded, null, remote);
+
+    public static DialResult Fail(DialError error, string detail, Socks5ReplyCode upstreamReply = Socks5ReplyCode.GeneralFailure)
+        => new(null, error, upstreamReply, detail, null);
+
+    public override string ToString() => Succeeded ? $"connected to {Remote}" : $"{Error.ToReason()}: {Detail}";
+}

@@ -1,0 +1,15 @@
+namespace TransparentSocks.Engine.Dialing;
+
+/// <summary>
+/// Opens the outbound leg of a session. Implementations: <see cref="DirectDialer"/> and <see cref="Socks5Dialer"/>.
+/// A group of upstreams with health checks and a pool of pre-authenticated connections implements the same contract,
+/// so inbounds and the dispatcher never learn which one they use.
+/// </summary>
+public interface IDialer
+{
+    /// <summary>A short name for logs, stats and the session list (e.g. "direct", "socks5://127.0.0.1:1081").</summary>
+    string Name { get; }
+
+    /// <summary>Never throws for network failures: they come back as <see cref="DialResult"/> values.</summary>
+    ValueTask<DialResult> DialAsync(DialRequest request, CancellationToken cancellationToken = default);
+}

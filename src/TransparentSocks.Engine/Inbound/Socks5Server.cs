@@ -1,0 +1,368 @@
+using System.Buffers;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using TransparentSocks.Addressing;
+using TransparentSocks.Engine.Dialing;
+using TransparentSocks.Engine.Logging;
+using TransparentSocks.Engine.Policy;
+using TransparentSocks.Engine.Sessions;
+using TransparentSocks.Engine.Stats;
+using TransparentSocks.Linux.EventLoop;
+using TransparentSocks.Linux.Interop;
+using TransparentSocks.Linux.Sockets;
+using TransparentSocks.Socks;
+
+namespace TransparentSocks.Engine.Inbound;
+
+/// <summary>
+/// The RFC 1928 / RFC 1929 server: accepts clients, runs the handshake under a deadline, and hands CONNECTs to the
+/// <see cref="Dispatcher"/> with its dialer (direct, or the upstream for a proxy chain).
+/// </summary>
+public sealed class Socks5Server : IInboundReply, IAsyncDisposable
+{
+    public const string InboundName = "server";
+
+    // Greeting (≤257) + auth (≤513) + request (≤262) can all arrive in one segment; anything beyond is early data.
+    private const int HandshakeBufferSize = 2048;
+
+    private readonly Socks5ServerSettings _settings;
+    private readonly IDialer _dialer;
+    private readonly EventLoopGroup _loops;
+    private readonly SessionTable _sessions;
+    private readonly Dispatcher _dispatcher;
+    private readonly ILogger _logger;
+    private readonly Lock _tasksLock = new();
+    private readonly HashSet<Task> _connections = [];
+    private LinuxSocket? _listener;
+    private Task? _acceptLoop;
+    private DestinationPolicy _policy = DestinationPolicy.AllowAll;
+    private int _handshakes;
+    private int _connectionCount;
+    private volatile bool _stopping;
+
+    public Socks5Server(Socks5ServerSettings settings, IDialer dialer, EventLoopGroup loops, SessionTable sessions, Dispatcher dispatcher, ILogger logger)
+    {
+        _settings = settings;
+        _dialer = dialer;
+        _loops = loops;
+        _sessions = sessions;
+        _dispatcher = dispatcher;
+        _logger = logger;
+    }
+
+    public InboundStats Stats { get; } = new(InboundName);
+
+    public IPEndPoint? LocalEndPoint { get; private set; }
+
+    public Socks5ServerSettings Settings => _settings;
+
+    public IDialer Dialer => _dialer;
+
+    /// <summary>Binds and starts accepting. Throws <see cref="System.Net.Sockets.SocketException"/> naming the address when it cannot bind.</summary>
+    public void Start(IEnumerable<IPEndPoint>? otherOwnEndpoints = null)
+    {
+        _listener = LinuxSocket.Listen(_settings.Listen, _loops.Next());
+        LocalEndPoint = _listener.GetLocalEndPoint();
+        _policy = new DestinationPolicy(_settings.DeniedDestinations, [LocalEndPoint!, .. otherOwnEndpoints ?? []]);
+        Log.ServerListening(_logger, LocalEndPoint!, _settings.Users.IsEmpty ? "none" : $"{_settings.Users.Count} user(s)", _dialer.Name);
+        _acceptLoop = AcceptLoopAsync(_listener);
+    }
+
+    private async Task AcceptLoopAsync(LinuxSocket listener)
+    {
+        while (!_stopping)
+        {
+            var accepted = await listener.AcceptAsync().ConfigureAwait(false);
+            if (accepted.Fd < 0)
+            {
+                if (_stopping || accepted.Error == Errno.ECANCELED)
+                {
+                    return;
+                }
+
+                Log.AcceptFailed(_logger, LocalEndPoint!, accepted.Error.Describe());
+                if (accepted.Error is Errno.EMFILE or Errno.ENFILE or Errno.ENOBUFS or Errno.ENOMEM)
+                {
+                    // Out of descriptors: back off instead of spinning on a listener that stays readable.
+                    await Task.Delay(100).ConfigureAwait(false);
+                }
+
+                continue;
+            }
+
+            Stats.ConnectionAccepted();
+            var task = HandleConnectionAsync(accepted.Fd, accepted.Remote!);
+            if (!task.IsCompleted)
+            {
+                lock (_tasksLock)
+                {
+                    _connections.Add(task);
+                }
+
+                _ = task.ContinueWith(
+                    static (t, state) =>
+                    {
+                        var self = (Socks5Server)state!;
+                        lock (self._tasksLock)
+                        {
+                            self._connections.Remove(t);
+                        }
+                    },
+                    this,
+                    CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously,
+                    TaskScheduler.Default);
+            }
+        }
+    }
+
+    private async Task HandleConnectionAsync(int fd, IPEndPoint remote)
+    {
+        var client = LinuxSocket.Adopt(fd, _loops.Next(), alreadyNonBlocking: true);
+        var reset = false;
+        var handshaking = false;
+        Interlocked.Increment(ref _connectionCount);
+        try
+        {
+            var reason = Admit(remote, out handshaking);
+            if (reason is not null)
+            {
+                Stats.ConnectionRejected();
+                Log.ConnectionRejected(_logger, remote, reason);
+                reset = true;
+                return;
+            }
+
+            _ = client.SetNoDelay();
+            using var session = _sessions.Open(InboundName, client, remote, Stats);
+            client.SetTimeout(_settings.HandshakeTimeout);
+            var buffer = ArrayPool<byte>.Shared.Rent(HandshakeBufferSize);
+            try
+            {
+                var handshake = await HandshakeAsync(session, client, buffer).ConfigureAwait(false);
+                client.DeadlineMs = 0;
+                Interlocked.Decrement(ref _handshakes);
+                handshaking = false;
+                if (!handshake.Ok)
+                {
+                    return;
+                }
+
+                session.Destination = handshake.Destination;
+                var early = buffer.AsMemory(handshake.EarlyStart, handshake.EarlyLength);
+                await _dispatcher.RunAsync(session, _dialer, _policy, this, early, _settings.Relay).ConfigureAwait(false);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+        catch (Exception ex)
+        {
+            // Input from the network must never take the daemon down; a bug here costs one connection.
+            Log.SessionCrashed(_logger, 0, ex);
+            reset = true;
+        }
+        finally
+        {
+            if (handshaking)
+            {
+                Interlocked.Decrement(ref _handshakes);
+            }
+
+            Interlocked.Decrement(ref _connectionCount);
+            client.Close(reset);
+        }
+    }
+
+    /// <summary>Returns why the client is refused, or null. Reserves a handshake slot when admitted.</summary>
+    private string? Admit(IPEndPoint remote, out bool handshaking)
+    {
+        handshaking = false;
+        if (_stopping)
+        {
+            return "shutting down";
+        }
+
+        if (_settings.AllowedClients is { } allowed && !allowed.Contains(remote.Address))
+        {
+            return "source address not in allowedClients";
+        }
+
+        if (Volatile.Read(ref _connectionCount) > _settings.MaxConnections)
+        {
+            return $"maxConnections ({_settings.MaxConnections}) reached";
+        }
+
+        if (Interlocked.Increment(ref _handshakes) > _settings.MaxHandshakes)
+        {
+            Interlocked.Decrement(ref _handshakes);
+            return $"maxHandshakes ({_settings.MaxHandshakes}) reached";
+        }
+
+        handshaking = true;
+        return null;
+    }
+
+    private readonly record struct HandshakeResult(bool Ok, Destination Destination, int EarlyStart, int EarlyLength);
+
+    private async ValueTask<HandshakeResult> HandshakeAsync(Session session, LinuxSocket client, byte[] buffer)
+    {
+        var reader = new MessageReader(client, buffer);
+
+        // Greeting and method selection.
+        var greeting = await reader.ReadAsync(static b => Socks5Codec.ParseGreeting(b)).ConfigureAwait(false);
+        if (!greeting.IsDone)
+        {
+            return Fail(session, reader.Describe(greeting, "greeting"));
+        }
+
+        var wantAuth = !_settings.Users.IsEmpty;
+        var method = wantAuth ? Socks5AuthMethod.UsernamePassword : Socks5AuthMethod.NoAuthentication;
+        if (!greeting.Value.Methods.Contains(method))
+        {
+            await SendAsync(client, b => Socks5Codec.WriteMethodSelection(b, Socks5AuthMethod.NoAcceptable)).ConfigureAwait(false);
+            return Fail(session, $"client offered {greeting.Value.Methods}, server requires {method}");
+        }
+
+        if (!await SendAsync(client, b => Socks5Codec.WriteMethodSelection(b, method)).ConfigureAwait(false))
+        {
+            return Fail(session, "client went away");
+        }
+
+        // Username/password sub-negotiation (RFC 1929).
+        if (wantAuth)
+        {
+            var auth = await reader.ReadAsync(static b => Socks5Codec.ParseUsernamePassword(b)).ConfigureAwait(false);
+            if (!auth.IsDone)
+            {
+                if (auth.IsInvalid)
+                {
+                    await SendAsync(client, static b => Socks5Codec.WriteAuthReply(b, false)).ConfigureAwait(false);
+                }
+
+                Stats.AuthFailed();
+                return Fail(session, reader.Describe(auth, "authentication"));
+            }
+
+            var message = reader.LastMessage;
+            var ok = _settings.Users.Verify(auth.Value.GetUsername(message), auth.Value.GetPassword(message), out var user);
+            if (!ok)
+            {
+                // The connection closes right after this reply; a CONNECT the client pipelined behind the
+                // credentials is never parsed, let alone served.
+                await SendAsync(client, static b => Socks5Codec.WriteAuthReply(b, false)).ConfigureAwait(false);
+                Stats.AuthFailed();
+                Log.AuthFailed(_logger, session.Id, user, session.ClientEndPoint);
+                return new HandshakeResult(false, default, 0, 0);
+            }
+
+            if (!await SendAsync(client, static b => Socks5Codec.WriteAuthReply(b, true)).ConfigureAwait(false))
+            {
+                return Fail(session, "client went away");
+            }
+        }
+
+        // Request.
+        var request = await reader.ReadAsync(static b => Socks5Codec.ParseRequest(b)).ConfigureAwait(false);
+        if (!request.IsDone)
+        {
+            if (request.IsInvalid)
+            {
+                var code = Socks5Codec.ToReplyCode(request.Error);
+                await SendAsync(client, b => Socks5Codec.WriteReply(b, code, default)).ConfigureAwait(false);
+            }
+
+            return Fail(session, reader.Describe(request, "request"));
+        }
+
+        if (request.Value.Command != Socks5Command.Connect)
+        {
+            await SendAsync(client, static b => Socks5Codec.WriteReply(b, Socks5ReplyCode.CommandNotSupported, default)).ConfigureAwait(false);
+            return Fail(session, $"command {request.Value.Command} is not supported");
+        }
+
+        return new HandshakeResult(true, request.Value.Destination, reader.Position, reader.Buffered);
+    }
+
+    private HandshakeResult Fail(Session session, string reason)
+    {
+        Stats.HandshakeFailed();
+        Log.HandshakeFailed(_logger, session.Id, session.ClientEndPoint, reason);
+        return new HandshakeResult(false, default, 0, 0);
+    }
+
+    async ValueTask<bool> IInboundReply.ReplyAsync(Session session, DialResult result)
+    {
+        if (!result.Succeeded)
+        {
+            var code = result.ReplyCode;
+            return await SendAsync(session.ClientSocket, b => Socks5Codec.WriteReply(b, code, default)).ConfigureAwait(false);
+        }
+
+        // BND is the outgoing socket's local address, as RFC 1928 asks; IPv4-mapped addresses go out as ATYP 1.
+        var local = result.Socket!.GetLocalEndPoint() ?? new IPEndPoint(IPAddress.Any, 0);
+        if (local.Address.IsIPv4MappedToIPv6)
+        {
+            local = new IPEndPoint(local.Address.MapToIPv4(), local.Port);
+        }
+
+        var bound = Destination.FromEndPoint(local);
+        return await SendAsync(session.ClientSocket, b => Socks5Codec.WriteReply(b, Socks5ReplyCode.Succeeded, bound)).ConfigureAwait(false);
+    }
+
+    private static async ValueTask<bool> SendAsync(LinuxSocket socket, WriteMessage write)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(Socks5Codec.MaxReplyLength);
+        try
+        {
+            var n = write(buffer);
+            return !(await socket.SendAsync(buffer.AsMemory(0, n)).ConfigureAwait(false)).HasError;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private delegate int WriteMessage(Span<byte> buffer);
+
+    public async Task StopAsync(TimeSpan drain)
+    {
+        if (_stopping)
+        {
+            return;
+        }
+
+        _stopping = true;
+        _listener?.Abort(Errno.ECANCELED);
+        if (_acceptLoop is not null)
+        {
+            await _acceptLoop.ConfigureAwait(false);
+        }
+
+        _listener?.Dispose();
+        Task[] pending;
+        lock (_tasksLock)
+        {
+            pending = [.. _connections];
+        }
+
+        if (pending.Length > 0)
+        {
+            var all = Task.WhenAll(pending);
+            if (await Task.WhenAny(all, Task.Delay(drain)).ConfigureAwait(false) != all)
+            {
+                _sessions.AbortAll(InboundName);
+                await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
+            }
+        }
+
+        if (LocalEndPoint is not null)
+        {
+            Log.ServerStopped(_logger, LocalEndPoint);
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+}

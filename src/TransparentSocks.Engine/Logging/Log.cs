@@ -1,0 +1,42 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using TransparentSocks.Addressing;
+
+namespace TransparentSocks.Engine.Logging;
+
+/// <summary>Every log line of the engine, with its event id in one place. Credentials are never a parameter here.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1000, LogLevel.Information, "SOCKS5 server listening on {Listen} (auth {Auth}, outbound {Outbound})")]
+    public static partial void ServerListening(ILogger logger, IPEndPoint listen, string auth, string outbound);
+
+    [LoggerMessage(1001, LogLevel.Information, "SOCKS5 server on {Listen} stopped")]
+    public static partial void ServerStopped(ILogger logger, IPEndPoint listen);
+
+    [LoggerMessage(1002, LogLevel.Warning, "accept failed on {Listen}: {Error}")]
+    public static partial void AcceptFailed(ILogger logger, IPEndPoint listen, string error);
+
+    [LoggerMessage(1010, LogLevel.Debug, "session {SessionId}: client {Client} rejected: {Reason}")]
+    public static partial void ClientRejected(ILogger logger, long sessionId, IPEndPoint client, string reason);
+
+    [LoggerMessage(1011, LogLevel.Debug, "client {Client} rejected: {Reason}")]
+    public static partial void ConnectionRejected(ILogger logger, IPEndPoint client, string reason);
+
+    [LoggerMessage(1012, LogLevel.Information, "session {SessionId}: authentication failed for user {User} from {Client}")]
+    public static partial void AuthFailed(ILogger logger, long sessionId, string user, IPEndPoint client);
+
+    [LoggerMessage(1013, LogLevel.Debug, "session {SessionId}: handshake from {Client} failed: {Reason}")]
+    public static partial void HandshakeFailed(ILogger logger, long sessionId, IPEndPoint client, string reason);
+
+    [LoggerMessage(1020, LogLevel.Debug, "session {SessionId}: {Client} -> {Destination} via {Upstream}")]
+    public static partial void SessionConnected(ILogger logger, long sessionId, IPEndPoint client, Destination destination, string upstream);
+
+    [LoggerMessage(1021, LogLevel.Information, "session {SessionId}: {Client} -> {Destination} via {Upstream} failed: {Reason}")]
+    public static partial void DialFailed(ILogger logger, long sessionId, IPEndPoint client, Destination destination, string upstream, string reason);
+
+    [LoggerMessage(1022, LogLevel.Debug, "session {SessionId}: closed: {Result}")]
+    public static partial void SessionClosed(ILogger logger, long sessionId, string result);
+
+    [LoggerMessage(1030, LogLevel.Error, "session {SessionId}: unexpected failure")]
+    public static partial void SessionCrashed(ILogger logger, long sessionId, Exception exception);
+}

@@ -1,0 +1,82 @@
+using System.Net;
+using TransparentSocks.Addressing;
+using TransparentSocks.Engine.Stats;
+using TransparentSocks.Linux.Interop;
+using TransparentSocks.Linux.Relay;
+using TransparentSocks.Linux.Sockets;
+
+namespace TransparentSocks.Engine.Sessions;
+
+public enum SessionState
+{
+    Handshake,
+    Connecting,
+    Established,
+    Closing,
+}
+
+/// <summary>One client connection from accept to close: where it came from, where it goes, and its live byte counts.</summary>
+public sealed class Session : IDisposable
+{
+    private readonly SessionTable _table;
+    private int _state;
+    private int _disposed;
+
+    internal Session(SessionTable table, long id, string inbound, LinuxSocket client, IPEndPoint clientEndPoint, InboundStats stats)
+    {
+        _table = table;
+        Id = id;
+        Inbound = inbound;
+        ClientSocket = client;
+        ClientEndPoint = clientEndPoint;
+        Stats = stats;
+        StartedAt = DateTimeOffset.UtcNow;
+    }
+
+    public long Id { get; }
+
+    /// <summary>"server" for the SOCKS5 server, or the interface name for the transparent path.</summary>
+    public string Inbound { get; }
+
+    public IPEndPoint ClientEndPoint { get; }
+
+    public Destination Destination { get; internal set; }
+
+    /// <summary>The dialer's name ("direct" or the upstream), once chosen.</summary>
+    public string? Upstream { get; internal set; }
+
+    public SessionState State
+    {
+        get => (SessionState)Volatile.Read(ref _state);
+        internal set => Volatile.Write(ref _state, (int)value);
+    }
+
+    public RelayCounters Counters { get; } = new();
+
+    public DateTimeOffset StartedAt { get; }
+
+    public InboundStats Stats { get; }
+
+    internal LinuxSocket ClientSocket { get; }
+
+    internal LinuxSocket? OutboundSocket { get; set; }
+
+    /// <summary>Wakes every pending operation of the session with ECANCELED; the owner then closes it.</summary>
+    public void Abort()
+    {
+        ClientSocket.Abort(Errno.ECANCELED);
+        OutboundSocket?.Abort(Errno.ECANCELED);
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        State = SessionState.Closing;
+        Stats.SessionClosed(Counters.BytesUp, Counters.BytesDown);
+        _table.Remove(this);
+    }
+}

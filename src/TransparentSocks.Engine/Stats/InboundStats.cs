@@ -1,0 +1,78 @@
+using TransparentSocks.Engine.Dialing;
+
+namespace TransparentSocks.Engine.Stats;
+
+/// <summary>
+/// Counters of one inbound (the SOCKS5 server, or one interface of the transparent path). Updated once per
+/// connection event with interlocked adds; byte totals are folded in when a session closes, and live sessions
+/// are added on read by the caller that needs exact figures.
+/// </summary>
+public sealed class InboundStats
+{
+    private readonly long[] _dialFailures = new long[Enum.GetValues<DialError>().Length];
+    private long _accepted;
+    private long _rejected;
+    private long _authFailures;
+    private long _handshakeFailures;
+    private long _active;
+    private long _total;
+    private long _bytesUp;
+    private long _bytesDown;
+
+    public InboundStats(string name)
+    {
+        Name = name;
+    }
+
+    public string Name { get; }
+
+    /// <summary>Connections accepted from the kernel.</summary>
+    public long Accepted => Volatile.Read(ref _accepted);
+
+    /// <summary>Connections closed at once by the client ACL or a limit.</summary>
+    public long Rejected => Volatile.Read(ref _rejected);
+
+    public long AuthFailures => Volatile.Read(ref _authFailures);
+
+    /// <summary>Malformed, unsupported or timed-out handshakes.</summary>
+    public long HandshakeFailures => Volatile.Read(ref _handshakeFailures);
+
+    public long Active => Volatile.Read(ref _active);
+
+    public long Total => Volatile.Read(ref _total);
+
+    /// <summary>Bytes of closed sessions, client to destination.</summary>
+    public long ClosedBytesUp => Volatile.Read(ref _bytesUp);
+
+    public long ClosedBytesDown => Volatile.Read(ref _bytesDown);
+
+    public long DialFailures(DialError error) => Volatile.Read(ref _dialFailures[(int)error]);
+
+    public long TotalDialFailures => _dialFailures.Sum();
+
+    public IEnumerable<(DialError Error, long Count)> DialFailureBreakdown()
+        => Enum.GetValues<DialError>().Where(e => e != DialError.None).Select(e => (e, DialFailures(e)));
+
+    internal void ConnectionAccepted() => Interlocked.Increment(ref _accepted);
+
+    internal void ConnectionRejected() => Interlocked.Increment(ref _rejected);
+
+    internal void AuthFailed() => Interlocked.Increment(ref _authFailures);
+
+    internal void HandshakeFailed() => Interlocked.Increment(ref _handshakeFailures);
+
+    internal void DialFailed(DialError error) => Interlocked.Increment(ref _dialFailures[(int)error]);
+
+    internal void SessionOpened()
+    {
+        Interlocked.Increment(ref _active);
+        Interlocked.Increment(ref _total);
+    }
+
+    internal void SessionClosed(long up, long down)
+    {
+        Interlocked.Decrement(ref _active);
+        Interlocked.Add(ref _bytesUp, up);
+        Interlocked.Add(ref _bytesDown, down);
+    }
+}
