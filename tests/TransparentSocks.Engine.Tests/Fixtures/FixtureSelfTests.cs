@@ -1,0 +1,236 @@
+using System.Net;
+using System.Net.Sockets;
+using TransparentSocks.TestSupport;
+
+namespace TransparentSocks.Engine.Tests.Fixtures;
+
+/// <summary>
+/// Proves the lab fixtures against the real programs before any proxy test depends on them: if one
+/// of these fails, the fixture (or the machine) is broken, not TransparentSocks.
+/// </summary>
+public sealed class FixtureSelfTests
+{
+    private static readonly TimeSpan CurlTimeout = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    // curl 7.88 exits with 97 for every SOCKS failure (rejected auth, refused CONNECT, ...), so the
+    // tests also check its message.
+    private const int CurlSocksRejected = 97;
+
+    [Fact]
+    public async Task Microsocks_WithoutAuth_CurlReachesHttpTarget()
+    {
+        await using var target = new HttpTarget(IPAddress.Loopback);
+        await using var socks = await Microsocks.StartAsync(IPAddress.Loopback);
+
+        var result = await CurlAsync($"socks5://{socks.EndPoint}", new Uri(target.Url, "/plain"));
+
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.Equal(HttpTarget.DefaultBody, result.Output);
+        Assert.Equal(["/plain"], target.Paths);
+        Assert.Equal(IPAddress.Loopback, Assert.Single(target.Clients).Address);
+        Assert.True(
+            await socks.WaitForLogAsync($"connected to {target.EndPoint}", Wait),
+            socks.Log);
+    }
+
+    [Fact]
+    public async Task Microsocks_WithAuthOnIpv6_AcceptsRightPasswordOnly()
+    {
+        await using var target = new HttpTarget(IPAddress.IPv6Loopback, body: "v6 body\n");
+        await using var socks = await Microsocks.StartAsync(IPAddress.IPv6Loopback, "alice", "s3cret");
+
+        var good = await CurlAsync($"socks5://alice:s3cret@{socks.EndPoint}", target.Url);
+        var wrong = await CurlAsync($"socks5://alice:nope@{socks.EndPoint}", target.Url);
+        var none = await CurlAsync($"socks5://{socks.EndPoint}", target.Url);
+
+        Assert.True(good.ExitCode == 0, good.Error);
+        Assert.Equal("v6 body\n", good.Output);
+        Assert.Equal(CurlSocksRejected, wrong.ExitCode);
+        Assert.Contains("User was rejected", wrong.Error, StringComparison.Ordinal);
+        Assert.Equal(CurlSocksRejected, none.ExitCode);
+        Assert.Contains("No authentication method was acceptable", none.Error, StringComparison.Ordinal);
+        Assert.Single(target.Clients);
+    }
+
+    [Fact]
+    public async Task Dante_WithAuth_AcceptsSystemUserAndRejectsWrongPassword()
+    {
+        await using var target = new HttpTarget(IPAddress.Loopback);
+        await using var dante = await Dante.StartAsync(IPAddress.Loopback, requireAuth: true);
+
+        var good = await CurlAsync($"socks5://{Dante.Username}:{Dante.Password}@{dante.EndPoint}", target.Url);
+        var wrong = await CurlAsync($"socks5://{Dante.Username}:wrong-pass@{dante.EndPoint}", target.Url);
+
+        Assert.True(good.ExitCode == 0, $"{good.Error}\n{dante.ReadLog()}");
+        Assert.Equal(HttpTarget.DefaultBody, good.Output);
+        Assert.Equal(CurlSocksRejected, wrong.ExitCode);
+        Assert.Contains("User was rejected", wrong.Error, StringComparison.Ordinal);
+        Assert.Single(target.Clients);
+        Assert.True(
+            await dante.WaitForLogAsync($"-> {Dante.FormatLogEndPoint(target.Clients[0])} {Dante.FormatLogEndPoint(target.EndPoint)}", Wait),
+            dante.ReadLog());
+        Assert.True(await dante.WaitForLogAsync("system password authentication failed", Wait), dante.ReadLog());
+    }
+
+    [Fact]
+    public async Task Dante_WithoutAuthOnIpv6_ReachesIpv4Target()
+    {
+        await using var target = new HttpTarget(IPAddress.Loopback);
+        await using var dante = await Dante.StartAsync(IPAddress.IPv6Loopback, requireAuth: false);
+
+        var result = await CurlAsync($"socks5://{dante.EndPoint}", target.Url);
+
+        Assert.True(result.ExitCode == 0, $"{result.Error}\n{dante.ReadLog()}");
+        Assert.Equal(HttpTarget.DefaultBody, result.Output);
+    }
+
+    [Fact]
+    public async Task IntegrityHelpers_Direct8MiBEachWay_HashesMatch()
+    {
+        const long Size = 8L * 1024 * 1024;
+        await using var target = new HashTarget(IPAddress.Loopback, Size, seed: 2);
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(target.EndPoint);
+
+        var client = await IntegrityClient.RunAsync(socket, Size, seed: 1);
+        Assert.True(await target.WaitForCompletedConnectionsAsync(1, Wait));
+        var server = Assert.Single(target.Results);
+
+        Assert.Empty(target.Errors);
+        Assert.Equal(Size, client.SentBytes);
+        Assert.Equal(Size, client.ReceivedBytes);
+        Assert.Equal(client.SentBytes, server.ReceivedBytes);
+        Assert.Equal(client.SentSha256, server.ReceivedSha256);
+        Assert.Equal(server.SentSha256, client.ReceivedSha256);
+        Assert.Equal(PseudoRandomBytes.Sha256Hex(Size, seed: 1), client.SentSha256);
+        Assert.Equal(PseudoRandomBytes.Sha256Hex(Size, seed: 2), server.SentSha256);
+        Assert.NotEqual(client.SentSha256, server.SentSha256);
+    }
+
+    [Fact]
+    public void PseudoRandomBytes_AnyChunking_SameStream()
+    {
+        var whole = new byte[1000];
+        new PseudoRandomBytes(7).Fill(whole);
+        var pieces = new byte[1000];
+        var generator = new PseudoRandomBytes(7);
+        var offset = 0;
+        foreach (var length in new[] { 1, 3, 8, 13, 0, 500, 475 })
+        {
+            generator.Fill(pieces.AsSpan(offset, length));
+            offset += length;
+        }
+
+        Assert.Equal(whole, pieces);
+    }
+
+    [Fact]
+    public async Task EchoTarget_ClientHalfCloses_EchoesEverythingThenCloses()
+    {
+        await using var target = new EchoTarget(IPAddress.IPv6Loopback);
+        using var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(target.EndPoint);
+        var payload = new byte[256 * 1024];
+        new PseudoRandomBytes(3).Fill(payload);
+
+        var sending = Task.Run(async () =>
+        {
+            await socket.SendAsync(payload, SocketFlags.None);
+            socket.Shutdown(SocketShutdown.Send);
+        });
+        var echoed = await ReadToEndAsync(socket);
+        await sending;
+
+        Assert.Equal(payload, echoed);
+        Assert.True(await target.WaitForCompletedConnectionsAsync(1, Wait));
+        Assert.Equal(payload.Length, target.EchoedBytes);
+        Assert.Empty(target.Errors);
+    }
+
+    [Fact]
+    public async Task ResponseAfterEofTarget_NcatHalfClosesOnStdinEof_GetsWholeResponse()
+    {
+        await using var target = new ResponseAfterEofTarget(IPAddress.Loopback);
+
+        var result = await ExternalProcess.RunOrThrowAsync(
+            "ncat",
+            [target.EndPoint.Address.ToString(), target.EndPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+            CurlTimeout,
+            stdin: "hello\n");
+
+        Assert.Equal(target.ExpectedResponse(6), result.Output);
+        Assert.Equal([6L], target.ReceivedCounts);
+        Assert.StartsWith("got 6 bytes\n", result.Output, StringComparison.Ordinal);
+        Assert.Equal("got 6 bytes\n".Length + ResponseAfterEofTarget.DefaultTrailerBytes, result.Output.Length);
+    }
+
+    [Fact]
+    public async Task ExternalProcess_RunAsyncPastTimeout_KillsAndThrows()
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        await Assert.ThrowsAsync<TimeoutException>(
+            () => ExternalProcess.RunAsync("sleep", ["30"], TimeSpan.FromMilliseconds(300)));
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10));
+    }
+
+    [Fact]
+    public async Task ExternalProcess_RunAsync_PassesStdinAndCapturesBothStreams()
+    {
+        var echo = await ExternalProcess.RunAsync("cat", [], CurlTimeout, stdin: "line one\nline two");
+        var failing = await ExternalProcess.RunAsync("ls", ["/nonexistent-tsocks-path"], CurlTimeout);
+
+        Assert.Equal(new ProcessResult(0, "line one\nline two", string.Empty), echo);
+        Assert.NotEqual(0, failing.ExitCode);
+        Assert.Contains("nonexistent-tsocks-path", failing.Error, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<InvalidOperationException>(
+            () => ExternalProcess.RunOrThrowAsync("false", [], CurlTimeout));
+    }
+
+    [Fact]
+    public async Task ExternalProcess_Dispose_TerminatesLongRunningProgram()
+    {
+        var process = ExternalProcess.Start("sleep", ["30"]);
+        var pid = process.Pid;
+
+        await process.DisposeAsync();
+
+        Assert.True(process.HasExited);
+        Assert.False(Directory.Exists($"/proc/{pid}") && File.ReadAllText($"/proc/{pid}/cmdline").StartsWith("sleep", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task FdCounter_SocketClosed_CountReturnsToBaseline()
+    {
+        var before = FdCounter.Count();
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var during = FdCounter.Count();
+        socket.Dispose();
+
+        var after = await FdCounter.WaitForAsync(before, Wait);
+
+        Assert.True(during > before, $"{during} > {before}");
+        Assert.True(after <= before, $"{after} <= {before}");
+    }
+
+    private static Task<ProcessResult> CurlAsync(string proxy, Uri url) =>
+        ExternalProcess.RunAsync("curl", ["-sS", "--max-time", "10", "--proxy", proxy, url.ToString()], CurlTimeout);
+
+    private static async Task<byte[]> ReadToEndAsync(Socket socket)
+    {
+        using var received = new MemoryStream();
+        var buffer = new byte[64 * 1024];
+        while (true)
+        {
+            var read = await socket.ReceiveAsync(buffer, SocketFlags.None);
+            if (read == 0)
+            {
+                return received.ToArray();
+            }
+
+            received.Write(buffer, 0, read);
+        }
+    }
+}
