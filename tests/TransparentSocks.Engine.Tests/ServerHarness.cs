@@ -1,0 +1,65 @@
+using System.Net;
+using Microsoft.Extensions.Logging.Abstractions;
+using TransparentSocks.Addressing;
+using TransparentSocks.Engine.Dialing;
+using TransparentSocks.Engine.Inbound;
+using TransparentSocks.Engine.Sessions;
+using TransparentSocks.Linux.EventLoop;
+using TransparentSocks.Linux.Relay;
+
+namespace TransparentSocks.Engine.Tests;
+
+/// <summary>A real <see cref="Socks5Server"/> on loopback with its own event loops, for tests.</summary>
+internal sealed class ServerHarness : IAsyncDisposable
+{
+    private ServerHarness(EventLoopGroup loops, Socks5Server server, SessionTable sessions)
+    {
+        Loops = loops;
+        Server = server;
+        Sessions = sessions;
+    }
+
+    public EventLoopGroup Loops { get; }
+
+    public Socks5Server Server { get; }
+
+    public SessionTable Sessions { get; }
+
+    public IPEndPoint EndPoint => Server.LocalEndPoint!;
+
+    public static ServerHarness Start(
+        IDialer? dialer = null,
+        IEnumerable<(string User, string Password)>? users = null,
+        NetworkSet? denied = null,
+        NetworkSet? allowedClients = null,
+        TimeSpan? handshakeTimeout = null,
+        TimeSpan? idleTimeout = null,
+        int maxConnections = 10000,
+        RelayEngine engine = RelayEngine.Splice,
+        IPAddress? listen = null)
+    {
+        var loops = new EventLoopGroup(2);
+        var sessions = new SessionTable();
+        var settings = new Socks5ServerSettings
+        {
+            Listen = new IPEndPoint(listen ?? IPAddress.Loopback, 0),
+            Users = new UserTable((users ?? []).Select(u => new KeyValuePair<string, string>(u.User, u.Password))),
+            DeniedDestinations = denied ?? NetworkSet.Empty,
+            AllowedClients = allowedClients,
+            HandshakeTimeout = handshakeTimeout ?? TimeSpan.FromSeconds(10),
+            MaxConnections = maxConnections,
+            Relay = new RelaySettings { Engine = engine, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5) },
+        };
+        var server = new Socks5Server(
+            settings, dialer ?? new DirectDialer(TimeSpan.FromSeconds(5)), loops, sessions,
+            new Dispatcher(NullLogger.Instance), NullLogger.Instance);
+        server.Start();
+        return new ServerHarness(loops, server, sessions);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Server.StopAsync(TimeSpan.FromSeconds(2));
+        Loops.Dispose();
+    }
+}
