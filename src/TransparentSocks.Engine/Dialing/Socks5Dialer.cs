@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Net;
 using System.Text;
 using TransparentSocks.Addressing;
-using TransparentSocks.Engine.Policy;
 using TransparentSocks.Linux.Interop;
 using TransparentSocks.Linux.Sockets;
 using TransparentSocks.Socks;
@@ -61,7 +60,7 @@ public sealed class Socks5Dialer : IDialer
         var destination = request.Destination;
         if (request.Policy is { } policy)
         {
-            if (destination.IsDomain ? DestinationPolicy.IsLocalName(destination.Host) : policy.IsDenied(destination.Address, destination.Port))
+            if (destination.IsDomain ? policy.IsDeniedName(destination.Host, destination.Port) : policy.IsDenied(destination.Address, destination.Port))
             {
                 return DialResult.Fail(DialError.Denied, $"{destination} is not allowed");
             }

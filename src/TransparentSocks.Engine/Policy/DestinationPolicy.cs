@@ -60,9 +60,11 @@ public sealed class DestinationPolicy
     }
 
     /// <summary>
-    /// Names that can only mean this host are refused before they reach an upstream that would resolve them
-    /// on its own side.
+    /// For dialers that pass names on unresolved (a proxy chain): names that can only mean the local host are
+    /// refused wherever loopback is refused, before an upstream resolves them on its side.
     /// </summary>
+    public bool IsDeniedName(string host, int port) => IsLocalName(host) && IsDenied(IPAddress.Loopback, port);
+
     public static bool IsLocalName(string host)
         => host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
            || host.EndsWith(".localhost", StringComparison.OrdinalIgnoreCase)

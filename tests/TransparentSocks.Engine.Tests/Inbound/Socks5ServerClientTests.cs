@@ -158,7 +158,7 @@ public sealed class Socks5ServerClientTests
         var reply = await Socks5TestClient.HandshakeAsync(client, Destination.FromAddress(IPAddress.Loopback, closedPort));
 
         Assert.Equal(Socks5ReplyCode.ConnectionRefused, reply.Code);
-        Assert.Equal(1, server.Server.Stats.DialFailures(Dialing.DialError.Refused));
+        Assert.Equal(1, server.Server.Stats.DialFailures(TransparentSocks.Engine.Dialing.DialError.Refused));
     }
 
     [Fact]
