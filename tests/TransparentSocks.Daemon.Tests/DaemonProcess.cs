@@ -1,0 +1,54 @@
+using System.Globalization;
+using System.Net;
+using TransparentSocks.TestSupport;
+
+namespace TransparentSocks.Daemon.Tests;
+
+/// <summary>transparentsocksd as a real process with a config file of the test's own.</summary>
+internal sealed class DaemonProcess : IAsyncDisposable
+{
+    private readonly string _directory;
+
+    private DaemonProcess(string directory, ExternalProcess process)
+    {
+        _directory = directory;
+        Process = process;
+    }
+
+    public ExternalProcess Process { get; }
+
+    public string Log => Process.Output + Process.Error;
+
+    public static string DaemonDll => typeof(Program).Assembly.Location;
+
+    public static string WriteConfig(string json)
+    {
+        var directory = Directory.CreateTempSubdirectory("tsd-test-").FullName;
+        var path = Path.Combine(directory, "config.json");
+        File.WriteAllText(path, json);
+        return path;
+    }
+
+    public static DaemonProcess Start(string configJson)
+    {
+        var path = WriteConfig(configJson);
+        return new DaemonProcess(Path.GetDirectoryName(path)!, ExternalProcess.Start("dotnet", [DaemonDll, "--config", path]));
+    }
+
+    public static Task<ProcessResult> RunToExitAsync(params string[] args)
+        => ExternalProcess.RunAsync("dotnet", [DaemonDll, .. args], TimeSpan.FromSeconds(60));
+
+    public async Task<bool> WaitListeningAsync(IPEndPoint endPoint) => await ListenProbe.WaitAsync(Process, endPoint, attempts: 150);
+
+    public async Task<int?> TerminateAsync(TimeSpan timeout)
+    {
+        await ExternalProcess.RunOrThrowAsync("kill", ["-TERM", Process.Pid.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(5));
+        return await Process.WaitForExitAsync(timeout) ? Process.ExitCode : null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Process.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
+    }
+}
