@@ -15,7 +15,7 @@ HANG_DUMP ?= none
 APT_PACKAGES := nftables iproute2 clang microsocks dante-server curl ncat socat iperf3 procps ca-certificates
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps check-dotnet build test demo
+.PHONY: deps check-dotnet build publish test demo
 
 deps: check-dotnet
 	$(SUDO) apt-get update
@@ -43,5 +43,10 @@ test: deps
 	if [ "$$status" -ne 0 ]; then echo "dotnet test exited with $$status" >&2; exit 1; fi; \
 	exit $$summary
 
-demo: deps build
-	bash scripts/demo.sh
+# NativeAOT binaries of the daemon and the CLI (clang links them).
+publish: check-dotnet
+	$(DOTNET) publish src/TransparentSocks.Daemon -c Release -r linux-x64 -o artifacts/publish
+	$(DOTNET) publish src/TransparentSocks.Cli -c Release -r linux-x64 -o artifacts/publish
+
+demo: deps publish
+	bash tests/demo.sh
