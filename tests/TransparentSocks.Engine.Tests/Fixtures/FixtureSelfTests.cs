@@ -8,6 +8,8 @@ namespace TransparentSocks.Engine.Tests.Fixtures;
 /// Proves the lab fixtures against the real programs before any proxy test depends on them: if one
 /// of these fails, the fixture (or the machine) is broken, not TransparentSocks.
 /// </summary>
+// The fd-count self-test needs the process to itself, like the bad-input tests.
+[Collection(nameof(TransparentSocks.Engine.Tests.Inbound.FdSensitive))]
 public sealed class FixtureSelfTests
 {
     private static readonly TimeSpan CurlTimeout = TimeSpan.FromSeconds(20);
