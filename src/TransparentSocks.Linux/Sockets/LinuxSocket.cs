@@ -27,6 +27,12 @@ public sealed class LinuxSocket : IDisposable
     private const int TCP_NODELAY = 1;
     private const int IPPROTO_IPV6 = 41;
     private const int IPV6_V6ONLY = 26;
+    private const int SOL_IP = 0;
+    private const int IP_TRANSPARENT = 19;
+    private const int IPV6_TRANSPARENT = 75;
+    private const int SO_BINDTODEVICE = 25;
+    private const int SO_ORIGINAL_DST = 80;
+    private const int IP6T_SO_ORIGINAL_DST = 80;
 
     private int _fd;
     private long _deadlineMs;

@@ -1,0 +1,249 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using TransparentSocks.Addressing;
+
+namespace TransparentSocks.Nft;
+
+/// <summary>How diverted connections reach the daemon.</summary>
+public enum DivertMode
+{
+    /// <summary>mangle-priority <c>tproxy</c>: the packet keeps its destination, the listener is transparent.</summary>
+    Tproxy,
+
+    /// <summary>nat <c>redirect</c>: for kernels without TPROXY; the destination comes back from conntrack.</summary>
+    Redirect,
+}
+
+/// <summary>Everything the ruleset depends on. Interfaces and addresses are rendered in the order given.</summary>
+public sealed record NftRulesetSpec
+{
+    public DivertMode Mode { get; init; } = DivertMode.Tproxy;
+
+    /// <summary>The listener port for diverted connections (IPv4 and IPv6).</summary>
+    public int Port { get; init; } = 12345;
+
+    /// <summary>Set on diverted packets; the policy-routing rule looks it up to deliver them locally.</summary>
+    public uint Fwmark { get; init; } = 0x5453;
+
+    /// <summary>SO_MARK on the daemon's own outbound sockets; packets carrying it are never diverted.</summary>
+    public uint OutboundMark { get; init; } = 0x5454;
+
+    public bool Ipv6 { get; init; } = true;
+
+    public IReadOnlyList<string> Interfaces { get; init; } = [];
+
+    /// <summary>Destinations never diverted (IPv4 and IPv6 mixed).</summary>
+    public IReadOnlyList<IpNetwork> Bypass { get; init; } = [];
+
+    /// <summary>Sources never diverted: the upstream proxies themselves, so their own traffic cannot loop.</summary>
+    public IReadOnlyList<IpNetwork> UpstreamSources { get; init; } = [];
+}
+
+/// <summary>
+/// Renders the daemon's whole nftables table, and the small transactions that enable and disable an interface.
+/// Pure text: the daemon feeds it to <c>nft -f -</c>, where it applies atomically or not at all.
+/// </summary>
+public static class NftRuleset
+{
+    public const string Family = "inet";
+    public const string Table = "transparentsocks";
+    public const string QualifiedTable = Family + " " + Table;
+
+    public static string Render(NftRulesetSpec spec)
+    {
+        var v4Bypass = spec.Bypass.Where(n => n.AddressFamily == AddressFamily.InterNetwork).ToList();
+        var v6Bypass = spec.Bypass.Where(n => n.AddressFamily == AddressFamily.InterNetworkV6).ToList();
+        var v4Upstreams = spec.UpstreamSources.Where(n => n.AddressFamily == AddressFamily.InterNetwork).ToList();
+        var v6Upstreams = spec.UpstreamSources.Where(n => n.AddressFamily == AddressFamily.InterNetworkV6).ToList();
+        var fwmark = Hex(spec.Fwmark);
+        var outboundMark = Hex(spec.OutboundMark);
+        var port = spec.Port.ToString(CultureInfo.InvariantCulture);
+
+        var sb = new StringBuilder();
+        sb.Append(CultureInfo.InvariantCulture, $"""
+            # TransparentSocks: the daemon's own table, rendered from its configuration and applied with `nft -f`
+            # in one transaction. The first two lines make the load replace a table left by an earlier run
+            # (even one that was killed) instead of adding a second one.
+            table {QualifiedTable}
+            delete table {QualifiedTable}
+
+            table {QualifiedTable} {'{'}
+            	# Interfaces whose forwarded TCP is diverted. Enabling or disabling an interface adds or removes one
+            	# element (and its counter) in a transaction of its own; no rule is rebuilt.
+            	set interfaces {'{'}
+            		type ifname
+            {Elements(spec.Interfaces.Select(Quote))}	{'}'}
+
+            	# A named counter per enabled interface, reached through this map so that enabling needs no new rule.
+            	map interface_counters {'{'}
+            		type ifname : counter
+            {Elements(spec.Interfaces.Select(i => $"{Quote(i)} : {Quote(CounterName(i))}"))}	{'}'}
+
+
+            """);
+        foreach (var iface in spec.Interfaces)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"\tcounter {CounterName(iface)} {{\n\t}}\n\n");
+        }
+
+        sb.Append(CultureInfo.InvariantCulture, $"""
+            	# Destinations never diverted: reserved, private, loopback, link-local and multicast ranges, this
+            	# box's own addresses, the upstreams, and what the configuration adds. auto-merge lets entries overlap.
+            	set bypass_v4 {'{'}
+            		type ipv4_addr
+            		flags interval
+            		auto-merge
+            {Elements(v4Bypass.Select(n => n.ToString()))}	{'}'}
+
+            	set bypass_v6 {'{'}
+            		type ipv6_addr
+            		flags interval
+            		auto-merge
+            {Elements(v6Bypass.Select(n => n.ToString()))}	{'}'}
+
+            	# Sources never diverted: the upstream proxies. An upstream that sits behind an enabled interface
+            	# must reach the Internet directly, or its connections would come back to us.
+            	set upstream_v4 {'{'}
+            		type ipv4_addr
+            		flags interval
+            		auto-merge
+            {Elements(v4Upstreams.Select(n => n.ToString()))}	{'}'}
+
+            	set upstream_v6 {'{'}
+            		type ipv6_addr
+            		flags interval
+            		auto-merge
+            {Elements(v6Upstreams.Select(n => n.ToString()))}	{'}'}
+
+
+            """);
+
+        if (spec.Mode == DivertMode.Tproxy)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"""
+                	chain prerouting {'{'}
+                		type filter hook prerouting priority mangle; policy accept;
+                		meta l4proto != tcp return
+                		# The daemon's own sockets carry this SO_MARK: its upstream connections never loop back into it.
+                		meta mark {outboundMark} return
+                		# Packets of connections already diverted go to their socket, even after the interface is disabled.
+                		socket transparent 1 meta mark set {fwmark} accept
+                		iifname != @interfaces return
+                		ip daddr @bypass_v4 return
+                		ip6 daddr @bypass_v6 return
+                		ip saddr @upstream_v4 return
+                		ip6 saddr @upstream_v6 return
+                		counter name iifname map @interface_counters
+                		# The mark sends the packet to the local routing table (ip rule fwmark {fwmark}); the listener on port {port}
+                		# is bound to each enabled interface, which is how a connection knows where it came in.
+                		meta l4proto tcp tproxy ip to 127.0.0.1:{port} meta mark set {fwmark} accept
+
+                """);
+            sb.Append(spec.Ipv6
+                ? $"\t\tmeta l4proto tcp tproxy ip6 to [::1]:{port} meta mark set {fwmark} accept\n"
+                : "\t\t# IPv6 is not diverted (ipv6: false).\n");
+            sb.Append("\t}\n}\n");
+        }
+        else
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"""
+                	chain prerouting {'{'}
+                		type nat hook prerouting priority dstnat; policy accept;
+                		meta l4proto != tcp return
+                		# The daemon's own sockets carry this SO_MARK: its upstream connections never loop back into it.
+                		meta mark {outboundMark} return
+                		iifname != @interfaces return
+                		ip daddr @bypass_v4 return
+                		ip6 daddr @bypass_v6 return
+                		ip saddr @upstream_v4 return
+                		ip6 saddr @upstream_v6 return
+
+                """);
+            if (!spec.Ipv6)
+            {
+                sb.Append("\t\t# IPv6 is not diverted (ipv6: false).\n\t\tmeta nfproto ipv6 return\n");
+            }
+
+            sb.Append(CultureInfo.InvariantCulture, $"""
+                		counter name iifname map @interface_counters
+                		# Conntrack keeps the original destination; the daemon reads it back with SO_ORIGINAL_DST.
+                		meta l4proto tcp redirect to :{port}
+                	{'}'}
+                {'}'}
+
+                """);
+        }
+
+        return sb.ToString();
+    }
+
+    /// <summary>The transaction that starts diverting one more interface.</summary>
+    public static string RenderEnable(string iface) => $$"""
+        add counter {{QualifiedTable}} {{CounterName(iface)}}
+        add element {{QualifiedTable}} interface_counters { {{Quote(iface)}} : {{Quote(CounterName(iface))}} }
+        add element {{QualifiedTable}} interfaces { {{Quote(iface)}} }
+
+        """;
+
+    /// <summary>The transaction that stops diverting an interface. Connections already diverted keep their socket.</summary>
+    public static string RenderDisable(string iface) => $$"""
+        delete element {{QualifiedTable}} interfaces { {{Quote(iface)}} }
+        delete element {{QualifiedTable}} interface_counters { {{Quote(iface)}} }
+        delete counter {{QualifiedTable}} {{CounterName(iface)}}
+
+        """;
+
+    /// <summary>Removes the table whether or not it exists.</summary>
+    public static string RenderDelete() => $"""
+        table {QualifiedTable}
+        delete table {QualifiedTable}
+
+        """;
+
+    /// <summary>
+    /// nft object names allow fewer characters than interface names; anything else becomes '_' and a short
+    /// checksum of the real name keeps two such names apart.
+    /// </summary>
+    public static string CounterName(string iface)
+    {
+        var safe = new StringBuilder("iface_");
+        var replaced = false;
+        foreach (var c in iface)
+        {
+            if (char.IsAsciiLetterOrDigit(c) || c == '_')
+            {
+                safe.Append(c);
+            }
+            else
+            {
+                safe.Append('_');
+                replaced = true;
+            }
+        }
+
+        if (replaced)
+        {
+            uint hash = 2166136261;
+            foreach (var c in iface)
+            {
+                hash = (hash ^ c) * 16777619;
+            }
+
+            safe.Append(CultureInfo.InvariantCulture, $"_{hash & 0xFFFF:x4}");
+        }
+
+        return safe.ToString();
+    }
+
+    private static string Elements(IEnumerable<string> items)
+    {
+        var list = items.ToList();
+        return list.Count == 0 ? string.Empty : $"\t\telements = {{ {string.Join(", ", list)} }}\n";
+    }
+
+    private static string Quote(string s) => $"\"{s}\"";
+
+    private static string Hex(uint value) => $"0x{value.ToString("x8", CultureInfo.InvariantCulture)}";
+}
