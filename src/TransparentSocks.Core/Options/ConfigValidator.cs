@@ -21,14 +21,15 @@ internal static class ConfigValidator
     {
         var errors = new List<string>();
         var directory = baseDirectory ?? Environment.CurrentDirectory;
-        if (options.Server is null || options.Upstream is null || options.Relay is null || options.Logging is null)
+        if (options.Server is null || options.Upstream is null || options.Transparent is null || options.Relay is null || options.Logging is null)
         {
-            errors.Add("$: server, upstream, relay and logging must not be null");
+            errors.Add("$: server, upstream, transparent, relay and logging must not be null");
             return errors;
         }
 
         ValidateServer(options.Server, directory, errors);
         ValidateUpstream(options.Upstream, options.Server, directory, errors);
+        ValidateTransparent(options.Transparent, options.Upstream, directory, errors);
         ValidateRelay(options.Relay, errors);
         if (!Enum.IsDefined(options.Logging.Level))
         {
@@ -105,25 +106,131 @@ internal static class ConfigValidator
             errors.Add($"upstream.address: '{upstream.Address}' has port 0");
         }
 
-        if (upstream.Username is not null && !IsByteLengthValid(upstream.Username))
-        {
-            errors.Add("upstream.username: must be 1-255 bytes");
-        }
-
-        upstream.PasswordFromFile = ValidateSecret("upstream", upstream.Password, upstream.PasswordFile, required: false, directory, errors);
-        var hasPassword = upstream.Password is not null || upstream.PasswordFile is not null;
-        if (upstream.Username is null && hasPassword)
-        {
-            errors.Add("upstream.username: required when a password is set");
-        }
-        else if (upstream.Username is not null && !hasPassword)
-        {
-            errors.Add("upstream.password: required when a username is set (or \"passwordFile\")");
-        }
-
+        upstream.PasswordFromFile = ValidateCredentials("upstream", upstream.Username, upstream.Password, upstream.PasswordFile, directory, errors);
         ValidateSeconds("upstream.connectTimeout", upstream.ConnectTimeoutSeconds, errors);
         ValidateSeconds("upstream.handshakeTimeout", upstream.HandshakeTimeoutSeconds, errors);
     }
+
+    private static void ValidateTransparent(TransparentOptions transparent, UpstreamOptions upstream, string directory, List<string> errors)
+    {
+        if (!Enum.IsDefined(transparent.Mode))
+        {
+            errors.Add($"transparent.mode: {transparent.Mode} is not a transparent mode");
+        }
+
+        ValidateRange("transparent.port", transparent.Port, 1, 65535, errors);
+        if (transparent.Fwmark == 0)
+        {
+            errors.Add("transparent.fwmark: must not be 0; policy routing finds diverted packets by this mark");
+        }
+        else if (upstream.Mark != 0 && transparent.Fwmark == upstream.Mark)
+        {
+            errors.Add($"transparent.fwmark: must differ from upstream.mark ({FormatMark(upstream.Mark)}), or the proxy's own traffic would be diverted back to it");
+        }
+        else if (transparent.Enabled && transparent.Fwmark == upstream.EffectiveMark(transparentEnabled: true))
+        {
+            errors.Add($"transparent.fwmark: {FormatMark(transparent.Fwmark)} is the mark the proxy's own sockets get while upstream.mark is 0; choose another fwmark or set upstream.mark");
+        }
+
+        ValidateRange("transparent.routeTable", transparent.RouteTable, 1, int.MaxValue, errors);
+        if (transparent.RouteTable is >= 253 and <= 255)
+        {
+            errors.Add("transparent.routeTable: 253, 254 and 255 are the kernel's default, main and local tables");
+        }
+
+        // 0 is the local-table rule, 32766 and 32767 the main and default ones; a rule after main would never be reached.
+        ValidateRange("transparent.rulePriority", transparent.RulePriority, 1, 32765, errors);
+        ValidateNetworks("transparent.bypass", transparent.Bypass, errors);
+        ValidateSeconds("transparent.idleTimeout", transparent.IdleTimeoutSeconds, errors);
+
+        var interfaces = transparent.Interfaces ?? [];
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        string? firstWithoutProxy = null;
+        for (var i = 0; i < interfaces.Count; i++)
+        {
+            var path = $"transparent.interfaces[{i.ToString(CultureInfo.InvariantCulture)}]";
+            var item = interfaces[i];
+            if (item is null)
+            {
+                errors.Add($"{path}: must be an object with a name");
+                continue;
+            }
+
+            if (ValidateInterfaceName(item.Name) is { } nameError)
+            {
+                errors.Add($"{path}.name: {nameError}");
+            }
+            else if (!seen.Add(item.Name!))
+            {
+                errors.Add($"{path}.name: duplicate interface '{item.Name}'");
+            }
+
+            if (item.Proxy is null)
+            {
+                firstWithoutProxy ??= item.Name ?? string.Empty;
+                var stray = item.Username is not null ? "username" : item.Password is not null ? "password" : item.PasswordFile is not null ? "passwordFile" : null;
+                if (stray is not null)
+                {
+                    // Without a proxy of its own the interface goes through "upstream" and its credentials.
+                    errors.Add($"{path}.{stray}: only allowed together with \"proxy\"");
+                }
+            }
+            else
+            {
+                if (!Destination.TryParse(item.Proxy, out var proxy, out var proxyError))
+                {
+                    errors.Add($"{path}.proxy: {proxyError}");
+                }
+                else if (proxy.Port == 0)
+                {
+                    errors.Add($"{path}.proxy: '{item.Proxy}' has port 0");
+                }
+
+                item.PasswordFromFile = ValidateCredentials(path, item.Username, item.Password, item.PasswordFile, directory, errors);
+            }
+
+            if (item.MaxConnections < 0)
+            {
+                errors.Add($"{path}.maxConnections: must be 0 (unlimited) or more");
+            }
+        }
+
+        if (transparent.Enabled && upstream.Address is null && firstWithoutProxy is not null)
+        {
+            errors.Add($"upstream.address: required because transparent.enabled is true and interface '{firstWithoutProxy}' has no proxy");
+        }
+    }
+
+    /// <summary>The kernel's rules for a device name (dev_valid_name), plus loopback; null when the name is usable.</summary>
+    private static string? ValidateInterfaceName(string? name)
+    {
+        // IFNAMSIZ is 16 including the terminating NUL.
+        if (string.IsNullOrEmpty(name) || Encoding.UTF8.GetByteCount(name) > 15)
+        {
+            return "must be 1-15 bytes";
+        }
+
+        if (name is "." or "..")
+        {
+            return $"'{name}' is not an interface name";
+        }
+
+        // ':' is refused too, as the kernel does: "eth0:1" is an address label, not a device packets arrive on.
+        if (name.Any(c => c is '/' or ':' || char.IsWhiteSpace(c) || char.IsControl(c)))
+        {
+            return $"'{name}' contains '/', ':', whitespace or a control character";
+        }
+
+        if (name == "lo")
+        {
+            // TPROXY delivers diverted packets through the local table on lo, so diverting lo itself would loop.
+            return "the loopback interface cannot be diverted";
+        }
+
+        return null;
+    }
+
+    private static string FormatMark(uint mark) => $"0x{mark.ToString("x", CultureInfo.InvariantCulture)}";
 
     private static void ValidateRelay(RelayOptions relay, List<string> errors)
     {
@@ -135,6 +242,31 @@ internal static class ConfigValidator
         ValidateRange("relay.pipeSize", relay.PipeSize, RelayOptions.MinPipeSize, RelayOptions.MaxPipeSize, errors);
         ValidateRange("relay.bufferSize", relay.BufferSize, RelayOptions.MinBufferSize, RelayOptions.MaxBufferSize, errors);
         ValidateRange("relay.workers", relay.Workers, 0, RelayOptions.MaxWorkers, errors);
+    }
+
+    /// <summary>
+    /// Checks optional proxy credentials (both a username and a password, or neither) and returns the password read
+    /// from the password file, if any.
+    /// </summary>
+    private static string? ValidateCredentials(string path, string? username, string? password, string? passwordFile, string directory, List<string> errors)
+    {
+        if (username is not null && !IsByteLengthValid(username))
+        {
+            errors.Add($"{path}.username: must be 1-255 bytes");
+        }
+
+        var fromFile = ValidateSecret(path, password, passwordFile, required: false, directory, errors);
+        var hasPassword = password is not null || passwordFile is not null;
+        if (username is null && hasPassword)
+        {
+            errors.Add($"{path}.username: required when a password is set");
+        }
+        else if (username is not null && !hasPassword)
+        {
+            errors.Add($"{path}.password: required when a username is set (or \"passwordFile\")");
+        }
+
+        return fromFile;
     }
 
     /// <summary>Checks a password/passwordFile pair and returns the password read from the file, if any.</summary>

@@ -14,6 +14,8 @@ public sealed class TransparentSocksOptions
 
     public UpstreamOptions Upstream { get; set; } = new();
 
+    public TransparentOptions Transparent { get; set; } = new();
+
     public RelayOptions Relay { get; set; } = new();
 
     public LoggingOptions Logging { get; set; } = new();

@@ -22,9 +22,13 @@ public sealed class UpstreamOptions
     [JsonPropertyName("handshakeTimeout")]
     public double HandshakeTimeoutSeconds { get; set; } = 10;
 
+    /// <summary>The mark <see cref="EffectiveMark"/> gives outbound sockets when the transparent path runs and <see cref="Mark"/> is 0.</summary>
+    public const uint TransparentDefaultMark = 0x5454;
+
     /// <summary>
-    /// SO_MARK for upstream sockets, 0 for none. A TPROXY setup needs it so that the nft rules can let the
-    /// daemon's own traffic through instead of capturing it again. Accepts a number or a "0x..." string.
+    /// SO_MARK for outbound sockets, 0 for none. A TPROXY setup needs one so that the nft rules can let the
+    /// daemon's own traffic through instead of capturing it again; see <see cref="EffectiveMark"/>.
+    /// Accepts a number or a "0x..." string.
     /// </summary>
     [JsonConverter(typeof(SocketMarkConverter))]
     public uint Mark { get; set; }
@@ -44,4 +48,11 @@ public sealed class UpstreamOptions
     public string? EffectivePassword => PasswordFile is null ? Password : PasswordFromFile;
 
     internal string? PasswordFromFile { get; set; }
+
+    /// <summary>
+    /// The SO_MARK to put on outbound sockets: <see cref="Mark"/> when set, otherwise
+    /// <see cref="TransparentDefaultMark"/> while the transparent path runs, otherwise none (0). Outbound sockets need
+    /// a mark when the transparent path runs so that nft can recognise the proxy's own traffic and not divert it back.
+    /// </summary>
+    public uint EffectiveMark(bool transparentEnabled) => Mark != 0 ? Mark : (transparentEnabled ? TransparentDefaultMark : 0u);
 }

@@ -15,6 +15,10 @@ public class ExampleConfigTests
         Assert.True(result.Options.Server.Enabled);
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 1080), result.Options.Server.ListenEndPoint);
         Assert.Equal(OutboundKind.Direct, result.Options.Server.Outbound);
+        Assert.False(result.Options.Transparent.Enabled);
+        Assert.Equal(TransparentMode.Tproxy, result.Options.Transparent.Mode);
+        Assert.Equal(0x5453u, result.Options.Transparent.Fwmark);
+        Assert.Empty(result.Options.Transparent.Interfaces);
     }
 
     // Located from this source file rather than the build output, which may live outside the repository.
