@@ -77,6 +77,7 @@ internal static class Program
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
             builder.Services.AddSerilog(dispose: false);
             builder.Services.AddSingleton(options);
+            builder.Services.AddSingleton(new ConfigSource(configPath));
             builder.Services.AddSingleton(levelSwitch);
             builder.Services.AddSingleton<ProxyService>();
             builder.Services.AddHostedService(sp => sp.GetRequiredService<ProxyService>());

@@ -128,7 +128,9 @@ public static class NftRuleset
                 		meta l4proto != tcp return
                 		# The daemon's own sockets carry this SO_MARK: its upstream connections never loop back into it.
                 		meta mark {outboundMark} return
-                		# Packets of connections already diverted go to their socket, even after the interface is disabled.
+                		# Packets of connections already diverted go to their socket, counted while the interface is enabled,
+                		# and still delivered after it is disabled.
+                		socket transparent 1 iifname @interfaces counter name iifname map @interface_counters meta mark set {fwmark} accept
                 		socket transparent 1 meta mark set {fwmark} accept
                 		iifname != @interfaces return
                 		ip daddr @bypass_v4 return
@@ -144,6 +146,14 @@ public static class NftRuleset
             sb.Append(spec.Ipv6
                 ? $"\t\tmeta l4proto tcp tproxy ip6 to [::1]:{port} meta mark set {fwmark} accept\n"
                 : "\t\t# IPv6 is not diverted (ipv6: false).\n");
+            sb.Append("\t\t# Fail closed: a connection no listener took (the daemon is starting or stopping) is dropped, and the\n");
+            sb.Append("\t\t# client retries, rather than being forwarded around the proxy.\n");
+            sb.Append("\t\tmeta nfproto ipv4 meta l4proto tcp drop\n");
+            if (spec.Ipv6)
+            {
+                sb.Append("\t\tmeta nfproto ipv6 meta l4proto tcp drop\n");
+            }
+
             sb.Append("\t}\n}\n");
         }
         else

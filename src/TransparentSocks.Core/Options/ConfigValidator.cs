@@ -216,9 +216,10 @@ internal static class ConfigValidator
         }
 
         // ':' is refused too, as the kernel does: "eth0:1" is an address label, not a device packets arrive on.
-        if (name.Any(c => c is '/' or ':' || char.IsWhiteSpace(c) || char.IsControl(c)))
+        // Quotes and backslashes are legal in kernel names but cannot be written safely into an nft string.
+        if (name.Any(c => c is '/' or ':' or '"' or '\\' || char.IsWhiteSpace(c) || char.IsControl(c)))
         {
-            return $"'{name}' contains '/', ':', whitespace or a control character";
+            return $"'{name}' contains '/', ':', a quote, a backslash, whitespace or a control character";
         }
 
         if (name == "lo")

@@ -50,11 +50,11 @@ public sealed class TransparentOptions
 
     /// <summary>
     /// IPv4 destinations that are not the Internet: this-network, private, shared (CGNAT), loopback, link-local,
-    /// IETF protocol assignments, benchmarking, multicast and reserved/broadcast.
+    /// IETF protocol assignments, multicast and reserved/broadcast.
     /// The documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24) are left out on purpose: they never
     /// appear on real networks, and labs and tests use them as stand-ins for public addresses that must be diverted.
-    /// 198.18.0.0/15 is also the default fake-IP range of sing-box and Clash; with fake-IP DNS, set
-    /// <see cref="BypassDefaults"/> to false and list the ranges to bypass in <see cref="Bypass"/>.
+    /// The benchmarking range 198.18.0.0/15 is left out too: it is the default fake-IP range of sing-box and Clash,
+    /// whose connections are exactly the ones that must reach the upstream.
     /// </summary>
     public static IReadOnlyList<IpNetwork> DefaultBypassIPv4 { get; } = Networks(
         "0.0.0.0/8",
@@ -65,7 +65,6 @@ public sealed class TransparentOptions
         "172.16.0.0/12",
         "192.0.0.0/24",
         "192.168.0.0/16",
-        "198.18.0.0/15",
         "224.0.0.0/4",
         "240.0.0.0/4");
 

@@ -39,4 +39,10 @@ internal static partial class Log
 
     [LoggerMessage(1030, LogLevel.Error, "session {SessionId}: unexpected failure")]
     public static partial void SessionCrashed(ILogger logger, long sessionId, Exception exception);
+
+    [LoggerMessage(1100, LogLevel.Information, "interface {Interface} enabled: {Mode} on port {Port}, upstream {Upstream}")]
+    public static partial void InterfaceEnabled(ILogger logger, string @interface, string mode, int port, string upstream);
+
+    [LoggerMessage(1101, LogLevel.Information, "interface {Interface} disabled; its running sessions continue")]
+    public static partial void InterfaceDisabled(ILogger logger, string @interface);
 }

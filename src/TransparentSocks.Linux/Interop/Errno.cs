@@ -19,6 +19,7 @@ public enum Errno
     ESPIPE = 29,
     EPIPE = 32,
     ENOSYS = 38,
+    ENODEV = 19,
     ENOTSOCK = 88,
     EOPNOTSUPP = 95,
     EAFNOSUPPORT = 97,

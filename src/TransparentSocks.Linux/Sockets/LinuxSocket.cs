@@ -359,6 +359,49 @@ public sealed class LinuxSocket : IDisposable
         return setsockopt(_fd, SOL_SOCKET, SO_LINGER, &l, (socklen_t)sizeof(linger)) == 0 ? Errno.None : (Errno)errno;
     }
 
+    /// <summary>IP_TRANSPARENT / IPV6_TRANSPARENT: lets a TPROXY listener accept connections addressed to anyone. Needs CAP_NET_ADMIN.</summary>
+    public Errno SetTransparent(AddressFamily family)
+        => family == AddressFamily.InterNetworkV6
+            ? SetOption(IPPROTO_IPV6, IPV6_TRANSPARENT, 1)
+            : SetOption(SOL_IP, IP_TRANSPARENT, 1);
+
+    /// <summary>
+    /// SO_BINDTODEVICE: the socket only sees traffic of that interface. A listener bound this way is what TPROXY's
+    /// socket lookup (which passes the ingress device) and REDIRECT's local delivery pick for that interface alone,
+    /// so an accepted connection knows its ingress interface by the listener that accepted it.
+    /// </summary>
+    public unsafe Errno SetBindToDevice(string interfaceName)
+    {
+        Span<byte> name = stackalloc byte[16];
+        name.Clear();
+        var n = System.Text.Encoding.ASCII.GetBytes(interfaceName.AsSpan(0, Math.Min(interfaceName.Length, 15)), name);
+        fixed (byte* p = name)
+        {
+            return setsockopt(_fd, SOL_SOCKET, SO_BINDTODEVICE, p, (socklen_t)(n + 1)) == 0 ? Errno.None : (Errno)errno;
+        }
+    }
+
+    /// <summary>
+    /// The destination a REDIRECT (nat) rule rewrote: SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST from conntrack.
+    /// ENOENT means the connection was not redirected (someone connected to the listener directly).
+    /// </summary>
+    public unsafe IPEndPoint? GetOriginalDestination(AddressFamily family, out Errno error)
+    {
+        var sa = stackalloc byte[SockAddr.MaxLength];
+        socklen_t len = SockAddr.MaxLength;
+        var rc = family == AddressFamily.InterNetworkV6
+            ? getsockopt(_fd, IPPROTO_IPV6, IP6T_SO_ORIGINAL_DST, sa, &len)
+            : getsockopt(_fd, SOL_IP, SO_ORIGINAL_DST, sa, &len);
+        if (rc != 0)
+        {
+            error = (Errno)errno;
+            return null;
+        }
+
+        error = Errno.None;
+        return SockAddr.Read(new ReadOnlySpan<byte>(sa, (int)len));
+    }
+
     public unsafe IPEndPoint? GetLocalEndPoint()
     {
         var sa = stackalloc byte[SockAddr.MaxLength];

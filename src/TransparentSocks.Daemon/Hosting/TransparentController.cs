@@ -1,0 +1,290 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using TransparentSocks.Addressing;
+using TransparentSocks.Daemon.Network;
+using TransparentSocks.Engine;
+using TransparentSocks.Engine.Dialing;
+using TransparentSocks.Engine.Inbound;
+using TransparentSocks.Engine.Sessions;
+using TransparentSocks.Linux.EventLoop;
+using TransparentSocks.Linux.Relay;
+using TransparentSocks.Nft;
+using TransparentSocks.Options;
+
+namespace TransparentSocks.Daemon.Hosting;
+
+/// <summary>
+/// The transparent path as the kernel sees it: listeners per interface (engine), our nft table and the policy
+/// routes. Start, reconfigure and stop keep the three in step, in the order that never lets a connection leak
+/// around the proxy: listeners before rules when enabling, rules before listeners when disabling.
+/// </summary>
+internal sealed class TransparentController : IAsyncDisposable
+{
+    private readonly EventLoopGroup _loops;
+    private readonly SessionTable _sessions;
+    private readonly Dispatcher _dispatcher;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private TransparentOptions _options = new();
+    private UpstreamOptions _upstream = new();
+    private TransparentPath? _path;
+    private NftRulesetSpec? _applied;
+    private IDialer? _defaultDialer;
+
+    public TransparentController(EventLoopGroup loops, SessionTable sessions, Dispatcher dispatcher, ILoggerFactory loggerFactory)
+    {
+        _loops = loops;
+        _sessions = sessions;
+        _dispatcher = dispatcher;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger("TransparentSocks.Transparent");
+    }
+
+    public TransparentPath? Path => _path;
+
+    public async Task StartAsync(TransparentSocksOptions options)
+    {
+        _options = options.Transparent;
+        _upstream = options.Upstream;
+        _defaultDialer = _upstream.Endpoint is null ? null : CreateDialer(_upstream.Endpoint.Value, _upstream.Username, _upstream.EffectivePassword);
+        _path = new TransparentPath(
+            new TransparentSettings
+            {
+                Mode = ToDivertMode(_options.Mode),
+                Port = _options.Port,
+                Ipv6 = _options.IPv6,
+                Relay = RelayFrom(options),
+            },
+            _loops, _sessions, _dispatcher, _loggerFactory.CreateLogger("TransparentSocks.Transparent"));
+
+        try
+        {
+            for (var i = 0; i < _options.Interfaces.Count; i++)
+            {
+                EnableListeners(_options.Interfaces[i], $"transparent.interfaces[{i}].name");
+            }
+
+            var spec = await BuildSpecAsync(_options.Interfaces.Select(i => i.Name!)).ConfigureAwait(false);
+            await NftClient.ApplyAsync(NftRuleset.Render(spec)).ConfigureAwait(false);
+            _applied = spec;
+            if (_options.Mode == TransparentMode.Tproxy)
+            {
+                await PolicyRouting.InstallAsync(_options.Fwmark, _options.RouteTable, _options.RulePriority, _options.IPv6).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is NftException or InvalidOperationException)
+        {
+            // Nothing of ours may stay half-installed; a ruleset nft refused was never applied.
+            await _path.StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+            if (_applied is not null)
+            {
+                await NftClient.ApplyAsync(NftRuleset.RenderDelete()).ConfigureAwait(false);
+                _applied = null;
+            }
+
+            throw new InvalidOperationException(ex is NftException ? $"transparent: {ex.Message}" : ex.Message, ex);
+        }
+
+        foreach (var warning in SystemChecks.Check(_options.Interfaces.Select(i => i.Name!), _options.IPv6))
+        {
+            _logger.LogWarning("{Warning}", warning);
+        }
+
+        _logger.LogInformation(
+            "transparent path up: {Mode} on port {Port}, {Count} interface(s), fwmark 0x{Fwmark:x}, table {Table}",
+            _options.Mode, _options.Port, _options.Interfaces.Count, _options.Fwmark, _options.RouteTable);
+    }
+
+    /// <summary>
+    /// Brings the running path to the new configuration's interfaces and bypass list. An nft failure leaves both the
+    /// kernel's ruleset and the running interfaces as they were.
+    /// </summary>
+    public async Task ReconfigureAsync(TransparentSocksOptions options)
+    {
+        if (_path is null || _applied is null)
+        {
+            return;
+        }
+
+        var next = options.Transparent;
+        var current = _path.Interfaces.ToDictionary(i => i.Name, StringComparer.Ordinal);
+        var wanted = next.Interfaces.ToDictionary(i => i.Name!, StringComparer.Ordinal);
+        var changed = current.Keys.Where(n => wanted.TryGetValue(n, out var w) && !SameSettings(current[n], w)).ToList();
+        var removed = current.Keys.Where(n => !wanted.ContainsKey(n)).Concat(changed).ToList();
+        var added = wanted.Keys.Where(n => !current.ContainsKey(n)).Concat(changed).ToList();
+
+        _options = next;
+        var spec = await BuildSpecAsync(next.Interfaces.Select(i => i.Name!)).ConfigureAwait(false);
+        var onlyInterfaces = SameExceptInterfaces(spec, _applied);
+
+        // Changed interfaces are re-created: their old listeners go first, so the new ones can bind the same port.
+        foreach (var name in changed)
+        {
+            await _path.DisableAsync(name).ConfigureAwait(false);
+        }
+
+        var enabledNow = new List<string>();
+        try
+        {
+            foreach (var name in added)
+            {
+                EnableListeners(wanted[name], $"transparent.interfaces[{next.Interfaces.FindIndex(i => i.Name == name)}].name");
+                enabledNow.Add(name);
+            }
+
+            var script = onlyInterfaces
+                ? string.Concat(removed.Except(changed).Select(NftRuleset.RenderDisable)) + string.Concat(added.Except(changed).Select(NftRuleset.RenderEnable))
+                : NftRuleset.Render(spec);
+            if (script.Length > 0)
+            {
+                await NftClient.ApplyAsync(script).ConfigureAwait(false);
+            }
+
+            _applied = spec;
+        }
+        catch (Exception ex) when (ex is NftException or InvalidOperationException)
+        {
+            foreach (var name in enabledNow.Except(changed))
+            {
+                await _path.DisableAsync(name).ConfigureAwait(false);
+            }
+
+            throw;
+        }
+
+        foreach (var name in removed.Except(changed))
+        {
+            await _path.DisableAsync(name).ConfigureAwait(false);
+        }
+    }
+
+    public async Task StopAsync(TimeSpan drain)
+    {
+        if (_path is null)
+        {
+            return;
+        }
+
+        // Listeners close first (new connections are dropped by the fail-closed rule and retried), sessions drain
+        // while the rules still steer their packets, and only then do the rules and routes go.
+        await _path.StopAsync(drain).ConfigureAwait(false);
+        try
+        {
+            await NftClient.ApplyAsync(NftRuleset.RenderDelete()).ConfigureAwait(false);
+        }
+        catch (NftException ex)
+        {
+            _logger.LogError("could not remove the nft table: {Error}", ex.Message);
+        }
+
+        await PolicyRouting.RemoveAsync(_options.Fwmark, _options.RouteTable, _options.RulePriority).ConfigureAwait(false);
+        _logger.LogInformation("transparent path down: nft table and policy routes removed");
+        _path = null;
+    }
+
+    private void EnableListeners(InterfaceOptions iface, string field)
+    {
+        var dialer = iface.ProxyEndpoint is { } proxy
+            ? CreateDialer(proxy, iface.Username, iface.EffectivePassword)
+            : _defaultDialer ?? throw new InvalidOperationException($"{field}: interface '{iface.Name}' has no proxy and upstream.address is not set");
+        try
+        {
+            _path!.Enable(new TransparentInterfaceSettings(iface.Name!, dialer, iface.MaxConnections));
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new InvalidOperationException($"{field}: {ex.Message}", ex);
+        }
+    }
+
+    private Socks5Dialer CreateDialer(Destination server, string? username, string? password) => new(new Socks5DialerSettings
+    {
+        Server = server,
+        Username = username,
+        Password = password,
+        ConnectTimeout = _upstream.ConnectTimeout,
+        HandshakeTimeout = _upstream.HandshakeTimeout,
+        Mark = _upstream.EffectiveMark(transparentEnabled: true),
+    });
+
+    private bool SameSettings(TransparentInterface running, InterfaceOptions wanted)
+        => running.MaxConnections == wanted.MaxConnections
+           && running.Dialer.Name == (wanted.ProxyEndpoint is { } p ? $"socks5://{p}" : _defaultDialer?.Name);
+
+    private static bool SameExceptInterfaces(NftRulesetSpec a, NftRulesetSpec b)
+        => a.Mode == b.Mode && a.Port == b.Port && a.Fwmark == b.Fwmark && a.OutboundMark == b.OutboundMark && a.Ipv6 == b.Ipv6
+           && a.Bypass.SequenceEqual(b.Bypass) && a.UpstreamSources.SequenceEqual(b.UpstreamSources);
+
+    private async Task<NftRulesetSpec> BuildSpecAsync(IEnumerable<string> interfaces)
+    {
+        var upstreams = new List<IpNetwork>();
+        var endpoints = _options.Interfaces.Select(i => i.ProxyEndpoint).Append(_upstream.Endpoint).OfType<Destination>().Distinct();
+        foreach (var endpoint in endpoints)
+        {
+            var addresses = endpoint.IsDomain
+                ? (await HostResolver.ResolveAsync(endpoint.Host, TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false)).Addresses
+                : [endpoint.Address];
+            upstreams.AddRange(addresses.Select(Host));
+        }
+
+        return new NftRulesetSpec
+        {
+            Mode = ToDivertMode(_options.Mode),
+            Port = _options.Port,
+            Fwmark = _options.Fwmark,
+            OutboundMark = _upstream.EffectiveMark(transparentEnabled: true),
+            Ipv6 = _options.IPv6,
+            Interfaces = [.. interfaces],
+            Bypass = [.. _options.BypassNetworks, .. OwnAddresses(), .. upstreams],
+            UpstreamSources = [.. upstreams.Distinct()],
+        };
+    }
+
+    /// <summary>
+    /// The box's own addresses: traffic to them is for this host, never for the proxy. Read at start and on reload.
+    /// </summary>
+    private static IEnumerable<IpNetwork> OwnAddresses()
+    {
+        var result = new List<IpNetwork>();
+        try
+        {
+            foreach (var nic in NetworkInterface.GetAllNetworkInterfaces())
+            {
+                foreach (var ua in nic.GetIPProperties().UnicastAddresses)
+                {
+                    result.Add(Host(ua.Address));
+                }
+            }
+        }
+        catch (NetworkInformationException)
+        {
+        }
+
+        return result.Distinct();
+    }
+
+    private static IpNetwork Host(IPAddress address)
+    {
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        var plain = address.AddressFamily == AddressFamily.InterNetworkV6 ? new IPAddress(address.GetAddressBytes()) : address;
+        return IpNetwork.Parse(plain.AddressFamily == AddressFamily.InterNetworkV6 ? $"{plain}/128" : $"{plain}/32");
+    }
+
+    private static DivertMode ToDivertMode(TransparentMode mode) => mode == TransparentMode.Redirect ? DivertMode.Redirect : DivertMode.Tproxy;
+
+    private static RelaySettings RelayFrom(TransparentSocksOptions options) => new()
+    {
+        Engine = options.Relay.Mode == RelayMode.Copy ? RelayEngine.Copy : RelayEngine.Splice,
+        PipeSize = options.Relay.PipeSize,
+        BufferSize = options.Relay.BufferSize,
+        IdleTimeout = options.Transparent.IdleTimeout,
+    };
+
+    public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+}
