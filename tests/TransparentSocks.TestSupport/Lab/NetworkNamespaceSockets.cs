@@ -119,7 +119,14 @@ public static partial class NetworkNamespaceSockets
             string name;
             try
             {
-                link = ReadNamespaceLink(Path.Combine(task, "ns", "net"));
+                // A thread that exited while we looked has no link left: it cannot be a stray.
+                var target = new FileInfo(Path.Combine(task, "ns", "net")).LinkTarget;
+                if (target is null)
+                {
+                    continue;
+                }
+
+                link = target;
                 name = File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n');
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
