@@ -28,6 +28,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
     private Socks5Server? _server;
     private TransparentController? _transparent;
     private PosixSignalRegistration? _sighup;
+    private PosixSignalRegistration? _sigusr1;
 
     public ProxyService(TransparentSocksOptions options, ConfigSource source, ILoggerFactory loggerFactory)
     {
@@ -89,7 +90,22 @@ internal sealed class ProxyService : IHostedService, IDisposable
             context.Cancel = true;
             _ = ReloadAsync();
         });
+
+        // SIGUSR1 writes the statistics to the log, the way dd and many daemons report progress on request.
+        _sigusr1 = PosixSignalRegistration.Create((PosixSignal)10, context =>
+        {
+            context.Cancel = true;
+            _ = LogStatsAsync();
+        });
         _logger.LogInformation("transparentsocksd started with {Loops} event loop(s), relay {Relay}", _loops.Loops.Count, _options.Relay.Mode);
+    }
+
+    private async Task LogStatsAsync()
+    {
+        foreach (var line in await StatsReport.BuildAsync(_server, _transparent?.Path, Sessions).ConfigureAwait(false))
+        {
+            _logger.LogInformation("stats: {Line}", line);
+        }
     }
 
     /// <summary>
@@ -194,6 +210,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _sighup?.Dispose();
+        _sigusr1?.Dispose();
         var stops = new List<Task>();
         if (_server is not null)
         {
@@ -212,6 +229,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
     public void Dispose()
     {
         _sighup?.Dispose();
+        _sigusr1?.Dispose();
         _loops?.Dispose();
         _reloadLock.Dispose();
     }

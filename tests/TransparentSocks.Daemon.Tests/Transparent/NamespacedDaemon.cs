@@ -78,6 +78,26 @@ internal sealed class NamespacedDaemon : IAsyncDisposable
         throw new TimeoutException($"no reload outcome logged:\n{Log}");
     }
 
+    /// <summary>Asks for the statistics (SIGUSR1) and returns the "stats:" lines the daemon logged in answer.</summary>
+    public async Task<IReadOnlyList<string>> StatsAsync(int expectedLines)
+    {
+        var marker = Log.Length;
+        await SignalAsync("USR1");
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (DateTime.UtcNow < deadline)
+        {
+            var lines = Log[Math.Min(marker, Log.Length)..].Split('\n').Where(l => l.Contains("stats: ", StringComparison.Ordinal)).ToList();
+            if (lines.Count >= expectedLines)
+            {
+                return lines;
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException($"no statistics logged:\n{Log}");
+    }
+
     public Task SignalAsync(string signal)
         => ExternalProcess.RunOrThrowAsync("kill", [$"-{signal}", Process.Pid.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(5));
 

@@ -40,9 +40,15 @@ public sealed class TransparentPathTests
         Assert.True(await upstream.WaitForLogAsync($"connected to {lab.TargetV4}:80", TimeSpan.FromSeconds(10)), upstream.Log);
         Assert.True(await upstream.WaitForLogAsync($"connected to {lab.TargetV6}:80", TimeSpan.FromSeconds(10)), upstream.Log);
 
-        // The kernel counted what it diverted on the interface.
+        // The kernel counted what it diverted on the interface, and the daemon reports it with its own numbers.
         var (packets, bytes) = await CounterAsync(lab.Gateway, lab.ClientInterface);
         Assert.True(packets >= 2 && bytes > 0, $"{packets} packets, {bytes} bytes");
+        var stats = Assert.Single(await daemon.StatsAsync(1));
+        Assert.Contains($"interface {lab.ClientInterface}: upstream socks5://{upstream.EndPoint}", stats, StringComparison.Ordinal);
+        Assert.Contains("total 2,", stats, StringComparison.Ordinal);
+        Assert.Contains("connect failures 0", stats, StringComparison.Ordinal);
+        Assert.Matches(@"diverted [1-9]\d* packets [1-9]\d* bytes", stats);
+        Assert.Matches(@"bytes up [1-9]\d* down [1-9]\d*", stats);
     }
 
     [Fact]
@@ -124,5 +130,6 @@ public sealed class TransparentPathTests
         Assert.Contains("reset", result.Error, StringComparison.OrdinalIgnoreCase);
         Assert.Empty(target.Requests);
         Assert.Contains("upstream_unavailable", daemon.Log, StringComparison.Ordinal);
+        Assert.Contains("connect failures 1 (upstream_unavailable=1)", Assert.Single(await daemon.StatsAsync(1)), StringComparison.Ordinal);
     }
 }

@@ -1,0 +1,66 @@
+using System.Globalization;
+using System.Text;
+using TransparentSocks.Daemon.Network;
+using TransparentSocks.Engine.Dialing;
+using TransparentSocks.Engine.Inbound;
+using TransparentSocks.Engine.Sessions;
+using TransparentSocks.Engine.Stats;
+using TransparentSocks.Nft;
+
+namespace TransparentSocks.Daemon.Hosting;
+
+/// <summary>
+/// One line per inbound with the numbers of the original design: connections, bytes, failures by reason, and for
+/// interfaces the packets and bytes the kernel diverted (read from our nft counters).
+/// </summary>
+internal static class StatsReport
+{
+    public static async Task<IReadOnlyList<string>> BuildAsync(Socks5Server? server, TransparentPath? path, SessionTable sessions)
+    {
+        var lines = new List<string>();
+        var live = sessions.Snapshot();
+        if (server is not null)
+        {
+            lines.Add($"server {server.LocalEndPoint}: accepted {server.Stats.Accepted}, rejected {server.Stats.Rejected}, "
+                      + $"auth failures {server.Stats.AuthFailures}, {Describe(server.Stats, live)}");
+        }
+
+        if (path is not null)
+        {
+            var counters = await NftClient.ReadCountersAsync().ConfigureAwait(false);
+            foreach (var iface in path.Interfaces)
+            {
+                counters.TryGetValue(NftRuleset.CounterName(iface.Name), out var diverted);
+                lines.Add($"interface {iface.Name}: upstream {iface.Dialer.Name}, maxConnections {iface.MaxConnections}, "
+                          + $"diverted {diverted.Packets} packets {diverted.Bytes} bytes, rejected {iface.Stats.Rejected}, {Describe(iface.Stats, live)}");
+            }
+        }
+
+        return lines;
+    }
+
+    private static string Describe(InboundStats stats, IReadOnlyList<Session> live)
+    {
+        long up = stats.ClosedBytesUp, down = stats.ClosedBytesDown;
+        foreach (var session in live)
+        {
+            if (session.Stats == stats)
+            {
+                up += session.Counters.BytesUp;
+                down += session.Counters.BytesDown;
+            }
+        }
+
+        var failures = new StringBuilder();
+        foreach (var (error, count) in stats.DialFailureBreakdown())
+        {
+            if (count > 0)
+            {
+                failures.Append(CultureInfo.InvariantCulture, $" {error.ToReason()}={count}");
+            }
+        }
+
+        return $"active {stats.Active}, total {stats.Total}, bytes up {up} down {down}, "
+               + $"handshake failures {stats.HandshakeFailures}, connect failures {stats.TotalDialFailures}{(failures.Length > 0 ? $" ({failures.ToString().Trim()})" : string.Empty)}";
+    }
+}
