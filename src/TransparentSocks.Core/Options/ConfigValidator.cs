@@ -21,9 +21,10 @@ internal static class ConfigValidator
     {
         var errors = new List<string>();
         var directory = baseDirectory ?? Environment.CurrentDirectory;
-        if (options.Server is null || options.Upstream is null || options.Transparent is null || options.Relay is null || options.Logging is null)
+        if (options.Server is null || options.Upstream is null || options.Transparent is null || options.Relay is null || options.Logging is null
+            || options.Control is null || options.Metrics is null)
         {
-            errors.Add("$: server, upstream, transparent, relay and logging must not be null");
+            errors.Add("$: server, upstream, transparent, relay, logging, control and metrics must not be null");
             return errors;
         }
 
@@ -31,12 +32,44 @@ internal static class ConfigValidator
         ValidateUpstream(options.Upstream, options.Server, directory, errors);
         ValidateTransparent(options.Transparent, options.Upstream, directory, errors);
         ValidateRelay(options.Relay, errors);
+        ValidateControl(options.Control, errors);
+        ValidateMetrics(options.Metrics, errors);
+        if (options.Upstream.MaxPoolSize is < 1 or > 1024)
+        {
+            errors.Add("upstream.maxPoolSize: must be between 1 and 1024");
+        }
+
         if (!Enum.IsDefined(options.Logging.Level))
         {
             errors.Add($"logging.level: {options.Logging.Level} is not a level");
         }
 
         return errors;
+    }
+
+    private static void ValidateControl(ControlOptions control, List<string> errors)
+    {
+        if (string.IsNullOrEmpty(control.Socket) || !control.Socket.StartsWith('/'))
+        {
+            errors.Add("control.socket: must be an absolute path");
+        }
+        else if (System.Text.Encoding.UTF8.GetByteCount(control.Socket) > 107)
+        {
+            errors.Add("control.socket: longer than a Unix socket path may be (107 bytes)");
+        }
+
+        if (string.IsNullOrEmpty(control.Group) || control.Group.Length > 32 || control.Group.Any(c => char.IsWhiteSpace(c) || c is ':' or '/'))
+        {
+            errors.Add("control.group: must be a group name");
+        }
+    }
+
+    private static void ValidateMetrics(MetricsOptions metrics, List<string> errors)
+    {
+        if (!ServerOptions.TryParseListen(metrics.Listen, out _, out var error))
+        {
+            errors.Add($"metrics.listen: {error}");
+        }
     }
 
     private static void ValidateServer(ServerOptions server, string directory, List<string> errors)

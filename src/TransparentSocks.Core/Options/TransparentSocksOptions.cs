@@ -20,6 +20,10 @@ public sealed class TransparentSocksOptions
 
     public LoggingOptions Logging { get; set; } = new();
 
+    public ControlOptions Control { get; set; } = new();
+
+    public MetricsOptions Metrics { get; set; } = new();
+
     /// <summary>
     /// The configuration as JSON with every password replaced, safe for logs and the control API.
     /// Password file paths are kept: they are not secret and help diagnose a failed login.

@@ -55,4 +55,12 @@ public sealed class UpstreamOptions
     /// a mark when the transparent path runs so that nft can recognise the proxy's own traffic and not divert it back.
     /// </summary>
     public uint EffectiveMark(bool transparentEnabled) => Mark != 0 ? Mark : (transparentEnabled ? TransparentDefaultMark : 0u);
+
+    /// <summary>
+    /// Keep connections to the upstream open and already authenticated, so a new session only pays for CONNECT.
+    /// </summary>
+    public bool Pooling { get; set; }
+
+    /// <summary>Idle pre-authenticated connections kept per upstream when pooling is on.</summary>
+    public int MaxPoolSize { get; set; } = 8;
 }

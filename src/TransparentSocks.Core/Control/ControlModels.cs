@@ -1,0 +1,221 @@
+namespace TransparentSocks.Control;
+
+public sealed record ErrorResponse(ErrorBody Error);
+
+/// <param name="Code">One of <see cref="ErrorCodes"/>.</param>
+/// <param name="Message">For humans.</param>
+/// <param name="Field">The config/request field at fault, when there is one (e.g. "transparent.interfaces[0].name").</param>
+public sealed record ErrorBody(string Code, string Message, string? Field = null);
+
+public sealed record MessageResponse(string Message);
+
+public sealed record StatusResponse
+{
+    public required string Version { get; init; }
+
+    public required long UptimeSeconds { get; init; }
+
+    public required string ConfigPath { get; init; }
+
+    public required SettingsInfo Settings { get; init; }
+
+    public required UpstreamInfo Upstream { get; init; }
+
+    public required ServerInfo Server { get; init; }
+
+    public required TransparentInfo Transparent { get; init; }
+
+    public required IReadOnlyList<InterfaceInfo> Interfaces { get; init; }
+}
+
+public sealed record SettingsInfo
+{
+    public required double IdleTimeoutSeconds { get; init; }
+
+    public required bool Pooling { get; init; }
+
+    public required int MaxPoolSize { get; init; }
+
+    public required bool Verbose { get; init; }
+
+    /// <summary>verbose, debug, information, warning or error.</summary>
+    public required string LogLevel { get; init; }
+}
+
+public sealed record TransparentInfo
+{
+    public required bool Enabled { get; init; }
+
+    /// <summary>tproxy or redirect.</summary>
+    public required string Mode { get; init; }
+
+    public required int Port { get; init; }
+
+    public required bool Ipv6 { get; init; }
+
+    public required string Fwmark { get; init; }
+
+    public required int RouteTable { get; init; }
+
+    public required long ActiveSessions { get; init; }
+}
+
+public sealed record UpstreamInfo
+{
+    /// <summary>"default" or "interface:NAME" for an interface's own proxy.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>HOST:PORT, or null when none is configured.</summary>
+    public string? Address { get; init; }
+
+    public string? Username { get; init; }
+
+    /// <summary>Whether a password is set. The password itself never leaves the daemon.</summary>
+    public required bool HasPassword { get; init; }
+
+    /// <summary>Interfaces (and "server") that use this upstream.</summary>
+    public required IReadOnlyList<string> UsedBy { get; init; }
+
+    public required long Connections { get; init; }
+
+    public required long Failures { get; init; }
+
+    /// <summary>Idle pre-authenticated connections in the pool.</summary>
+    public required int PooledIdle { get; init; }
+}
+
+public sealed record UpstreamsResponse(IReadOnlyList<UpstreamInfo> Upstreams);
+
+public sealed record ServerInfo
+{
+    public required bool Running { get; init; }
+
+    public string? Listen { get; init; }
+
+    public required bool AuthRequired { get; init; }
+
+    public required int Users { get; init; }
+
+    /// <summary>direct, or the upstream's name.</summary>
+    public required string Outbound { get; init; }
+
+    public required long Accepted { get; init; }
+
+    public required long Rejected { get; init; }
+
+    public required long AuthFailures { get; init; }
+
+    public required long HandshakeFailures { get; init; }
+
+    public required long ActiveSessions { get; init; }
+
+    public required long TotalSessions { get; init; }
+
+    public required long BytesUp { get; init; }
+
+    public required long BytesDown { get; init; }
+
+    /// <summary>Connect failures by reason (timeout, refused, upstream_unavailable, …).</summary>
+    public required IReadOnlyDictionary<string, long> Failures { get; init; }
+}
+
+public sealed record InterfaceInfo
+{
+    public required string Name { get; init; }
+
+    /// <summary>enabled (an interface that is not enabled is not listed).</summary>
+    public required string Status { get; init; }
+
+    /// <summary>The upstream it uses: its own proxy, or the default.</summary>
+    public required string Proxy { get; init; }
+
+    /// <summary>0 = unlimited.</summary>
+    public required int MaxConnections { get; init; }
+
+    public required long ActiveSessions { get; init; }
+
+    public required long TotalSessions { get; init; }
+
+    public required long Rejected { get; init; }
+
+    /// <summary>From the interface's nft counter: what the kernel diverted.</summary>
+    public required long DivertedPackets { get; init; }
+
+    public required long DivertedBytes { get; init; }
+
+    public required long BytesUp { get; init; }
+
+    public required long BytesDown { get; init; }
+
+    public required long ConnectFailures { get; init; }
+
+    public required IReadOnlyDictionary<string, long> Failures { get; init; }
+}
+
+public sealed record SessionInfo
+{
+    public required long Id { get; init; }
+
+    /// <summary>"server" or the interface name.</summary>
+    public required string Inbound { get; init; }
+
+    public required string Client { get; init; }
+
+    public required string Destination { get; init; }
+
+    public string? Upstream { get; init; }
+
+    /// <summary>handshake, connecting, established or closing.</summary>
+    public required string State { get; init; }
+
+    /// <summary>Bytes from the client towards the destination.</summary>
+    public required long BytesTx { get; init; }
+
+    /// <summary>Bytes from the destination back to the client.</summary>
+    public required long BytesRx { get; init; }
+
+    public required double AgeSeconds { get; init; }
+}
+
+public sealed record SessionsResponse(int Total, IReadOnlyList<SessionInfo> Sessions);
+
+public sealed record EnableInterfaceRequest
+{
+    /// <summary>HOST:PORT of the interface's own upstream; null keeps the default upstream.</summary>
+    public string? Proxy { get; init; }
+
+    public string? Username { get; init; }
+
+    public string? Password { get; init; }
+
+    /// <summary>Null keeps the current value (0 for a new interface).</summary>
+    public int? MaxConnections { get; init; }
+}
+
+public sealed record ServerStartRequest
+{
+    /// <summary>IP:PORT.</summary>
+    public required string Listen { get; init; }
+
+    public string? Username { get; init; }
+
+    public string? Password { get; init; }
+}
+
+public sealed record SetEndpointRequest
+{
+    /// <summary>HOST:PORT of the default upstream.</summary>
+    public required string Address { get; init; }
+
+    public string? Username { get; init; }
+
+    public string? Password { get; init; }
+}
+
+public sealed record SetTimeoutRequest(double Seconds);
+
+public sealed record SetPoolingRequest(bool Enabled);
+
+public sealed record SetMaxPoolSizeRequest(int Size);
+
+public sealed record SetVerboseRequest(bool Enabled);
