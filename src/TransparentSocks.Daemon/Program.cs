@@ -97,7 +97,7 @@ internal static class Program
         }
     }
 
-    private static LogEventLevel ToSerilog(LogLevelName level) => level switch
+    internal static LogEventLevel ToSerilog(LogLevelName level) => level switch
     {
         LogLevelName.Verbose => LogEventLevel.Verbose,
         LogLevelName.Debug => LogEventLevel.Debug,

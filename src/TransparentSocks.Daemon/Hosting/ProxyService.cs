@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Serilog.Core;
 using TransparentSocks.Engine;
 using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Inbound;
@@ -11,78 +12,94 @@ using TransparentSocks.Options;
 
 namespace TransparentSocks.Daemon.Hosting;
 
-/// <summary>Where the daemon's configuration came from, so that SIGHUP can read it again.</summary>
-internal sealed record ConfigSource(string Path);
+/// <summary>Where the daemon's configuration came from, so that reload and the control API can read and write it.</summary>
+internal sealed record ConfigSource(string Path)
+{
+    public string Directory => System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(Path)) ?? "/";
+}
 
-/// <summary>Owns the running data plane: event loops, dialers and inbounds, built from one validated config.</summary>
+/// <summary>A change the daemon could not make; nothing of it was applied.</summary>
+internal sealed class ApplyException : Exception
+{
+    public ApplyException(string code, string message, string? field = null)
+        : base(message)
+    {
+        Code = code;
+        Field = field;
+    }
+
+    public string Code { get; }
+
+    public string? Field { get; }
+}
+
+/// <summary>
+/// Owns the running data plane (event loops, dialers, inbounds) and the configuration it runs. Every change, from a
+/// reload or the control API, goes through <see cref="ApplyAsync"/>: validated first, applied live, and on failure
+/// the running state stays as it was.
+/// </summary>
 internal sealed class ProxyService : IHostedService, IDisposable
 {
     private static readonly TimeSpan Drain = TimeSpan.FromSeconds(5);
 
     private readonly ILoggerFactory _loggerFactory;
     private readonly ConfigSource _source;
+    private readonly LoggingLevelSwitch _levelSwitch;
     private readonly ILogger _logger;
-    private readonly SemaphoreSlim _reloadLock = new(1, 1);
+    private readonly SemaphoreSlim _applyLock = new(1, 1);
     private TransparentSocksOptions _options;
     private EventLoopGroup? _loops;
+    private Dispatcher? _dispatcher;
     private Socks5Server? _server;
     private TransparentController? _transparent;
     private PosixSignalRegistration? _sighup;
     private PosixSignalRegistration? _sigusr1;
 
-    public ProxyService(TransparentSocksOptions options, ConfigSource source, ILoggerFactory loggerFactory)
+    public ProxyService(TransparentSocksOptions options, ConfigSource source, LoggingLevelSwitch levelSwitch, ILoggerFactory loggerFactory)
     {
         _options = options;
         _source = source;
+        _levelSwitch = levelSwitch;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("TransparentSocks.Daemon");
     }
 
+    public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
+
     public SessionTable Sessions { get; } = new();
 
+    public ConfigSource Source => _source;
+
+    public TransparentSocksOptions Options => _options;
+
     public Socks5Server? Server => _server;
+
+    public TransparentPath? TransparentPath => _transparent?.Path;
+
+    public TransparentController? Transparent => _transparent;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         _loops = new EventLoopGroup(_options.Relay.Workers);
-        var dispatcher = new Dispatcher(_loggerFactory.CreateLogger("TransparentSocks.Dispatcher"));
-        if (_options.Server.Enabled)
+        _dispatcher = new Dispatcher(_loggerFactory.CreateLogger("TransparentSocks.Dispatcher"));
+        try
         {
-            _server = new Socks5Server(
-                Socks5ServerSettings.FromOptions(_options), CreateServerDialer(), _loops, Sessions, dispatcher,
-                _loggerFactory.CreateLogger("TransparentSocks.Server"));
-            try
-            {
-                _server.Start();
-            }
-            catch (SocketException ex)
-            {
-                throw new InvalidOperationException($"server.listen: cannot listen on {_options.Server.Listen}: {ex.Message}", ex);
-            }
+            await ApplyServerAsync(_options).ConfigureAwait(false);
+            await ApplyTransparentAsync(_options).ConfigureAwait(false);
         }
-
-        if (_options.Transparent.Enabled)
+        catch (ApplyException ex)
         {
-            _transparent = new TransparentController(_loops, Sessions, dispatcher, _loggerFactory);
-            try
+            if (_server is not null)
             {
-                await _transparent.StartAsync(_options).ConfigureAwait(false);
+                await _server.StopAsync(TimeSpan.Zero).ConfigureAwait(false);
             }
-            catch
-            {
-                _transparent = null;
-                if (_server is not null)
-                {
-                    await _server.StopAsync(TimeSpan.Zero).ConfigureAwait(false);
-                }
 
-                throw;
-            }
+            throw new InvalidOperationException(ex.Message, ex);
         }
 
         if (!_options.Server.Enabled && !_options.Transparent.Enabled)
         {
-            _logger.LogWarning("neither server.enabled nor transparent.enabled is true: the daemon idles");
+            _logger.LogWarning("neither server.enabled nor transparent.enabled is true: the daemon idles until told otherwise");
         }
 
         _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
@@ -100,6 +117,187 @@ internal sealed class ProxyService : IHostedService, IDisposable
         _logger.LogInformation("transparentsocksd started with {Loops} event loop(s), relay {Relay}", _loops.Loops.Count, _options.Relay.Mode);
     }
 
+    /// <summary>Re-reads the configuration file and applies it; an invalid file or a refused change keeps the running state.</summary>
+    public async Task<IReadOnlyList<string>> ReloadAsync()
+    {
+        var result = ConfigLoader.Load(_source.Path);
+        if (!result.IsValid)
+        {
+            foreach (var error in result.Errors)
+            {
+                _logger.LogError("reload refused, the running configuration stays: {Error}", error);
+            }
+
+            return result.Errors;
+        }
+
+        try
+        {
+            await ApplyAsync(result.Options).ConfigureAwait(false);
+        }
+        catch (ApplyException ex)
+        {
+            _logger.LogError("reload refused, the running configuration stays: {Error}", ex.Message);
+            return [ex.Message];
+        }
+
+        _logger.LogInformation("configuration reloaded from {Path}", _source.Path);
+        return [];
+    }
+
+    /// <summary>
+    /// Applies a change requested through the control API to a copy of the running configuration: validated, applied
+    /// live, then written atomically to the configuration file. Throws <see cref="ApplyException"/> with nothing changed.
+    /// </summary>
+    public async Task<TransparentSocksOptions> ChangeAsync(Action<TransparentSocksOptions> change)
+    {
+        var copy = ConfigLoader.Parse(ConfigLoader.Serialize(_options), _source.Directory);
+        if (!copy.IsValid)
+        {
+            throw new ApplyException(Control.ErrorCodes.Internal, $"the running configuration does not round-trip: {string.Join("; ", copy.Errors)}");
+        }
+
+        var next = copy.Options;
+        change(next);
+        var errors = ConfigLoader.Validate(next, _source.Directory);
+        if (errors.Count > 0)
+        {
+            var first = errors[0];
+            var colon = first.IndexOf(':', StringComparison.Ordinal);
+            throw new ApplyException(Control.ErrorCodes.InvalidArgument, string.Join("; ", errors), colon > 0 ? first[..colon] : null);
+        }
+
+        await ApplyAsync(next).ConfigureAwait(false);
+        try
+        {
+            ConfigLoader.Save(next, _source.Path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The change runs; say loudly that it will not survive a restart.
+            _logger.LogError("applied, but could not write {Path}: {Error}", _source.Path, ex.Message);
+            throw new ApplyException(Control.ErrorCodes.Internal, $"applied, but could not save {_source.Path}: {ex.Message}");
+        }
+
+        return next;
+    }
+
+    /// <summary>Moves the running daemon to <paramref name="next"/> (already validated).</summary>
+    public async Task ApplyAsync(TransparentSocksOptions next)
+    {
+        await _applyLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            var previous = _options;
+
+            // The transparent path is the part most likely to be refused (nft, a missing interface), so it goes
+            // first; if the server then fails, the path is put back.
+            await ApplyTransparentAsync(next).ConfigureAwait(false);
+            try
+            {
+                await ApplyServerAsync(next).ConfigureAwait(false);
+            }
+            catch (ApplyException)
+            {
+                try
+                {
+                    await ApplyTransparentAsync(previous).ConfigureAwait(false);
+                }
+                catch (ApplyException ex)
+                {
+                    _logger.LogError("could not restore the transparent path after a failed change: {Error}", ex.Message);
+                }
+
+                throw;
+            }
+
+            _levelSwitch.MinimumLevel = Program.ToSerilog(next.Logging.Level);
+            _options = next;
+        }
+        finally
+        {
+            _applyLock.Release();
+        }
+    }
+
+    private async Task ApplyServerAsync(TransparentSocksOptions next)
+    {
+        if (!next.Server.Enabled)
+        {
+            if (_server is not null && _server.IsListening)
+            {
+                await _server.StopListeningAsync().ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        var settings = Socks5ServerSettings.FromOptions(next);
+        var dialer = CreateServerDialer(next);
+        try
+        {
+            if (_server is null)
+            {
+                _server = new Socks5Server(settings, dialer, _loops!, Sessions, _dispatcher!, _loggerFactory.CreateLogger("TransparentSocks.Server"));
+                _server.Start();
+            }
+            else if (!_server.IsListening)
+            {
+                await _server.ReconfigureAsync(settings, dialer).ConfigureAwait(false);
+                _server.Start();
+            }
+            else
+            {
+                await _server.ReconfigureAsync(settings, dialer).ConfigureAwait(false);
+            }
+        }
+        catch (SocketException ex)
+        {
+            throw new ApplyException(Control.ErrorCodes.FailedPrecondition, $"server.listen: cannot listen on {next.Server.Listen}: {ex.Message}", "server.listen");
+        }
+    }
+
+    private async Task ApplyTransparentAsync(TransparentSocksOptions next)
+    {
+        try
+        {
+            if (!next.Transparent.Enabled)
+            {
+                if (_transparent is not null)
+                {
+                    await _transparent.StopAsync(Drain).ConfigureAwait(false);
+                    _transparent = null;
+                }
+
+                return;
+            }
+
+            if (_transparent is not null && TransparentController.IsStructuralChange(_transparent.Options, next.Transparent))
+            {
+                _logger.LogWarning("transparent mode, port, families or marks changed: the transparent path restarts and its sessions are reset");
+                await _transparent.StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+                _transparent = null;
+            }
+
+            if (_transparent is null)
+            {
+                var controller = new TransparentController(_loops!, Sessions, _dispatcher!, _loggerFactory);
+                await controller.StartAsync(next).ConfigureAwait(false);
+                _transparent = controller;
+            }
+            else
+            {
+                await _transparent.ReconfigureAsync(next).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or Network.NftException)
+        {
+            var colon = ex.Message.IndexOf(':', StringComparison.Ordinal);
+            var field = colon > 0 && ex.Message[..colon].Contains('.', StringComparison.Ordinal) ? ex.Message[..colon] : null;
+            throw new ApplyException(Control.ErrorCodes.FailedPrecondition, ex.Message, field);
+        }
+    }
+
     private async Task LogStatsAsync()
     {
         foreach (var line in await StatsReport.BuildAsync(_server, _transparent?.Path, Sessions).ConfigureAwait(false))
@@ -108,97 +306,18 @@ internal sealed class ProxyService : IHostedService, IDisposable
         }
     }
 
-    /// <summary>
-    /// Re-reads the configuration file. An invalid file is refused with every error named and the running
-    /// configuration stays; the transparent path's interfaces and bypass list are applied live.
-    /// </summary>
-    public async Task<IReadOnlyList<string>> ReloadAsync()
+    private IDialer CreateServerDialer(TransparentSocksOptions options)
     {
-        await _reloadLock.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            var result = ConfigLoader.Load(_source.Path);
-            if (!result.IsValid)
-            {
-                foreach (var error in result.Errors)
-                {
-                    _logger.LogError("reload refused, the running configuration stays: {Error}", error);
-                }
-
-                return result.Errors;
-            }
-
-            var next = result.Options;
-            var restartNeeded = RestartNeeded(_options, next);
-            if (restartNeeded.Count > 0)
-            {
-                _logger.LogWarning("reload: {Sections} changed; those take effect on restart", string.Join(", ", restartNeeded));
-            }
-
-            if (_transparent is not null && next.Transparent.Enabled)
-            {
-                try
-                {
-                    await _transparent.ReconfigureAsync(next).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is Network.NftException or InvalidOperationException)
-                {
-                    _logger.LogError("reload refused, the running configuration stays: {Error}", ex.Message);
-                    return [ex.Message];
-                }
-            }
-
-            _options = next;
-            _logger.LogInformation("configuration reloaded from {Path}", _source.Path);
-            return [];
-        }
-        finally
-        {
-            _reloadLock.Release();
-        }
-    }
-
-    private static List<string> RestartNeeded(TransparentSocksOptions current, TransparentSocksOptions next)
-    {
-        var sections = new List<string>();
-        if (ConfigLoader.Serialize(new TransparentSocksOptions { Server = current.Server }) != ConfigLoader.Serialize(new TransparentSocksOptions { Server = next.Server }))
-        {
-            sections.Add("server");
-        }
-
-        if (ConfigLoader.Serialize(new TransparentSocksOptions { Upstream = current.Upstream }) != ConfigLoader.Serialize(new TransparentSocksOptions { Upstream = next.Upstream }))
-        {
-            sections.Add("upstream");
-        }
-
-        if (ConfigLoader.Serialize(new TransparentSocksOptions { Relay = current.Relay }) != ConfigLoader.Serialize(new TransparentSocksOptions { Relay = next.Relay }))
-        {
-            sections.Add("relay");
-        }
-
-        var a = current.Transparent;
-        var b = next.Transparent;
-        if (a.Enabled != b.Enabled || a.Mode != b.Mode || a.Port != b.Port || a.IPv6 != b.IPv6 || a.Fwmark != b.Fwmark
-            || a.RouteTable != b.RouteTable || a.RulePriority != b.RulePriority || a.IdleTimeoutSeconds != b.IdleTimeoutSeconds)
-        {
-            sections.Add("transparent (other than interfaces and bypass)");
-        }
-
-        return sections;
-    }
-
-    private IDialer CreateServerDialer()
-    {
-        var upstream = _options.Upstream;
-        var mark = upstream.EffectiveMark(_options.Transparent.Enabled);
-        if (_options.Server.Outbound == OutboundKind.Direct)
+        var upstream = options.Upstream;
+        var mark = upstream.EffectiveMark(options.Transparent.Enabled);
+        if (options.Server.Outbound == OutboundKind.Direct)
         {
             return new DirectDialer(upstream.ConnectTimeout, mark);
         }
 
         return new Socks5Dialer(new Socks5DialerSettings
         {
-            Server = upstream.Endpoint ?? throw new InvalidOperationException("upstream.address: required for outbound \"upstream\""),
+            Server = upstream.Endpoint ?? throw new ApplyException(Control.ErrorCodes.InvalidArgument, "upstream.address: required for outbound \"upstream\"", "upstream.address"),
             Username = upstream.Username,
             Password = upstream.EffectivePassword,
             ConnectTimeout = upstream.ConnectTimeout,
@@ -231,6 +350,6 @@ internal sealed class ProxyService : IHostedService, IDisposable
         _sighup?.Dispose();
         _sigusr1?.Dispose();
         _loops?.Dispose();
-        _reloadLock.Dispose();
+        _applyLock.Dispose();
     }
 }

@@ -32,6 +32,7 @@ internal sealed class TransparentController : IAsyncDisposable
     private TransparentPath? _path;
     private NftRulesetSpec? _applied;
     private IDialer? _defaultDialer;
+    private readonly Dictionary<Socks5DialerSettings, Socks5Dialer> _dialers = [];
 
     public TransparentController(EventLoopGroup loops, SessionTable sessions, Dispatcher dispatcher, ILoggerFactory loggerFactory)
     {
@@ -44,11 +45,13 @@ internal sealed class TransparentController : IAsyncDisposable
 
     public TransparentPath? Path => _path;
 
+    public TransparentOptions Options => _options;
+
     public async Task StartAsync(TransparentSocksOptions options)
     {
         _options = options.Transparent;
         _upstream = options.Upstream;
-        _defaultDialer = _upstream.Endpoint is null ? null : CreateDialer(_upstream.Endpoint.Value, _upstream.Username, _upstream.EffectivePassword);
+        _defaultDialer = _upstream.Endpoint is null ? null : DialerFor(_upstream.Endpoint.Value, _upstream.Username, _upstream.EffectivePassword);
         _path = new TransparentPath(
             new TransparentSettings
             {
@@ -98,8 +101,9 @@ internal sealed class TransparentController : IAsyncDisposable
     }
 
     /// <summary>
-    /// Brings the running path to the new configuration's interfaces and bypass list. An nft failure leaves both the
-    /// kernel's ruleset and the running interfaces as they were.
+    /// Brings the running path to a new configuration: interfaces, bypass list, upstreams, limits and idle timeout.
+    /// An nft failure or a listener that cannot bind leaves the kernel's ruleset and the running interfaces as they
+    /// were. Mode, port, families and routing marks are structural: the caller restarts the path for those.
     /// </summary>
     public async Task ReconfigureAsync(TransparentSocksOptions options)
     {
@@ -108,34 +112,29 @@ internal sealed class TransparentController : IAsyncDisposable
             return;
         }
 
+        var previous = (_options, _upstream, _defaultDialer);
         var next = options.Transparent;
+        _options = next;
+        _upstream = options.Upstream;
+        _defaultDialer = _upstream.Endpoint is null ? null : DialerFor(_upstream.Endpoint.Value, _upstream.Username, _upstream.EffectivePassword);
+
         var current = _path.Interfaces.ToDictionary(i => i.Name, StringComparer.Ordinal);
         var wanted = next.Interfaces.ToDictionary(i => i.Name!, StringComparer.Ordinal);
-        var changed = current.Keys.Where(n => wanted.TryGetValue(n, out var w) && !SameSettings(current[n], w)).ToList();
-        var removed = current.Keys.Where(n => !wanted.ContainsKey(n)).Concat(changed).ToList();
-        var added = wanted.Keys.Where(n => !current.ContainsKey(n)).Concat(changed).ToList();
-
-        _options = next;
-        var spec = await BuildSpecAsync(next.Interfaces.Select(i => i.Name!)).ConfigureAwait(false);
-        var onlyInterfaces = SameExceptInterfaces(spec, _applied);
-
-        // Changed interfaces are re-created: their old listeners go first, so the new ones can bind the same port.
-        foreach (var name in changed)
-        {
-            await _path.DisableAsync(name).ConfigureAwait(false);
-        }
-
+        var removed = current.Keys.Where(n => !wanted.ContainsKey(n)).ToList();
+        var added = wanted.Keys.Where(n => !current.ContainsKey(n)).ToList();
         var enabledNow = new List<string>();
         try
         {
+            var spec = await BuildSpecAsync(next.Interfaces.Select(i => i.Name!)).ConfigureAwait(false);
             foreach (var name in added)
             {
                 EnableListeners(wanted[name], $"transparent.interfaces[{next.Interfaces.FindIndex(i => i.Name == name)}].name");
                 enabledNow.Add(name);
             }
 
-            var script = onlyInterfaces
-                ? string.Concat(removed.Except(changed).Select(NftRuleset.RenderDisable)) + string.Concat(added.Except(changed).Select(NftRuleset.RenderEnable))
+            // Only the set elements change when only the interfaces do: no rule is rebuilt and nothing else moves.
+            var script = SameExceptInterfaces(spec, _applied)
+                ? string.Concat(removed.Select(NftRuleset.RenderDisable)) + string.Concat(added.Select(NftRuleset.RenderEnable))
                 : NftRuleset.Render(spec);
             if (script.Length > 0)
             {
@@ -146,19 +145,36 @@ internal sealed class TransparentController : IAsyncDisposable
         }
         catch (Exception ex) when (ex is NftException or InvalidOperationException)
         {
-            foreach (var name in enabledNow.Except(changed))
+            foreach (var name in enabledNow)
             {
                 await _path.DisableAsync(name).ConfigureAwait(false);
             }
 
+            (_options, _upstream, _defaultDialer) = previous;
             throw;
         }
 
-        foreach (var name in removed.Except(changed))
+        _path.UpdateRelay(RelayFrom(options));
+        foreach (var (name, iface) in current)
+        {
+            if (wanted.TryGetValue(name, out var w))
+            {
+                iface.Update(new TransparentInterfaceSettings(name, ResolveDialer(w, $"transparent.interfaces[{next.Interfaces.IndexOf(w)}].name"), w.MaxConnections));
+            }
+        }
+
+        foreach (var name in removed)
         {
             await _path.DisableAsync(name).ConfigureAwait(false);
         }
+
+        await DisposeUnusedDialersAsync().ConfigureAwait(false);
     }
+
+    /// <summary>Whether moving to <paramref name="next"/> needs the path torn down and built again.</summary>
+    public static bool IsStructuralChange(TransparentOptions current, TransparentOptions next)
+        => current.Mode != next.Mode || current.Port != next.Port || current.IPv6 != next.IPv6 || current.Fwmark != next.Fwmark
+           || current.RouteTable != next.RouteTable || current.RulePriority != next.RulePriority;
 
     public async Task StopAsync(TimeSpan drain)
     {
@@ -182,13 +198,18 @@ internal sealed class TransparentController : IAsyncDisposable
         await PolicyRouting.RemoveAsync(_options.Fwmark, _options.RouteTable, _options.RulePriority).ConfigureAwait(false);
         _logger.LogInformation("transparent path down: nft table and policy routes removed");
         _path = null;
+        _defaultDialer = null;
+        await DisposeUnusedDialersAsync().ConfigureAwait(false);
     }
+
+    private IDialer ResolveDialer(InterfaceOptions iface, string field)
+        => iface.ProxyEndpoint is { } proxy
+            ? DialerFor(proxy, iface.Username, iface.EffectivePassword)
+            : _defaultDialer ?? throw new InvalidOperationException($"{field}: interface '{iface.Name}' has no proxy and upstream.address is not set");
 
     private void EnableListeners(InterfaceOptions iface, string field)
     {
-        var dialer = iface.ProxyEndpoint is { } proxy
-            ? CreateDialer(proxy, iface.Username, iface.EffectivePassword)
-            : _defaultDialer ?? throw new InvalidOperationException($"{field}: interface '{iface.Name}' has no proxy and upstream.address is not set");
+        var dialer = ResolveDialer(iface, field);
         try
         {
             _path!.Enable(new TransparentInterfaceSettings(iface.Name!, dialer, iface.MaxConnections));
@@ -199,19 +220,71 @@ internal sealed class TransparentController : IAsyncDisposable
         }
     }
 
-    private Socks5Dialer CreateDialer(Destination server, string? username, string? password) => new(new Socks5DialerSettings
+    /// <summary>
+    /// One dialer per distinct upstream and settings, shared by the interfaces that use it, so a reconfiguration
+    /// that does not touch an upstream keeps its dialer (and its pool of connections).
+    /// </summary>
+    private Socks5Dialer DialerFor(Destination server, string? username, string? password)
     {
-        Server = server,
-        Username = username,
-        Password = password,
-        ConnectTimeout = _upstream.ConnectTimeout,
-        HandshakeTimeout = _upstream.HandshakeTimeout,
-        Mark = _upstream.EffectiveMark(transparentEnabled: true),
-    });
+        var settings = new Socks5DialerSettings
+        {
+            Server = server,
+            Username = username,
+            Password = password,
+            ConnectTimeout = _upstream.ConnectTimeout,
+            HandshakeTimeout = _upstream.HandshakeTimeout,
+            Mark = _upstream.EffectiveMark(transparentEnabled: true),
+        };
+        if (!_dialers.TryGetValue(settings, out var dialer))
+        {
+            dialer = new Socks5Dialer(settings);
+            _dialers[settings] = dialer;
+        }
 
-    private bool SameSettings(TransparentInterface running, InterfaceOptions wanted)
-        => running.MaxConnections == wanted.MaxConnections
-           && running.Dialer.Name == (wanted.ProxyEndpoint is { } p ? $"socks5://{p}" : _defaultDialer?.Name);
+        return dialer;
+    }
+
+    /// <summary>Upstreams in use: the default one and every interface's own, with who uses them.</summary>
+    public IReadOnlyList<(string Name, Socks5Dialer Dialer, IReadOnlyList<string> UsedBy)> Upstreams()
+    {
+        var result = new List<(string, Socks5Dialer, IReadOnlyList<string>)>();
+        var interfaces = _path?.Interfaces ?? [];
+        if (_defaultDialer is Socks5Dialer d)
+        {
+            result.Add(("default", d, [.. interfaces.Where(i => ReferenceEquals(i.Dialer, d)).Select(i => i.Name)]));
+        }
+
+        foreach (var iface in interfaces)
+        {
+            if (iface.Dialer is Socks5Dialer own && !ReferenceEquals(own, _defaultDialer))
+            {
+                result.Add(($"interface:{iface.Name}", own, [iface.Name]));
+            }
+        }
+
+        return result;
+    }
+
+    private async Task DisposeUnusedDialersAsync()
+    {
+        var inUse = new HashSet<IDialer>((_path?.Interfaces ?? []).Select(i => i.Dialer));
+        if (_defaultDialer is not null)
+        {
+            inUse.Add(_defaultDialer);
+        }
+
+        foreach (var (key, dialer) in _dialers.ToList())
+        {
+            if (!inUse.Contains(dialer))
+            {
+                _dialers.Remove(key);
+                if ((object)dialer is IAsyncDisposable disposable)
+                {
+                    await disposable.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+        }
+    }
 
     private static bool SameExceptInterfaces(NftRulesetSpec a, NftRulesetSpec b)
         => a.Mode == b.Mode && a.Port == b.Port && a.Fwmark == b.Fwmark && a.OutboundMark == b.OutboundMark && a.Ipv6 == b.Ipv6

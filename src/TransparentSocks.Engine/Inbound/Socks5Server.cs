@@ -25,16 +25,15 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
     // Greeting (≤257) + auth (≤513) + request (≤262) can all arrive in one segment; anything beyond is early data.
     private const int HandshakeBufferSize = 2048;
 
-    private readonly Socks5ServerSettings _settings;
-    private readonly IDialer _dialer;
+    private Socks5ServerSettings _settings;
+    private IDialer _dialer;
     private readonly EventLoopGroup _loops;
     private readonly SessionTable _sessions;
     private readonly Dispatcher _dispatcher;
     private readonly ILogger _logger;
     private readonly Lock _tasksLock = new();
     private readonly HashSet<Task> _connections = [];
-    private LinuxSocket? _listener;
-    private Task? _acceptLoop;
+    private Listener? _listener;
     private DestinationPolicy _policy = DestinationPolicy.AllowAll;
     private int _handshakes;
     private int _connectionCount;
@@ -54,33 +53,113 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
 
     public IPEndPoint? LocalEndPoint { get; private set; }
 
-    public Socks5ServerSettings Settings => _settings;
+    public Socks5ServerSettings Settings => Volatile.Read(ref _settings);
 
-    public IDialer Dialer => _dialer;
+    public IDialer Dialer => Volatile.Read(ref _dialer);
 
-    /// <summary>Binds and starts accepting. Throws <see cref="System.Net.Sockets.SocketException"/> naming the address when it cannot bind.</summary>
+    public bool IsListening => _listener is not null;
+
+    /// <summary>Binds and starts accepting. Throws <see cref="System.Net.Sockets.SocketException"/> naming the address when it cannot.</summary>
     public void Start(IEnumerable<IPEndPoint>? otherOwnEndpoints = null)
     {
-        _listener = LinuxSocket.Listen(_settings.Listen, _loops.Next());
-        LocalEndPoint = _listener.GetLocalEndPoint();
-        _policy = new DestinationPolicy(_settings.DeniedDestinations, [LocalEndPoint!, .. otherOwnEndpoints ?? []]);
-        Log.ServerListening(_logger, LocalEndPoint!, _settings.Users.IsEmpty ? "none" : $"{_settings.Users.Count} user(s)", _dialer.Name);
-        _acceptLoop = AcceptLoopAsync(_listener);
+        if (_listener is not null)
+        {
+            throw new InvalidOperationException("the server is already listening");
+        }
+
+        _stopping = false;
+        _listener = Bind(_settings.Listen, otherOwnEndpoints);
     }
 
-    private async Task AcceptLoopAsync(LinuxSocket listener)
+    /// <summary>
+    /// Applies new settings and a new dialer to the connections accepted from now on. A new listen address is bound
+    /// before the old listener closes, so a bind failure changes nothing. Sessions in flight are not touched.
+    /// </summary>
+    public async Task ReconfigureAsync(Socks5ServerSettings settings, IDialer dialer)
     {
-        while (!_stopping)
+        var old = _listener;
+        if (old is not null && !settings.Listen.Equals(_settings.Listen))
         {
-            var accepted = await listener.AcceptAsync().ConfigureAwait(false);
+            var replacement = Bind(settings.Listen, null);
+            _listener = replacement;
+            await old.StopAsync().ConfigureAwait(false);
+        }
+
+        Volatile.Write(ref _dialer, dialer);
+        Volatile.Write(ref _settings, settings);
+        if (_listener is not null)
+        {
+            _policy = new DestinationPolicy(settings.DeniedDestinations, [LocalEndPoint!]);
+        }
+    }
+
+    /// <summary>Stops accepting; sessions in flight continue to their natural end.</summary>
+    public async Task StopListeningAsync()
+    {
+        var listener = _listener;
+        _listener = null;
+        if (listener is not null)
+        {
+            await listener.StopAsync().ConfigureAwait(false);
+            Log.ServerStopped(_logger, listener.EndPoint);
+        }
+    }
+
+    private Listener Bind(IPEndPoint endPoint, IEnumerable<IPEndPoint>? otherOwnEndpoints)
+    {
+        var socket = LinuxSocket.Listen(endPoint, _loops.Next());
+        var local = socket.GetLocalEndPoint()!;
+        LocalEndPoint = local;
+        _policy = new DestinationPolicy(_settings.DeniedDestinations, [local, .. otherOwnEndpoints ?? []]);
+        Log.ServerListening(_logger, local, _settings.Users.IsEmpty ? "none" : $"{_settings.Users.Count} user(s)", _dialer.Name);
+        var listener = new Listener(socket, local);
+        listener.Loop = AcceptLoopAsync(listener);
+        return listener;
+    }
+
+    /// <summary>One bound listening socket and its accept loop.</summary>
+    private sealed class Listener
+    {
+        public Listener(LinuxSocket socket, IPEndPoint endPoint)
+        {
+            Socket = socket;
+            EndPoint = endPoint;
+        }
+
+        public LinuxSocket Socket { get; }
+
+        public IPEndPoint EndPoint { get; }
+
+        public Task? Loop { get; set; }
+
+        public volatile bool Stopping;
+
+        public async Task StopAsync()
+        {
+            Stopping = true;
+            Socket.Abort(Errno.ECANCELED);
+            if (Loop is not null)
+            {
+                await Loop.ConfigureAwait(false);
+            }
+
+            Socket.Dispose();
+        }
+    }
+
+    private async Task AcceptLoopAsync(Listener listener)
+    {
+        while (!listener.Stopping)
+        {
+            var accepted = await listener.Socket.AcceptAsync().ConfigureAwait(false);
             if (accepted.Fd < 0)
             {
-                if (_stopping || accepted.Error == Errno.ECANCELED)
+                if (listener.Stopping || accepted.Error == Errno.ECANCELED)
                 {
                     return;
                 }
 
-                Log.AcceptFailed(_logger, LocalEndPoint!, accepted.Error.Describe());
+                Log.AcceptFailed(_logger, listener.EndPoint, accepted.Error.Describe());
                 if (accepted.Error is Errno.EMFILE or Errno.ENFILE or Errno.ENOBUFS or Errno.ENOMEM)
                 {
                     // Out of descriptors: back off instead of spinning on a listener that stays readable.
@@ -134,8 +213,10 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
             }
 
             _ = client.SetNoDelay();
+            var settings = Settings;
+            var dialer = Dialer;
             using var session = _sessions.Open(InboundName, client, remote, Stats);
-            client.SetTimeout(_settings.HandshakeTimeout);
+            client.SetTimeout(settings.HandshakeTimeout);
             var buffer = ArrayPool<byte>.Shared.Rent(HandshakeBufferSize);
             try
             {
@@ -150,7 +231,7 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
 
                 session.Destination = handshake.Destination;
                 var early = buffer.AsMemory(handshake.EarlyStart, handshake.EarlyLength);
-                await _dispatcher.RunAsync(session, _dialer, _policy, this, early, _settings.Relay).ConfigureAwait(false);
+                await _dispatcher.RunAsync(session, dialer, _policy, this, early, settings.Relay).ConfigureAwait(false);
             }
             finally
             {
@@ -335,13 +416,7 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
         }
 
         _stopping = true;
-        _listener?.Abort(Errno.ECANCELED);
-        if (_acceptLoop is not null)
-        {
-            await _acceptLoop.ConfigureAwait(false);
-        }
-
-        _listener?.Dispose();
+        await StopListeningAsync().ConfigureAwait(false);
         Task[] pending;
         lock (_tasksLock)
         {
@@ -356,11 +431,6 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
                 _sessions.AbortAll(InboundName);
                 await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
             }
-        }
-
-        if (LocalEndPoint is not null)
-        {
-            Log.ServerStopped(_logger, LocalEndPoint);
         }
     }
 

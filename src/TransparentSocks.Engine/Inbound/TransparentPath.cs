@@ -38,7 +38,7 @@ public sealed record TransparentInterfaceSettings(string Name, IDialer Dialer, i
 /// </summary>
 public sealed class TransparentPath : IAsyncDisposable
 {
-    private readonly TransparentSettings _settings;
+    private TransparentSettings _settings;
     private readonly EventLoopGroup _loops;
     private readonly SessionTable _sessions;
     private readonly Dispatcher _dispatcher;
@@ -59,7 +59,10 @@ public sealed class TransparentPath : IAsyncDisposable
         _policy = new DestinationPolicy(NetworkSet.Empty, [new IPEndPoint(IPAddress.Any, settings.Port), new IPEndPoint(IPAddress.IPv6Any, settings.Port)]);
     }
 
-    public TransparentSettings Settings => _settings;
+    public TransparentSettings Settings => Volatile.Read(ref _settings);
+
+    /// <summary>New relay settings (idle timeout, engine) for sessions accepted from now on.</summary>
+    public void UpdateRelay(RelaySettings relay) => Volatile.Write(ref _settings, _settings with { Relay = relay });
 
     public IReadOnlyList<TransparentInterface> Interfaces
     {
@@ -91,7 +94,7 @@ public sealed class TransparentPath : IAsyncDisposable
             }
         }
 
-        var iface = new TransparentInterface(settings, _settings, _policy, _loops, _sessions, _dispatcher, _logger);
+        var iface = new TransparentInterface(settings, this, _policy, _loops, _sessions, _dispatcher, _logger);
         iface.Start();
         lock (_lock)
         {
@@ -152,9 +155,10 @@ public sealed class TransparentPath : IAsyncDisposable
 /// <summary>One enabled interface: its listeners, limits, dialer and statistics.</summary>
 public sealed class TransparentInterface : IInboundReply
 {
-    private readonly TransparentInterfaceSettings _settings;
+    private readonly TransparentPath _owner;
     private readonly TransparentSettings _path;
     private readonly DestinationPolicy _policy;
+    private TransparentInterfaceSettings _settings;
     private readonly EventLoopGroup _loops;
     private readonly SessionTable _sessions;
     private readonly Dispatcher _dispatcher;
@@ -166,11 +170,14 @@ public sealed class TransparentInterface : IInboundReply
     private volatile bool _stopping;
 
     internal TransparentInterface(
-        TransparentInterfaceSettings settings, TransparentSettings path, DestinationPolicy policy, EventLoopGroup loops,
+        TransparentInterfaceSettings settings, TransparentPath owner, DestinationPolicy policy, EventLoopGroup loops,
         SessionTable sessions, Dispatcher dispatcher, ILogger logger)
     {
         _settings = settings;
-        _path = path;
+        _owner = owner;
+
+        // Mode, port and family are fixed for the life of the listeners; the relay settings are read per connection.
+        _path = owner.Settings;
         _policy = policy;
         _loops = loops;
         _sessions = sessions;
@@ -181,9 +188,20 @@ public sealed class TransparentInterface : IInboundReply
 
     public string Name => _settings.Name;
 
-    public IDialer Dialer => _settings.Dialer;
+    public IDialer Dialer => Volatile.Read(ref _settings).Dialer;
 
-    public int MaxConnections => _settings.MaxConnections;
+    public int MaxConnections => Volatile.Read(ref _settings).MaxConnections;
+
+    /// <summary>A new upstream or limit for connections accepted from now on; running sessions keep theirs.</summary>
+    public void Update(TransparentInterfaceSettings settings)
+    {
+        if (settings.Name != Name)
+        {
+            throw new ArgumentException("an interface cannot be renamed", nameof(settings));
+        }
+
+        Volatile.Write(ref _settings, settings);
+    }
 
     public InboundStats Stats { get; }
 
@@ -308,12 +326,13 @@ public sealed class TransparentInterface : IInboundReply
     {
         var client = LinuxSocket.Adopt(fd, _loops.Next(), alreadyNonBlocking: true);
         var reset = true;
+        var settings = Volatile.Read(ref _settings);
         try
         {
-            if (_settings.MaxConnections > 0 && Stats.Active >= _settings.MaxConnections)
+            if (settings.MaxConnections > 0 && Stats.Active >= settings.MaxConnections)
             {
                 Stats.ConnectionRejected();
-                Log.ConnectionRejected(_logger, remote, $"{Name}: maxConnections ({_settings.MaxConnections}) reached");
+                Log.ConnectionRejected(_logger, remote, $"{Name}: maxConnections ({settings.MaxConnections}) reached");
                 return;
             }
 
@@ -328,7 +347,7 @@ public sealed class TransparentInterface : IInboundReply
             _ = client.SetNoDelay();
             using var session = _sessions.Open(Name, client, remote, Stats);
             session.Destination = Destination.FromEndPoint(Normalize(destination));
-            await _dispatcher.RunAsync(session, _settings.Dialer, _policy, this, ReadOnlyMemory<byte>.Empty, _path.Relay).ConfigureAwait(false);
+            await _dispatcher.RunAsync(session, settings.Dialer, _policy, this, ReadOnlyMemory<byte>.Empty, _owner.Settings.Relay).ConfigureAwait(false);
             reset = false;
         }
         catch (Exception ex)
