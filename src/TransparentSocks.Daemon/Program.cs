@@ -81,6 +81,10 @@ internal static class Program
             builder.Services.AddSingleton(levelSwitch);
             builder.Services.AddSingleton<ProxyService>();
             builder.Services.AddHostedService(sp => sp.GetRequiredService<ProxyService>());
+
+            // Registered after the data plane so it starts once there is something to control, and stops first.
+            builder.Services.AddHostedService<Control.ControlServer>();
+            builder.Services.AddHostedService<Metrics.MetricsService>();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
             using var host = builder.Build();
             await host.RunAsync().ConfigureAwait(false);

@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using TransparentSocks.TestSupport;
 
 namespace TransparentSocks.Daemon.Tests;
@@ -21,12 +23,39 @@ internal sealed class DaemonProcess : IAsyncDisposable
 
     public static string DaemonDll => typeof(Program).Assembly.Location;
 
+    /// <summary>
+    /// Writes the config into a directory of the test's own. Unless the test sets one, the control socket goes there
+    /// too, so daemons of tests running side by side never meet at the default path.
+    /// </summary>
     public static string WriteConfig(string json)
     {
         var directory = Directory.CreateTempSubdirectory("tsd-test-").FullName;
         var path = Path.Combine(directory, "config.json");
-        File.WriteAllText(path, json);
+        File.WriteAllText(path, WithControlSocket(json, Path.Combine(directory, "control.sock")));
         return path;
+    }
+
+    public static string ControlSocketOf(string configPath) => Path.Combine(Path.GetDirectoryName(configPath)!, "control.sock");
+
+    internal static string WithControlSocket(string json, string socket)
+    {
+        JsonNode? node;
+        try
+        {
+            node = JsonNode.Parse(json, documentOptions: new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        }
+        catch (JsonException)
+        {
+            return json; // Tests of broken files keep their bytes.
+        }
+
+        if (node is JsonObject root && !root.ContainsKey("control"))
+        {
+            root["control"] = new JsonObject { ["socket"] = socket };
+            return root.ToJsonString();
+        }
+
+        return json;
     }
 
     public static DaemonProcess Start(string configJson)

@@ -154,7 +154,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
         var copy = ConfigLoader.Parse(ConfigLoader.Serialize(_options), _source.Directory);
         if (!copy.IsValid)
         {
-            throw new ApplyException(Control.ErrorCodes.Internal, $"the running configuration does not round-trip: {string.Join("; ", copy.Errors)}");
+            throw new ApplyException(TransparentSocks.Control.ErrorCodes.Internal, $"the running configuration does not round-trip: {string.Join("; ", copy.Errors)}");
         }
 
         var next = copy.Options;
@@ -164,7 +164,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
         {
             var first = errors[0];
             var colon = first.IndexOf(':', StringComparison.Ordinal);
-            throw new ApplyException(Control.ErrorCodes.InvalidArgument, string.Join("; ", errors), colon > 0 ? first[..colon] : null);
+            throw new ApplyException(TransparentSocks.Control.ErrorCodes.InvalidArgument, string.Join("; ", errors), colon > 0 ? first[..colon] : null);
         }
 
         await ApplyAsync(next).ConfigureAwait(false);
@@ -176,7 +176,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
         {
             // The change runs; say loudly that it will not survive a restart.
             _logger.LogError("applied, but could not write {Path}: {Error}", _source.Path, ex.Message);
-            throw new ApplyException(Control.ErrorCodes.Internal, $"applied, but could not save {_source.Path}: {ex.Message}");
+            throw new ApplyException(TransparentSocks.Control.ErrorCodes.Internal, $"applied, but could not save {_source.Path}: {ex.Message}");
         }
 
         return next;
@@ -253,7 +253,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
         }
         catch (SocketException ex)
         {
-            throw new ApplyException(Control.ErrorCodes.FailedPrecondition, $"server.listen: cannot listen on {next.Server.Listen}: {ex.Message}", "server.listen");
+            throw new ApplyException(TransparentSocks.Control.ErrorCodes.FailedPrecondition, $"server.listen: cannot listen on {next.Server.Listen}: {ex.Message}", "server.listen");
         }
     }
 
@@ -294,7 +294,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
         {
             var colon = ex.Message.IndexOf(':', StringComparison.Ordinal);
             var field = colon > 0 && ex.Message[..colon].Contains('.', StringComparison.Ordinal) ? ex.Message[..colon] : null;
-            throw new ApplyException(Control.ErrorCodes.FailedPrecondition, ex.Message, field);
+            throw new ApplyException(TransparentSocks.Control.ErrorCodes.FailedPrecondition, ex.Message, field);
         }
     }
 
@@ -317,7 +317,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
 
         return new Socks5Dialer(new Socks5DialerSettings
         {
-            Server = upstream.Endpoint ?? throw new ApplyException(Control.ErrorCodes.InvalidArgument, "upstream.address: required for outbound \"upstream\"", "upstream.address"),
+            Server = upstream.Endpoint ?? throw new ApplyException(TransparentSocks.Control.ErrorCodes.InvalidArgument, "upstream.address: required for outbound \"upstream\"", "upstream.address"),
             Username = upstream.Username,
             Password = upstream.EffectivePassword,
             ConnectTimeout = upstream.ConnectTimeout,

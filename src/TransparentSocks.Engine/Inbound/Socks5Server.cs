@@ -68,7 +68,7 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
         }
 
         _stopping = false;
-        _listener = Bind(_settings.Listen, otherOwnEndpoints);
+        _listener = Bind(_settings, _dialer, otherOwnEndpoints);
     }
 
     /// <summary>
@@ -80,7 +80,7 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
         var old = _listener;
         if (old is not null && !settings.Listen.Equals(_settings.Listen))
         {
-            var replacement = Bind(settings.Listen, null);
+            var replacement = Bind(settings, dialer, null);
             _listener = replacement;
             await old.StopAsync().ConfigureAwait(false);
         }
@@ -105,13 +105,13 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
         }
     }
 
-    private Listener Bind(IPEndPoint endPoint, IEnumerable<IPEndPoint>? otherOwnEndpoints)
+    private Listener Bind(Socks5ServerSettings settings, IDialer dialer, IEnumerable<IPEndPoint>? otherOwnEndpoints)
     {
-        var socket = LinuxSocket.Listen(endPoint, _loops.Next());
+        var socket = LinuxSocket.Listen(settings.Listen, _loops.Next());
         var local = socket.GetLocalEndPoint()!;
         LocalEndPoint = local;
-        _policy = new DestinationPolicy(_settings.DeniedDestinations, [local, .. otherOwnEndpoints ?? []]);
-        Log.ServerListening(_logger, local, _settings.Users.IsEmpty ? "none" : $"{_settings.Users.Count} user(s)", _dialer.Name);
+        _policy = new DestinationPolicy(settings.DeniedDestinations, [local, .. otherOwnEndpoints ?? []]);
+        Log.ServerListening(_logger, local, settings.Users.IsEmpty ? "none" : $"{settings.Users.Count} user(s)", dialer.Name);
         var listener = new Listener(socket, local);
         listener.Loop = AcceptLoopAsync(listener);
         return listener;

@@ -56,7 +56,7 @@ internal sealed class NamespacedDaemon : IAsyncDisposable
     public async Task<bool> ReloadAsync(string configJson)
     {
         var marker = Log.Length;
-        await File.WriteAllTextAsync(ConfigPath, configJson);
+        await File.WriteAllTextAsync(ConfigPath, DaemonProcess.WithControlSocket(configJson, DaemonProcess.ControlSocketOf(ConfigPath)));
         await SignalAsync("HUP");
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (DateTime.UtcNow < deadline)

@@ -1,0 +1,146 @@
+using System.Diagnostics.Metrics;
+using TransparentSocks.Engine.Dialing;
+using TransparentSocks.Engine.Inbound;
+using TransparentSocks.Engine.Sessions;
+using TransparentSocks.Engine.Stats;
+using TransparentSocks.Nft;
+
+namespace TransparentSocks.Daemon.Metrics;
+
+/// <summary>One inbound as the metrics label it: <c>path</c> is server, tproxy or redirect; <c>iface</c> is null for the server.</summary>
+internal readonly record struct MeteredInbound(string Path, string? Interface, InboundStats Stats);
+
+/// <summary>
+/// The <c>TransparentSocks</c> meter. Every instrument is observable: its callback reads the inbound counters the
+/// data plane already keeps, only when a scrape asks, so the relay's hot path gains nothing.
+/// </summary>
+/// <remarks>
+/// Names are chosen for the OpenTelemetry Prometheus exporter's default translation (dots become underscores, the
+/// unit <c>By</c> adds <c>_bytes</c> unless the name already ends with it, a counter gains <c>_total</c>, and a unit
+/// in braces adds nothing), so <c>transparentsocks.bytes</c> in <c>By</c> is exposed as
+/// <c>transparentsocks_bytes_total</c>. Labels carry only the path, the interface, the direction and the failure
+/// reason: never a user, a password or an upstream address.
+/// </remarks>
+internal sealed class ProxyMetrics : IDisposable
+{
+    public const string MeterName = "TransparentSocks";
+
+    private static readonly DialError[] Reasons = [.. Enum.GetValues<DialError>().Where(e => e != DialError.None)];
+
+    private readonly Meter _meter = new(MeterName);
+    private readonly Func<IReadOnlyList<MeteredInbound>> _inbounds;
+    private readonly SessionTable _sessions;
+    private readonly Func<IReadOnlyDictionary<string, (long Packets, long Bytes)>> _diverted;
+    private readonly CounterFloor _bytesFloor = new();
+
+    /// <param name="inbounds">The inbounds running now; asked at every scrape, since interfaces come and go on reload.</param>
+    /// <param name="sessions">The live sessions, whose bytes are not yet in their inbound's closed totals.</param>
+    /// <param name="diverted">Our nft table's counters by counter name; asked only while an interface is enabled.</param>
+    public ProxyMetrics(
+        Func<IReadOnlyList<MeteredInbound>> inbounds,
+        SessionTable sessions,
+        Func<IReadOnlyDictionary<string, (long Packets, long Bytes)>> diverted)
+    {
+        _inbounds = inbounds;
+        _sessions = sessions;
+        _diverted = diverted;
+
+        _meter.CreateObservableCounter("transparentsocks.connections", () => PerInbound(s => s.Total), "{connection}", "Sessions opened: connections accepted and not rejected.");
+        _meter.CreateObservableUpDownCounter("transparentsocks.active_connections", () => PerInbound(s => s.Active), "{connection}", "Sessions open now.");
+        _meter.CreateObservableCounter("transparentsocks.bytes", ObserveBytes, "By", "Bytes relayed, closed and live sessions; up is client to destination.");
+        _meter.CreateObservableCounter("transparentsocks.connect_failures", ObserveConnectFailures, "{failure}", "Dials to the destination or the upstream that failed, by reason.");
+        _meter.CreateObservableCounter("transparentsocks.rejected", () => PerInbound(s => s.Rejected), "{connection}", "Connections closed at once by the client ACL or a limit.");
+        _meter.CreateObservableCounter("transparentsocks.auth_failures", ObserveAuthFailures, "{failure}", "SOCKS5 username/password authentications that failed.");
+        _meter.CreateObservableCounter("transparentsocks.handshake_failures", () => PerInbound(s => s.HandshakeFailures), "{failure}", "Malformed, unsupported or timed-out handshakes.");
+        _meter.CreateObservableCounter("transparentsocks.diverted_packets", () => ObserveDiverted(c => c.Packets), "{packet}", "Packets the kernel diverted to the proxy on the interface (nft counter).");
+        _meter.CreateObservableCounter("transparentsocks.diverted_bytes", () => ObserveDiverted(c => c.Bytes), "By", "Bytes the kernel diverted to the proxy on the interface (nft counter).");
+    }
+
+    /// <summary>The server (when enabled) and each enabled interface of the transparent path, labelled by its mode.</summary>
+    public static IReadOnlyList<MeteredInbound> Inbounds(Socks5Server? server, TransparentPath? path)
+    {
+        var inbounds = new List<MeteredInbound>();
+        if (server is not null)
+        {
+            inbounds.Add(new MeteredInbound(Socks5Server.InboundName, null, server.Stats));
+        }
+
+        if (path is not null)
+        {
+            var mode = path.Settings.Mode == DivertMode.Redirect ? "redirect" : "tproxy";
+            foreach (var iface in path.Interfaces)
+            {
+                inbounds.Add(new MeteredInbound(mode, iface.Name, iface.Stats));
+            }
+        }
+
+        return inbounds;
+    }
+
+    private IEnumerable<Measurement<long>> PerInbound(Func<InboundStats, long> read)
+        => _inbounds().Select(i => new Measurement<long>(read(i.Stats), Labels(i)));
+
+    private IEnumerable<Measurement<long>> ObserveAuthFailures()
+        => _inbounds().Where(i => i.Interface is null).Select(i => new Measurement<long>(i.Stats.AuthFailures, Labels(i)));
+
+    private IEnumerable<Measurement<long>> ObserveConnectFailures()
+    {
+        // Every reason is reported, zeros included, so that rate() has a series from the start.
+        foreach (var inbound in _inbounds())
+        {
+            foreach (var reason in Reasons)
+            {
+                yield return new Measurement<long>(inbound.Stats.DialFailures(reason), [.. Labels(inbound), new("reason", reason.ToReason())]);
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveBytes()
+    {
+        // Closed totals first, then the live table: a session closing in between is missed rather than counted
+        // twice, and the floor keeps that one-scrape shortfall from looking like a counter reset.
+        var inbounds = _inbounds();
+        var closed = inbounds.Select(i => (Up: i.Stats.ClosedBytesUp, Down: i.Stats.ClosedBytesDown)).ToArray();
+        var live = new Dictionary<InboundStats, (long Up, long Down)>(ReferenceEqualityComparer.Instance);
+        foreach (var session in _sessions.Snapshot())
+        {
+            live.TryGetValue(session.Stats, out var sum);
+            live[session.Stats] = (sum.Up + session.Counters.BytesUp, sum.Down + session.Counters.BytesDown);
+        }
+
+        for (var i = 0; i < inbounds.Count; i++)
+        {
+            live.TryGetValue(inbounds[i].Stats, out var open);
+            var (up, down) = _bytesFloor.Raise(inbounds[i].Stats, closed[i].Up + open.Up, closed[i].Down + open.Down);
+            yield return new Measurement<long>(up, [.. Labels(inbounds[i]), new("direction", "up")]);
+            yield return new Measurement<long>(down, [.. Labels(inbounds[i]), new("direction", "down")]);
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveDiverted(Func<(long Packets, long Bytes), long> read)
+    {
+        var interfaces = _inbounds().Where(i => i.Interface is not null).ToArray();
+        if (interfaces.Length == 0)
+        {
+            yield break;
+        }
+
+        // An interface without a counter (nft unreadable this time) is left out rather than reported as 0: a 0
+        // after real values would read as a reset. The kernel's own resets (table replaced) pass through as such.
+        var counters = _diverted();
+        foreach (var inbound in interfaces)
+        {
+            if (counters.TryGetValue(NftRuleset.CounterName(inbound.Interface!), out var counter))
+            {
+                yield return new Measurement<long>(read(counter), new KeyValuePair<string, object?>("iface", inbound.Interface));
+            }
+        }
+    }
+
+    private static KeyValuePair<string, object?>[] Labels(MeteredInbound inbound)
+        => inbound.Interface is null
+            ? [new("path", inbound.Path)]
+            : [new("path", inbound.Path), new("iface", inbound.Interface)];
+
+    public void Dispose() => _meter.Dispose();
+}
