@@ -1,0 +1,184 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using TransparentSocks.Addressing;
+
+namespace TransparentSocks.Cli.Commands;
+
+/// <summary>
+/// Client-side validation. A bad value becomes a parse error, which ends the command with exit code 2 before any
+/// call reaches the daemon.
+/// </summary>
+internal static class Parsers
+{
+    private const int InterfaceNameMax = 15;
+
+    /// <summary>HOST:PORT (IPv6 as [addr]:port), normalised; port 0 is refused because nothing can be dialled there.</summary>
+    public static string? Upstream(ArgumentResult result, string what)
+    {
+        if (Token(result) is not { } text)
+        {
+            return null;
+        }
+
+        if (!Destination.TryParse(text, out var destination, out var error))
+        {
+            result.AddError($"{what}: {error}");
+            return null;
+        }
+
+        if (destination.Port == 0)
+        {
+            result.AddError($"{what}: port 0 cannot be dialled; give the upstream's port");
+            return null;
+        }
+
+        return destination.ToString();
+    }
+
+    /// <summary>IP:PORT to listen on (IPv6 as [addr]:port): a host name would be ambiguous about which address binds.</summary>
+    public static string? Listen(ArgumentResult result, string what)
+    {
+        if (Token(result) is not { } text)
+        {
+            return null;
+        }
+
+        if (!Destination.TryParse(text, out var destination, out var error))
+        {
+            result.AddError($"{what}: {error}");
+            return null;
+        }
+
+        if (destination.IsDomain)
+        {
+            result.AddError($"{what}: '{destination.Host}' is not an IP address; listen on an address such as 127.0.0.1:1080 or [::1]:1080");
+            return null;
+        }
+
+        return destination.ToString();
+    }
+
+    /// <summary>The kernel's own rule (dev_valid_name): 1-15 bytes, not "." or "..", no '/', ':' or white space.</summary>
+    public static string? InterfaceName(ArgumentResult result)
+    {
+        if (Token(result) is not { } name)
+        {
+            return null;
+        }
+
+        if (name.Length is 0 or > InterfaceNameMax
+            || System.Text.Encoding.UTF8.GetByteCount(name) > InterfaceNameMax
+            || name is "." or ".."
+            || name.Any(c => c is '/' or ':' || char.IsWhiteSpace(c) || char.IsControl(c)))
+        {
+            result.AddError($"'{name}' is not an interface name (1-15 characters, no '/', ':' or spaces)");
+            return null;
+        }
+
+        return name;
+    }
+
+    public static int NonNegativeInt(ArgumentResult result, string what) => WholeNumber(result, what, minimum: 0);
+
+    public static int PositiveInt(ArgumentResult result, string what) => WholeNumber(result, what, minimum: 1);
+
+    /// <summary>Seconds as a decimal number ("300", "2.5"); zero and negative values are refused.</summary>
+    public static double PositiveSeconds(ArgumentResult result, string what)
+    {
+        if (Token(result) is not { } text)
+        {
+            return 0;
+        }
+
+        if (!double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value)
+            || !double.IsFinite(value)
+            || value <= 0)
+        {
+            result.AddError($"{what} must be a number of seconds greater than 0, not '{text}'");
+            return 0;
+        }
+
+        return value;
+    }
+
+    public static bool OnOff(ArgumentResult result, string what)
+    {
+        switch (Token(result))
+        {
+            case null:
+                return false;
+            case "on":
+                return true;
+            case "off":
+                return false;
+            case var text:
+                result.AddError($"{what} must be 'on' or 'off', not '{text}'");
+                return false;
+        }
+    }
+
+    public static Argument<bool> OnOffArgument(string name, string what)
+    {
+        var argument = new Argument<bool>(name)
+        {
+            Description = "on or off",
+            HelpName = "on|off",
+            CustomParser = result => OnOff(result, what),
+        };
+
+        // Argument<bool> would offer True and False, which this parser refuses.
+        argument.CompletionSources.Clear();
+        argument.CompletionSources.Add("on", "off");
+        return argument;
+    }
+
+    public static Argument<string> InterfaceArgument(string description)
+    {
+        var argument = new Argument<string>("IFACE")
+        {
+            Description = description,
+
+            // Without it, help would list this machine's interfaces as if they were the only choices.
+            HelpName = "IFACE",
+            CustomParser = InterfaceName,
+        };
+        argument.CompletionSources.Add(_ => LocalInterfaces());
+        return argument;
+    }
+
+    private static IEnumerable<string> LocalInterfaces()
+    {
+        try
+        {
+            return Directory.EnumerateFileSystemEntries("/sys/class/net").Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToList();
+        }
+        catch (IOException)
+        {
+            return [];
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return [];
+        }
+    }
+
+    private static int WholeNumber(ArgumentResult result, string what, int minimum)
+    {
+        if (Token(result) is not { } text)
+        {
+            return 0;
+        }
+
+        // NumberStyles.None: no sign, no blanks, no thousands separators; "-1" and "1e3" are typos, not numbers.
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value < minimum)
+        {
+            result.AddError($"{what} must be a whole number from {minimum} to {int.MaxValue}, not '{text}'");
+            return 0;
+        }
+
+        return value;
+    }
+
+    private static string? Token(ArgumentResult result) => result.Tokens.Count == 0 ? null : result.Tokens[0].Value;
+}

@@ -1,0 +1,174 @@
+using TransparentSocks.Control;
+using static TransparentSocks.Cli.Rendering.HumanFormat;
+
+namespace TransparentSocks.Cli.Rendering;
+
+/// <summary>The human form of every control response. <c>--json</c> bypasses all of this.</summary>
+internal static class Views
+{
+    public static void Status(StatusResponse status, TextWriter output)
+    {
+        output.WriteLine($"transparentsocksd {status.Version}, up {Duration(status.UptimeSeconds)}, config {status.ConfigPath}");
+        output.WriteLine();
+        SettingsBlock(status.Settings).Write(output);
+        output.WriteLine();
+        UpstreamBlock(status.Upstream, "Upstream").Write(output);
+        output.WriteLine();
+        ServerBlock(status.Server, "Server").Write(output);
+        output.WriteLine();
+        TransparentBlock(status.Transparent).Write(output);
+        output.WriteLine();
+        output.WriteLine("Interfaces");
+        if (status.Interfaces.Count == 0)
+        {
+            output.WriteLine("  none enabled");
+            return;
+        }
+
+        var table = new TextTable("NAME", "STATUS", "PROXY", "MAX CONN", "ACTIVE", "TOTAL", "REJECTED", "UP", "DOWN", "FAILURES");
+        foreach (var i in status.Interfaces)
+        {
+            table.Add(
+                i.Name,
+                i.Status,
+                i.Proxy,
+                MaxConnections(i.MaxConnections),
+                Number(i.ActiveSessions),
+                Number(i.TotalSessions),
+                Number(i.Rejected),
+                Bytes(i.BytesUp),
+                Bytes(i.BytesDown),
+                Number(i.ConnectFailures));
+        }
+
+        table.Write(output, "  ");
+    }
+
+    public static void Settings(SettingsInfo settings, TextWriter output) => SettingsBlock(settings).Write(output);
+
+    public static void Server(ServerInfo server, TextWriter output) => ServerBlock(server, "Server").Write(output);
+
+    public static void Upstream(UpstreamInfo upstream, TextWriter output) => UpstreamBlock(upstream, "Upstream").Write(output);
+
+    public static void Interface(InterfaceInfo i, TextWriter output)
+    {
+        new KeyValueBlock($"Interface {i.Name}")
+            .Add("status", i.Status)
+            .Add("proxy", i.Proxy)
+            .Add("max connections", MaxConnections(i.MaxConnections))
+            .Add("sessions", $"{Number(i.ActiveSessions)} active, {Number(i.TotalSessions)} total")
+            .Add("rejected", Number(i.Rejected))
+            .Add("diverted", $"{Number(i.DivertedPackets)} packets, {Bytes(i.DivertedBytes)}")
+            .Add("bytes up", Bytes(i.BytesUp))
+            .Add("bytes down", Bytes(i.BytesDown))
+            .Add("connect failures", FailureSummary(i.ConnectFailures, i.Failures))
+            .Write(output);
+    }
+
+    public static void Sessions(SessionsResponse response, TextWriter output)
+    {
+        if (response.Sessions.Count == 0)
+        {
+            output.WriteLine(response.Total == 0 ? "no sessions" : $"0 of {Number(response.Total)} sessions shown");
+            return;
+        }
+
+        var table = new TextTable("ID", "INBOUND", "CLIENT", "DESTINATION", "UPSTREAM", "STATE", "TX", "RX", "AGE");
+        foreach (var s in response.Sessions)
+        {
+            table.Add(
+                Number(s.Id),
+                s.Inbound,
+                s.Client,
+                s.Destination,
+                OrDash(s.Upstream),
+                s.State,
+                Bytes(s.BytesTx),
+                Bytes(s.BytesRx),
+                Duration(s.AgeSeconds));
+        }
+
+        table.Write(output);
+        output.WriteLine(response.Total > response.Sessions.Count
+            ? $"{Number(response.Sessions.Count)} of {Number(response.Total)} sessions shown"
+            : $"{Number(response.Sessions.Count)} sessions");
+    }
+
+    public static void Upstreams(UpstreamsResponse response, TextWriter output)
+    {
+        if (response.Upstreams.Count == 0)
+        {
+            output.WriteLine("no upstreams configured");
+            return;
+        }
+
+        var table = new TextTable("NAME", "ADDRESS", "USERNAME", "PASSWORD", "USED BY", "CONNECTIONS", "FAILURES", "POOLED IDLE");
+        foreach (var u in response.Upstreams)
+        {
+            table.Add(
+                u.Name,
+                OrDash(u.Address),
+                OrDash(u.Username),
+                u.HasPassword ? "set" : "-",
+                u.UsedBy.Count == 0 ? "-" : string.Join(",", u.UsedBy),
+                Number(u.Connections),
+                Number(u.Failures),
+                Number(u.PooledIdle));
+        }
+
+        table.Write(output);
+    }
+
+    public static void Message(MessageResponse message, TextWriter output) => output.WriteLine(message.Message);
+
+    private static KeyValueBlock SettingsBlock(SettingsInfo s)
+        => new KeyValueBlock("Settings")
+            .Add("idle timeout", Seconds(s.IdleTimeoutSeconds))
+            .Add("pooling", OnOff(s.Pooling))
+            .Add("max pool size", Number(s.MaxPoolSize))
+            .Add("verbose", $"{OnOff(s.Verbose)} (log level {s.LogLevel})");
+
+    private static KeyValueBlock UpstreamBlock(UpstreamInfo u, string title)
+    {
+        var credentials = u.Username is null
+            ? u.HasPassword ? "- (password set)" : "- (no authentication)"
+            : u.HasPassword ? $"{u.Username} (password set)" : $"{u.Username} (no password)";
+        return new KeyValueBlock($"{title} {u.Name}")
+            .Add("address", u.Address ?? "none (direct)")
+            .Add("username", credentials)
+            .Add("used by", u.UsedBy.Count == 0 ? "-" : string.Join(", ", u.UsedBy))
+            .Add("connections", Number(u.Connections))
+            .Add("failures", Number(u.Failures))
+            .Add("pooled idle", Number(u.PooledIdle));
+    }
+
+    private static KeyValueBlock ServerBlock(ServerInfo s, string title)
+        => new KeyValueBlock(title)
+            .Add("status", s.Running ? "running" : "stopped")
+            .Add("listen", OrDash(s.Listen))
+            .Add("auth", s.AuthRequired ? $"required ({Number(s.Users)} users)" : "none")
+            .Add("outbound", s.Outbound)
+            .Add("sessions", $"{Number(s.ActiveSessions)} active, {Number(s.TotalSessions)} total")
+            .Add("accepted", Number(s.Accepted))
+            .Add("rejected", Number(s.Rejected))
+            .Add("auth failures", Number(s.AuthFailures))
+            .Add("handshake failures", Number(s.HandshakeFailures))
+            .Add("bytes up", Bytes(s.BytesUp))
+            .Add("bytes down", Bytes(s.BytesDown))
+            .Add("connect failures", Counts(s.Failures));
+
+    private static KeyValueBlock TransparentBlock(TransparentInfo t)
+        => new KeyValueBlock("Transparent")
+            .Add("enabled", YesNo(t.Enabled))
+            .Add("mode", t.Mode)
+            .Add("port", Number(t.Port))
+            .Add("ipv6", OnOff(t.Ipv6))
+            .Add("fwmark", t.Fwmark)
+            .Add("route table", Number(t.RouteTable))
+            .Add("active sessions", Number(t.ActiveSessions));
+
+    private static string MaxConnections(int max) => max == 0 ? "unlimited" : Number(max);
+
+    private static string FailureSummary(long total, IReadOnlyDictionary<string, long> byReason)
+        => total == 0 && byReason.Count == 0 ? "0" : $"{Number(total)} ({Counts(byReason)})";
+}
