@@ -34,6 +34,7 @@ internal sealed class ControlHandler
 
     public async Task<ControlResponse> HandleAsync(ControlRequest request, Peer peer)
     {
+        _logger.LogDebug("control: {Method} {Path} from {Peer}", request.Method, request.Path, peer);
         try
         {
             return await RouteAsync(request, peer).ConfigureAwait(false);
