@@ -16,7 +16,7 @@ internal readonly record struct MeteredInbound(string Path, string? Interface, I
 /// </summary>
 /// <remarks>
 /// Names are chosen for the OpenTelemetry Prometheus exporter's default translation (dots become underscores, the
-/// unit <c>By</c> adds <c>_bytes</c> unless the name already ends with it, a counter gains <c>_total</c>, and a unit
+/// unit <c>By</c> adds <c>_bytes</c> unless the name already carries it, a counter gains <c>_total</c>, and a unit
 /// in braces adds nothing), so <c>transparentsocks.bytes</c> in <c>By</c> is exposed as
 /// <c>transparentsocks_bytes_total</c>. Labels carry only the path, the interface, the direction and the failure
 /// reason: never a user, a password or an upstream address.
@@ -52,8 +52,8 @@ internal sealed class ProxyMetrics : IDisposable
         _meter.CreateObservableCounter("transparentsocks.rejected", () => PerInbound(s => s.Rejected), "{connection}", "Connections closed at once by the client ACL or a limit.");
         _meter.CreateObservableCounter("transparentsocks.auth_failures", ObserveAuthFailures, "{failure}", "SOCKS5 username/password authentications that failed.");
         _meter.CreateObservableCounter("transparentsocks.handshake_failures", () => PerInbound(s => s.HandshakeFailures), "{failure}", "Malformed, unsupported or timed-out handshakes.");
-        _meter.CreateObservableCounter("transparentsocks.diverted_packets", () => ObserveDiverted(c => c.Packets), "{packet}", "Packets the kernel diverted to the proxy on the interface (nft counter).");
-        _meter.CreateObservableCounter("transparentsocks.diverted_bytes", () => ObserveDiverted(c => c.Bytes), "By", "Bytes the kernel diverted to the proxy on the interface (nft counter).");
+        _meter.CreateObservableCounter("transparentsocks.diverted_packets", () => ObserveDiverted(c => c.Packets), "{packet}", "Packets counted by the interface's nft divert rule: every packet under TPROXY, each connection's first under REDIRECT.");
+        _meter.CreateObservableCounter("transparentsocks.diverted_bytes", () => ObserveDiverted(c => c.Bytes), "By", "Bytes counted by the interface's nft divert rule: every packet under TPROXY, each connection's first under REDIRECT.");
     }
 
     /// <summary>The server (when enabled) and each enabled interface of the transparent path, labelled by its mode.</summary>

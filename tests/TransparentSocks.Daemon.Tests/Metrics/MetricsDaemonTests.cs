@@ -1,0 +1,200 @@
+using System.Net;
+using System.Net.Sockets;
+using TransparentSocks.TestSupport;
+
+namespace TransparentSocks.Daemon.Tests.Metrics;
+
+/// <summary>transparentsocksd as a process with metrics on, scraped with curl and read with a strict parser.</summary>
+public sealed class MetricsDaemonTests
+{
+    private const string User = "metrics-user-q7";
+    private const string Password = "metrics-pass-z9";
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    // Exactly the families served; the exporter's target_info and otel_scope_* labels are switched off.
+    private static readonly Dictionary<string, string> Families = new()
+    {
+        ["transparentsocks_connections_total"] = "counter",
+        ["transparentsocks_active_connections"] = "gauge",
+        ["transparentsocks_bytes_total"] = "counter",
+        ["transparentsocks_connect_failures_total"] = "counter",
+        ["transparentsocks_rejected_total"] = "counter",
+        ["transparentsocks_auth_failures_total"] = "counter",
+        ["transparentsocks_handshake_failures_total"] = "counter",
+    };
+
+    private static readonly HashSet<string> LabelNames = ["path", "iface", "direction", "reason"];
+
+    [Fact]
+    public async Task Scrape_AfterTrafficThroughTheServer_CountsSessionsBytesAndFailuresByReason()
+    {
+        var body = new string('m', 150_000) + "\n";
+        await using var target = new HttpTarget(IPAddress.Loopback, body);
+        var closedPort = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
+        var (socks, metrics) = (Free(), Free());
+        await using var daemon = await StartAsync(socks, $$"""
+            {
+              "server": { "enabled": true, "listen": "{{socks}}", "allowPrivateDestinations": true,
+                          "users": [ { "username": "{{User}}", "password": "{{Password}}" } ] },
+              "metrics": { "enabled": true, "listen": "{{metrics}}" }
+            }
+            """);
+        Assert.True(await WaitForLogAsync(daemon, $"metrics: serving http://{metrics}/metrics"), daemon.Log);
+
+        var curl = await CurlAsync(socks, Password, target.Url.ToString());
+        Assert.True(curl.ExitCode == 0, curl.Error + daemon.Log);
+        Assert.Equal(body.Length, curl.Output.Length);
+
+        var first = await ScrapeUntilAsync(metrics, s => s.Value("transparentsocks_active_connections", ("path", "server")) == 0);
+        Assert.Equal(1, first.Value("transparentsocks_connections_total", ("path", "server")));
+        Assert.True(Bytes(first, "down") >= body.Length, $"down {Bytes(first, "down")} < body {body.Length}");
+        Assert.True(Bytes(first, "up") > 0);
+        Assert.All(first.Family("transparentsocks_connect_failures_total").Samples, s => Assert.Equal(0, s.Value));
+
+        var refused = await CurlAsync(socks, Password, $"http://127.0.0.1:{closedPort}/");
+        var wrong = await CurlAsync(socks, "not-the-password", target.Url.ToString());
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.NotEqual(0, wrong.ExitCode);
+
+        var (raw, contentType) = await ScrapeRawAsync(metrics);
+        var second = PrometheusText.Parse(raw);
+        Assert.StartsWith("text/plain; version=0.0.4", contentType, StringComparison.Ordinal);
+        Assert.Equal(1, second.Value("transparentsocks_connect_failures_total", ("path", "server"), ("reason", "refused")));
+        Assert.Equal(1, second.Family("transparentsocks_connect_failures_total").Samples.Sum(s => s.Value));
+        Assert.Equal(1, second.Value("transparentsocks_auth_failures_total", ("path", "server")));
+        Assert.Equal(3, second.Value("transparentsocks_connections_total", ("path", "server")));
+        Assert.Equal(0, second.Value("transparentsocks_rejected_total", ("path", "server")));
+        Assert.Equal(0, second.Value("transparentsocks_handshake_failures_total", ("path", "server")));
+        Assert.True(Bytes(second, "down") >= Bytes(first, "down"));
+
+        Assert.Equal(Families.Keys.Order(), second.Families.Select(f => f.Name).Order());
+        Assert.All(second.Families, f =>
+        {
+            Assert.Equal(Families[f.Name], f.Type);
+            Assert.False(string.IsNullOrWhiteSpace(f.Help), f.Name);
+        });
+        Assert.All(second.Samples, s => Assert.Subset(LabelNames, s.Labels.Keys.ToHashSet()));
+        Assert.DoesNotContain(second.Samples, s => s.Labels.ContainsKey("iface"));
+        Assert.DoesNotContain(User, raw, StringComparison.Ordinal);
+        Assert.DoesNotContain(Password, raw, StringComparison.Ordinal);
+        Assert.DoesNotContain("not-the-password", raw, StringComparison.Ordinal);
+
+        Assert.Equal(0, await daemon.TerminateAsync(TimeSpan.FromSeconds(20)));
+        Assert.Contains("transparentsocksd stopped", daemon.Log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MetricsDisabled_NothingListensOnThePort()
+    {
+        var (socks, metrics) = (Free(), Free());
+        await using var daemon = await StartAsync(socks, $$"""
+            {
+              "server": { "enabled": true, "listen": "{{socks}}" },
+              "metrics": { "enabled": false, "listen": "{{metrics}}" }
+            }
+            """);
+
+        // The server is up, and the metrics service would have bound by the time a scrape could follow.
+        await Task.Delay(500);
+        Assert.False(ListenProbe.IsListening(daemon.Process.Pid, metrics));
+        var scrape = await ExternalProcess.RunAsync("curl", ["-q", "-sS", "--max-time", "5", $"http://{metrics}/metrics"], Timeout);
+        Assert.Equal(7, scrape.ExitCode);
+        Assert.DoesNotContain("metrics: serving", daemon.Log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MetricsPortTaken_ProxyKeepsServingAndTheErrorNamesMetricsListen()
+    {
+        using var squatter = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        squatter.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        squatter.Listen();
+        var metrics = (IPEndPoint)squatter.LocalEndPoint!;
+        await using var target = new HttpTarget(IPAddress.Loopback, "still proxying\n");
+        var socks = Free();
+        await using var daemon = await StartAsync(socks, $$"""
+            {
+              "server": { "enabled": true, "listen": "{{socks}}", "allowPrivateDestinations": true },
+              "metrics": { "enabled": true, "listen": "{{metrics}}" }
+            }
+            """);
+
+        Assert.True(await WaitForLogAsync(daemon, "metrics.listen: cannot listen on"), daemon.Log);
+        var curl = await ExternalProcess.RunAsync("curl", ["-q", "-sS", "--max-time", "20", "--socks5", socks.ToString(), target.Url.ToString()], Timeout);
+        Assert.True(curl.ExitCode == 0, curl.Error + daemon.Log);
+        Assert.Equal("still proxying\n", curl.Output);
+        Assert.Equal(0, await daemon.TerminateAsync(TimeSpan.FromSeconds(20)));
+    }
+
+    [Fact]
+    public async Task MetricsListenIPv6_IsRefusedByNameAndTheProxyKeepsServing()
+    {
+        var socks = Free();
+        await using var daemon = await StartAsync(socks, $$"""
+            {
+              "server": { "enabled": true, "listen": "{{socks}}" },
+              "metrics": { "enabled": true, "listen": "[::1]:9464" }
+            }
+            """);
+
+        Assert.True(await WaitForLogAsync(daemon, "metrics.listen: [::1]"), daemon.Log);
+        Assert.True(ListenProbe.IsListening(daemon.Process.Pid, socks));
+    }
+
+    internal static async Task<PrometheusText> ScrapeAsync(IPEndPoint metrics) => PrometheusText.Parse((await ScrapeRawAsync(metrics)).Body);
+
+    private static async Task<(string Body, string ContentType)> ScrapeRawAsync(IPEndPoint metrics)
+    {
+        // The content type goes to stderr so that stdout is exactly the body.
+        var result = await ExternalProcess.RunAsync(
+            "curl", ["-q", "-sS", "--fail", "--max-time", "10", "-w", "%{stderr}%{content_type}", $"http://{metrics}/metrics"], Timeout);
+        Assert.True(result.ExitCode == 0, $"curl exited {result.ExitCode}: {result.Error}");
+        return (result.Output, result.Error);
+    }
+
+    // A session is closed (and its bytes folded into the totals) just after curl has its last byte, not before.
+    private static async Task<PrometheusText> ScrapeUntilAsync(IPEndPoint metrics, Func<PrometheusText, bool> done)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (true)
+        {
+            var scrape = await ScrapeAsync(metrics);
+            if (done(scrape) || DateTime.UtcNow > deadline)
+            {
+                return scrape;
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    private static double Bytes(PrometheusText scrape, string direction)
+        => scrape.Value("transparentsocks_bytes_total", ("direction", direction), ("path", "server"));
+
+    private static Task<ProcessResult> CurlAsync(IPEndPoint socks, string password, string url)
+        => ExternalProcess.RunAsync("curl", ["-q", "-sS", "--max-time", "20", "-x", $"socks5h://{User}:{password}@{socks}", url], Timeout);
+
+    private static IPEndPoint Free() => new(IPAddress.Loopback, PortAllocator.GetFreeTcpPort(IPAddress.Loopback));
+
+    private static async Task<DaemonProcess> StartAsync(IPEndPoint socks, string config)
+    {
+        var daemon = DaemonProcess.Start(config);
+        if (!await daemon.WaitListeningAsync(socks))
+        {
+            var log = daemon.Log;
+            await daemon.DisposeAsync();
+            Assert.Fail($"daemon did not listen on {socks}:\n{log}");
+        }
+
+        return daemon;
+    }
+
+    private static async Task<bool> WaitForLogAsync(DaemonProcess daemon, string text)
+    {
+        for (var i = 0; i < 100 && !daemon.Log.Contains(text, StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(100);
+        }
+
+        return daemon.Log.Contains(text, StringComparison.Ordinal);
+    }
+}
