@@ -87,7 +87,19 @@ internal static class Program
             builder.Services.AddHostedService<Metrics.MetricsService>();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
             using var host = builder.Build();
-            await host.RunAsync().ConfigureAwait(false);
+            try
+            {
+                await host.StartAsync().ConfigureAwait(false);
+            }
+            catch
+            {
+                // A service that fails to start does not stop the ones before it; stopping the host does, so the
+                // nft table and routes the data plane installed are removed rather than left behind.
+                await host.StopAsync().ConfigureAwait(false);
+                throw;
+            }
+
+            await host.WaitForShutdownAsync().ConfigureAwait(false);
             return 0;
         }
         catch (Exception ex) when (ex is InvalidOperationException or System.Net.Sockets.SocketException)

@@ -31,8 +31,7 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
     private readonly SessionTable _sessions;
     private readonly Dispatcher _dispatcher;
     private readonly ILogger _logger;
-    private readonly Lock _tasksLock = new();
-    private readonly HashSet<Task> _connections = [];
+    private readonly ConnectionTracker _connections = new();
     private Listener? _listener;
     private DestinationPolicy _policy = DestinationPolicy.AllowAll;
     private int _handshakes;
@@ -147,53 +146,8 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
         }
     }
 
-    private async Task AcceptLoopAsync(Listener listener)
-    {
-        while (!listener.Stopping)
-        {
-            var accepted = await listener.Socket.AcceptAsync().ConfigureAwait(false);
-            if (accepted.Fd < 0)
-            {
-                if (listener.Stopping || accepted.Error == Errno.ECANCELED)
-                {
-                    return;
-                }
-
-                Log.AcceptFailed(_logger, listener.EndPoint, accepted.Error.Describe());
-                if (accepted.Error is Errno.EMFILE or Errno.ENFILE or Errno.ENOBUFS or Errno.ENOMEM)
-                {
-                    // Out of descriptors: back off instead of spinning on a listener that stays readable.
-                    await Task.Delay(100).ConfigureAwait(false);
-                }
-
-                continue;
-            }
-
-            Stats.ConnectionAccepted();
-            var task = HandleConnectionAsync(accepted.Fd, accepted.Remote!);
-            if (!task.IsCompleted)
-            {
-                lock (_tasksLock)
-                {
-                    _connections.Add(task);
-                }
-
-                _ = task.ContinueWith(
-                    static (t, state) =>
-                    {
-                        var self = (Socks5Server)state!;
-                        lock (self._tasksLock)
-                        {
-                            self._connections.Remove(t);
-                        }
-                    },
-                    this,
-                    CancellationToken.None,
-                    TaskContinuationOptions.ExecuteSynchronously,
-                    TaskScheduler.Default);
-            }
-        }
-    }
+    private Task AcceptLoopAsync(Listener listener)
+        => AcceptLoop.RunAsync(listener.Socket, listener.EndPoint, () => listener.Stopping, Stats, HandleConnectionAsync, _connections, _logger);
 
     private async Task HandleConnectionAsync(int fd, IPEndPoint remote)
     {
@@ -417,21 +371,7 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
 
         _stopping = true;
         await StopListeningAsync().ConfigureAwait(false);
-        Task[] pending;
-        lock (_tasksLock)
-        {
-            pending = [.. _connections];
-        }
-
-        if (pending.Length > 0)
-        {
-            var all = Task.WhenAll(pending);
-            if (await Task.WhenAny(all, Task.Delay(drain)).ConfigureAwait(false) != all)
-            {
-                _sessions.AbortAll(InboundName);
-                await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(5))).ConfigureAwait(false);
-            }
-        }
+        await _connections.DrainAsync(drain, () => _sessions.AbortAll(InboundName)).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero).ConfigureAwait(false);

@@ -165,8 +165,7 @@ public sealed class TransparentInterface : IInboundReply
     private readonly ILogger _logger;
     private readonly List<LinuxSocket> _listeners = [];
     private readonly List<Task> _acceptLoops = [];
-    private readonly Lock _tasksLock = new();
-    private readonly HashSet<Task> _connections = [];
+    private readonly ConnectionTracker _connections = new();
     private volatile bool _stopping;
 
     internal TransparentInterface(
@@ -205,16 +204,7 @@ public sealed class TransparentInterface : IInboundReply
 
     public InboundStats Stats { get; }
 
-    internal Task[] PendingConnections
-    {
-        get
-        {
-            lock (_tasksLock)
-            {
-                return [.. _connections];
-            }
-        }
-    }
+    internal Task[] PendingConnections => _connections.Pending;
 
     internal void Start()
     {
@@ -275,52 +265,8 @@ public sealed class TransparentInterface : IInboundReply
         }
     }
 
-    private async Task AcceptLoopAsync(LinuxSocket listener)
-    {
-        while (!_stopping)
-        {
-            var accepted = await listener.AcceptAsync().ConfigureAwait(false);
-            if (accepted.Fd < 0)
-            {
-                if (_stopping || accepted.Error == Errno.ECANCELED)
-                {
-                    return;
-                }
-
-                Log.AcceptFailed(_logger, listener.GetLocalEndPoint() ?? new IPEndPoint(IPAddress.Any, _path.Port), accepted.Error.Describe());
-                if (accepted.Error is Errno.EMFILE or Errno.ENFILE or Errno.ENOBUFS or Errno.ENOMEM)
-                {
-                    await Task.Delay(100).ConfigureAwait(false);
-                }
-
-                continue;
-            }
-
-            Stats.ConnectionAccepted();
-            var task = HandleAsync(accepted.Fd, accepted.Remote!);
-            if (!task.IsCompleted)
-            {
-                lock (_tasksLock)
-                {
-                    _connections.Add(task);
-                }
-
-                _ = task.ContinueWith(
-                    static (t, state) =>
-                    {
-                        var self = (TransparentInterface)state!;
-                        lock (self._tasksLock)
-                        {
-                            self._connections.Remove(t);
-                        }
-                    },
-                    this,
-                    CancellationToken.None,
-                    TaskContinuationOptions.ExecuteSynchronously,
-                    TaskScheduler.Default);
-            }
-        }
-    }
+    private Task AcceptLoopAsync(LinuxSocket listener)
+        => AcceptLoop.RunAsync(listener, listener.GetLocalEndPoint() ?? new IPEndPoint(IPAddress.Any, _path.Port), () => _stopping, Stats, HandleAsync, _connections, _logger);
 
     private async Task HandleAsync(int fd, IPEndPoint remote)
     {

@@ -86,7 +86,10 @@ internal sealed class NamespacedDaemon : IAsyncDisposable
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (DateTime.UtcNow < deadline)
         {
-            var lines = Log[Math.Min(marker, Log.Length)..].Split('\n').Where(l => l.Contains("stats: ", StringComparison.Ordinal)).ToList();
+            // Only whole lines: the log is read while the daemon may be halfway through writing one.
+            var text = Log[Math.Min(marker, Log.Length)..];
+            var complete = text[..(text.LastIndexOf('\n') + 1)];
+            var lines = complete.Split('\n').Where(l => l.Contains("stats: ", StringComparison.Ordinal)).ToList();
             if (lines.Count >= expectedLines)
             {
                 return lines;
