@@ -277,3 +277,41 @@ internal sealed class ControlledDaemon : IAsyncDisposable
         Directory.Delete(Path.GetDirectoryName(ConfigPath)!, recursive: true);
     }
 }
+
+/// <summary>The numbers a dashboard scrapes are the numbers an operator reads in `show`.</summary>
+public sealed class MetricsMatchShowTests
+{
+    [Fact]
+    public async Task MetricsAfterAKnownTransfer_MatchShowServer_AndCarryNoSecrets()
+    {
+        var body = new string('m', 100_000) + "\n";
+        await using var target = new HttpTarget(IPAddress.Loopback, body);
+        var socksPort = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
+        var metricsPort = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
+        await using var daemon = await ControlledDaemon.StartAsync($$"""
+            { "server": { "enabled": true, "listen": "127.0.0.1:{{socksPort}}", "allowPrivateDestinations": true,
+                          "users": [ { "username": "metrics-user", "password": "metrics-secret" } ] },
+              "metrics": { "enabled": true, "listen": "127.0.0.1:{{metricsPort}}" } }
+            """);
+
+        for (var i = 0; i < 3; i++)
+        {
+            var curl = await ExternalProcess.RunAsync("curl", ["-sS", "-o", "/dev/null", "--max-time", "10", "-x", $"socks5h://metrics-user:metrics-secret@127.0.0.1:{socksPort}", target.Url.ToString()], TimeSpan.FromSeconds(30));
+            Assert.True(curl.ExitCode == 0, curl.Error);
+        }
+
+        var server = await Cli.JsonAsync(daemon.Socket, ControlJsonContext.Default.ServerInfo, "show", "server");
+        var scrape = await ExternalProcess.RunAsync("curl", ["-sS", $"http://127.0.0.1:{metricsPort}/metrics"], TimeSpan.FromSeconds(30));
+        Assert.True(scrape.ExitCode == 0, scrape.Error + daemon.Log);
+        var metrics = Metrics.PrometheusText.Parse(scrape.Output);
+
+        Assert.Equal(3, server.TotalSessions);
+        Assert.Equal(server.TotalSessions, metrics.Value("transparentsocks_connections_total", ("path", "server")));
+        Assert.Equal(server.BytesDown, metrics.Value("transparentsocks_bytes_total", ("direction", "down"), ("path", "server")));
+        Assert.Equal(server.BytesUp, metrics.Value("transparentsocks_bytes_total", ("direction", "up"), ("path", "server")));
+        Assert.True(server.BytesDown >= 3 * body.Length);
+        Assert.DoesNotContain("metrics-secret", scrape.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("metrics-user", scrape.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("metrics-secret", daemon.Log, StringComparison.Ordinal);
+    }
+}
