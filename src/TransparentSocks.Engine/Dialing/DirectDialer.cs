@@ -18,7 +18,18 @@ public sealed class DirectDialer : IDialer
 
     public string Name => "direct";
 
+    /// <summary>Dials, connections and failures by reason; the pool counters stay zero.</summary>
+    public DialerStats Stats { get; } = new();
+
     public async ValueTask<DialResult> DialAsync(DialRequest request, CancellationToken cancellationToken = default)
+    {
+        Stats.DialStarted();
+        var result = await DialCoreAsync(request, cancellationToken).ConfigureAwait(false);
+        Stats.DialCompleted(result);
+        return result;
+    }
+
+    private async ValueTask<DialResult> DialCoreAsync(DialRequest request, CancellationToken cancellationToken)
     {
         var destination = request.Destination;
         IPAddress[] addresses;
