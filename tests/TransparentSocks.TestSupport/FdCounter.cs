@@ -2,11 +2,37 @@ using System.Diagnostics;
 
 namespace TransparentSocks.TestSupport;
 
-/// <summary>Counts this process's open file descriptors, to catch leaked sockets and pipes.</summary>
+/// <summary>Counts this process's open sockets, pipes and event/epoll descriptors, to catch leaks.</summary>
 public static class FdCounter
 {
-    /// <summary>Entries in /proc/self/fd (including the one the enumeration itself holds, consistently).</summary>
-    public static int Count() => Directory.EnumerateFileSystemEntries("/proc/self/fd").Count();
+    /// <summary>
+    /// Descriptors that a proxy can leak: sockets, pipes and anonymous inodes (epoll, eventfd). Files are left out,
+    /// because the runtime maps assemblies as it loads them, whenever its JIT decides, and that is no leak.
+    /// </summary>
+    public static int Count()
+    {
+        var count = 0;
+        foreach (var entry in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        {
+            string? target;
+            try
+            {
+                target = new FileInfo(entry).LinkTarget;
+            }
+            catch (IOException)
+            {
+                continue; // Closed while we looked.
+            }
+
+            if (target is not null && (target.StartsWith("socket:", StringComparison.Ordinal) || target.StartsWith("pipe:", StringComparison.Ordinal)
+                || target.StartsWith("anon_inode:", StringComparison.Ordinal)))
+            {
+                count++;
+            }
+        }
+
+        return count;
+    }
 
     /// <summary>
     /// Polls until at most <paramref name="expected"/> descriptors are open, because sockets close on

@@ -245,25 +245,39 @@ internal sealed class ControlHandler
     private UpstreamInfo DefaultUpstream()
     {
         var u = _proxy.Options.Upstream;
-        var dialer = _proxy.Transparent?.Upstreams().FirstOrDefault(x => x.Name == "default");
-        var usedBy = new List<string>(dialer?.UsedBy ?? []);
+        var transparent = _proxy.Transparent?.Upstreams().FirstOrDefault(x => x.Name == "default");
+        var usedBy = new List<string>(transparent?.UsedBy ?? []);
+        var dialers = new List<DialerStats>();
+        if (transparent is { } t)
+        {
+            dialers.Add(t.Dialer.Stats);
+        }
+
         if (_proxy.Options.Server.Enabled && _proxy.Options.Server.Outbound == OutboundKind.Upstream)
         {
             usedBy.Insert(0, "server");
+            if (_proxy.Server?.Dialer is Socks5Dialer serverDialer && !ReferenceEquals(serverDialer, transparent?.Dialer))
+            {
+                dialers.Add(serverDialer.Stats);
+            }
         }
 
-        return new UpstreamInfo
-        {
-            Name = "default",
-            Address = u.Address,
-            Username = u.Username,
-            HasPassword = u.EffectivePassword is not null,
-            UsedBy = usedBy,
-            Connections = 0,
-            Failures = 0,
-            PooledIdle = 0,
-        };
+        return Describe("default", u.Address, u.Username, u.EffectivePassword is not null, usedBy, dialers);
     }
+
+    /// <summary>One upstream's line: the numbers are summed over every dialer that talks to it.</summary>
+    private static UpstreamInfo Describe(string name, string? address, string? username, bool hasPassword, List<string> usedBy, List<DialerStats> dialers)
+        => new()
+        {
+            Name = name,
+            Address = address,
+            Username = username,
+            HasPassword = hasPassword,
+            UsedBy = usedBy,
+            Connections = dialers.Sum(d => d.Connections),
+            Failures = dialers.Sum(d => d.Failures),
+            PooledIdle = dialers.Sum(d => d.PooledIdle),
+        };
 
     private List<UpstreamInfo> Upstreams()
     {
@@ -273,17 +287,7 @@ internal sealed class ControlHandler
             if (name != "default")
             {
                 var iface = _proxy.Options.Transparent.Interfaces.FirstOrDefault(i => $"interface:{i.Name}" == name);
-                result.Add(new UpstreamInfo
-                {
-                    Name = name,
-                    Address = dialer.Server.ToString(),
-                    Username = iface?.Username,
-                    HasPassword = iface?.EffectivePassword is not null,
-                    UsedBy = usedBy,
-                    Connections = 0,
-                    Failures = 0,
-                    PooledIdle = 0,
-                });
+                result.Add(Describe(name, dialer.Server.ToString(), iface?.Username, iface?.EffectivePassword is not null, [.. usedBy], [dialer.Stats]));
             }
         }
 

@@ -54,6 +54,8 @@ internal sealed class ProxyService : IHostedService, IDisposable
     private TransparentController? _transparent;
     private PosixSignalRegistration? _sighup;
     private PosixSignalRegistration? _sigusr1;
+    private IDialer? _serverDialer;
+    private (OutboundKind, string, bool)? _serverDialerKey;
 
     public ProxyService(TransparentSocksOptions options, ConfigSource source, LoggingLevelSwitch levelSwitch, ILoggerFactory loggerFactory)
     {
@@ -233,7 +235,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
         }
 
         var settings = Socks5ServerSettings.FromOptions(next);
-        var dialer = CreateServerDialer(next);
+        var dialer = ServerDialer(next);
         try
         {
             if (_server is null)
@@ -306,6 +308,30 @@ internal sealed class ProxyService : IHostedService, IDisposable
         }
     }
 
+    /// <summary>
+    /// The server's dialer for <paramref name="options"/>: the running one when nothing it depends on changed, so an
+    /// unrelated change (a timeout, an interface) keeps its pool; otherwise a new one, and the old one is released.
+    /// </summary>
+    private IDialer ServerDialer(TransparentSocksOptions options)
+    {
+        var key = (options.Server.Outbound, ConfigLoader.Serialize(new TransparentSocksOptions { Upstream = options.Upstream }), options.Transparent.Enabled);
+        if (_serverDialer is not null && _serverDialerKey == key)
+        {
+            return _serverDialer;
+        }
+
+        var old = _serverDialer;
+        _serverDialer = CreateServerDialer(options);
+        _serverDialerKey = key;
+        if (old is IAsyncDisposable disposable)
+        {
+            // Sessions that already dialed own their sockets; only the idle pool goes.
+            _ = disposable.DisposeAsync().AsTask();
+        }
+
+        return _serverDialer;
+    }
+
     private IDialer CreateServerDialer(TransparentSocksOptions options)
     {
         var upstream = options.Upstream;
@@ -323,6 +349,9 @@ internal sealed class ProxyService : IHostedService, IDisposable
             ConnectTimeout = upstream.ConnectTimeout,
             HandshakeTimeout = upstream.HandshakeTimeout,
             Mark = mark,
+            Pooling = upstream.Pooling,
+            MaxPoolSize = upstream.MaxPoolSize,
+            PoolLoops = _loops,
         });
     }
 
@@ -342,6 +371,11 @@ internal sealed class ProxyService : IHostedService, IDisposable
         }
 
         await Task.WhenAll(stops).ConfigureAwait(false);
+        if (_serverDialer is IAsyncDisposable dialer)
+        {
+            await dialer.DisposeAsync().ConfigureAwait(false);
+        }
+
         _logger.LogInformation("transparentsocksd stopped");
     }
 

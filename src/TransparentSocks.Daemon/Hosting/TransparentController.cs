@@ -234,6 +234,9 @@ internal sealed class TransparentController : IAsyncDisposable
             ConnectTimeout = _upstream.ConnectTimeout,
             HandshakeTimeout = _upstream.HandshakeTimeout,
             Mark = _upstream.EffectiveMark(transparentEnabled: true),
+            Pooling = _upstream.Pooling,
+            MaxPoolSize = _upstream.MaxPoolSize,
+            PoolLoops = _loops,
         };
         if (!_dialers.TryGetValue(settings, out var dialer))
         {
@@ -278,10 +281,7 @@ internal sealed class TransparentController : IAsyncDisposable
             if (!inUse.Contains(dialer))
             {
                 _dialers.Remove(key);
-                if ((object)dialer is IAsyncDisposable disposable)
-                {
-                    await disposable.DisposeAsync().ConfigureAwait(false);
-                }
+                await dialer.DisposeAsync().ConfigureAwait(false);
             }
         }
     }

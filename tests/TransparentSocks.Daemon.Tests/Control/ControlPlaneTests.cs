@@ -315,3 +315,39 @@ public sealed class MetricsMatchShowTests
         Assert.DoesNotContain("metrics-secret", daemon.Log, StringComparison.Ordinal);
     }
 }
+
+/// <summary>`set pooling on` really pre-authenticates connections to the upstream, and `show upstreams` counts them.</summary>
+public sealed class PoolingCliTests
+{
+    [Fact]
+    public async Task SetPoolingOn_FillsThePool_AndSessionsStillWork()
+    {
+        await using var target = new HttpTarget(IPAddress.Loopback, "pooled\n");
+        await using var upstream = await Microsocks.StartAsync(IPAddress.Loopback, "pool-user", "pool-pass");
+        var port = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
+        await using var daemon = await ControlledDaemon.StartAsync($$"""
+            { "server": { "enabled": true, "listen": "127.0.0.1:{{port}}", "allowPrivateDestinations": true, "outbound": "upstream" },
+              "upstream": { "address": "{{upstream.EndPoint}}", "username": "pool-user", "password": "pool-pass", "maxPoolSize": 3 } }
+            """);
+
+        Assert.Equal(0, (await Cli.RunAsync(daemon.Socket, "set", "pooling", "on")).ExitCode);
+        UpstreamInfo info;
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        do
+        {
+            await Task.Delay(100);
+            info = (await Cli.JsonAsync(daemon.Socket, ControlJsonContext.Default.UpstreamsResponse, "show", "upstreams")).Upstreams.Single(u => u.Name == "default");
+        }
+        while (info.PooledIdle < 3 && DateTime.UtcNow < deadline);
+        Assert.Equal(3, info.PooledIdle);
+        Assert.Contains("server", info.UsedBy);
+
+        var curl = await ExternalProcess.RunAsync("curl", ["-sS", "--max-time", "10", "--socks5-hostname", $"127.0.0.1:{port}", target.Url.ToString()], TimeSpan.FromSeconds(30));
+        Assert.True(curl.ExitCode == 0, curl.Error + daemon.Log);
+        Assert.Equal("pooled\n", curl.Output);
+        var after = (await Cli.JsonAsync(daemon.Socket, ControlJsonContext.Default.UpstreamsResponse, "show", "upstreams")).Upstreams.Single(u => u.Name == "default");
+        Assert.True(after.Connections >= 1, $"connections {after.Connections}");
+        Assert.False(after.HasPassword == false);
+        Assert.DoesNotContain("pool-pass", daemon.Log, StringComparison.Ordinal);
+    }
+}
