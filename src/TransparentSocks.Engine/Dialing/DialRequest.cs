@@ -8,7 +8,7 @@ using Loop = TransparentSocks.Linux.EventLoop.EventLoop;
 namespace TransparentSocks.Engine.Dialing;
 
 /// <param name="Destination">Where the client wants to go.</param>
-/// <param name="Loop">The event loop of the inbound socket; the outbound socket joins it so both sides of a session run on one thread.</param>
+/// <param name="Loop">The event loop of the inbound socket. A freshly dialed outbound socket joins it, so both sides of the session run on one thread; a pooled upstream connection keeps the loop it was opened on.</param>
 /// <param name="Policy">Destinations to refuse, checked after name resolution; null allows everything.</param>
 public readonly record struct DialRequest(Destination Destination, Loop Loop, DestinationPolicy? Policy);
 

@@ -69,7 +69,7 @@ public sealed class DirectDialer : IDialer
         return anyAllowed ? last : DialResult.Fail(DialError.Denied, $"{destination} resolves only to denied addresses");
     }
 
-    /// <summary>One non-blocking connect with a deadline; shared with the upstream dialer.</summary>
+    /// <summary>One non-blocking connect with a deadline.</summary>
     internal static async ValueTask<DialResult> ConnectAsync(IPEndPoint endPoint, DialRequest request, TimeSpan timeout, uint mark)
     {
         LinuxSocket socket;
