@@ -31,6 +31,7 @@ internal static class CliApp
             InterfaceCommands.Disable(globals),
             ServerCommands.Create(globals),
             ReloadCommand.Create(globals),
+            DoctorCommand.Create(globals),
             ConfigCommands.Create(),
             CompletionCommand.Create(),
         };

@@ -10,10 +10,11 @@ namespace TransparentSocks.Daemon;
 internal static class Program
 {
     private const string Usage = """
-        Usage: transparentsocksd [--config FILE] [--check]
+        Usage: transparentsocksd [--config FILE] [--check | --cleanup]
 
           --config FILE   configuration file (default /etc/transparentsocks/config.json)
           --check         validate the configuration and exit (0 = valid, 2 = invalid)
+          --cleanup       remove the nft table and policy routes a crashed daemon left, then exit
           --version       print the version and exit
         """;
 
@@ -21,6 +22,7 @@ internal static class Program
     {
         var configPath = ConfigLoader.DefaultPath;
         var checkOnly = false;
+        var cleanup = false;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -30,6 +32,9 @@ internal static class Program
                     break;
                 case "--check":
                     checkOnly = true;
+                    break;
+                case "--cleanup":
+                    cleanup = true;
                     break;
                 case "--version":
                     Console.WriteLine(typeof(Program).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
@@ -42,6 +47,12 @@ internal static class Program
                     Console.Error.WriteLine(Usage);
                     return 64;
             }
+        }
+
+        // systemd: ExecStopPost runs this even when the config is broken, so it comes before validation.
+        if (cleanup)
+        {
+            return await Systemd.Cleanup.RunAsync(configPath).ConfigureAwait(false);
         }
 
         var config = ConfigLoader.Load(configPath);
@@ -64,11 +75,16 @@ internal static class Program
 
         var options = config.Options;
         var levelSwitch = new Serilog.Core.LoggingLevelSwitch(ToSerilog(options.Logging.Level));
-        Log.Logger = new LoggerConfiguration()
+        var logging = new LoggerConfiguration()
             .MinimumLevel.ControlledBy(levelSwitch)
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
-            .Enrich.FromLogContext()
-            .WriteTo.Console(outputTemplate: "{Timestamp:yyyy-MM-dd HH:mm:ss.fff} [{Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}")
+            .Enrich.FromLogContext();
+
+        // systemd: under a unit, log natively to journald (priorities and fields); the console copy would only
+        // duplicate every line in the journal.
+        Log.Logger = (Systemd.JournaldSink.UnderSystemd()
+                ? logging.WriteTo.Sink(new Systemd.JournaldSink("transparentsocksd"))
+                : logging.WriteTo.Console(outputTemplate: "{Timestamp:yyyy-MM-dd HH:mm:ss.fff} [{Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}"))
             .CreateLogger();
 
         try
@@ -85,6 +101,9 @@ internal static class Program
             // Registered after the data plane so it starts once there is something to control, and stops first.
             builder.Services.AddHostedService<Control.ControlServer>();
             builder.Services.AddHostedService<Metrics.MetricsService>();
+
+            // systemd: READY=1 once every hosted service above has started, STATUS, STOPPING=1 and the watchdog.
+            builder.Services.AddHostedService<Systemd.SystemdNotifier>();
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
             using var host = builder.Build();
             try

@@ -31,7 +31,7 @@ public sealed class CompletionTests : IDisposable
     }
 
     [Theory]
-    [InlineData("transparentsocks ", "completion config disable enable reload server set show")]
+    [InlineData("transparentsocks ", "completion config disable doctor enable reload server set show")]
     [InlineData("transparentsocks s", "server set show")]
     [InlineData("transparentsocks show s", "server sessions")]
     [InlineData("transparentsocks show sessions --l", "--limit")]
