@@ -214,11 +214,35 @@ internal sealed class ProxyService : IHostedService, IDisposable
             }
 
             _levelSwitch.MinimumLevel = Program.ToSerilog(next.Logging.Level);
+            foreach (var section in RestartOnly(previous, next))
+            {
+                _logger.LogWarning("{Section} changed: it takes effect when the daemon restarts", section);
+            }
+
             _options = next;
         }
         finally
         {
             _applyLock.Release();
+        }
+    }
+
+    /// <summary>Settings read once at start: the control socket, the metrics listener and the event-loop count.</summary>
+    private static IEnumerable<string> RestartOnly(TransparentSocksOptions current, TransparentSocksOptions next)
+    {
+        if (current.Control.Socket != next.Control.Socket || current.Control.Group != next.Control.Group)
+        {
+            yield return "control";
+        }
+
+        if (current.Metrics.Enabled != next.Metrics.Enabled || current.Metrics.Listen != next.Metrics.Listen)
+        {
+            yield return "metrics";
+        }
+
+        if (current.Relay.Workers != next.Relay.Workers)
+        {
+            yield return "relay.workers";
         }
     }
 
