@@ -13,9 +13,11 @@ HANG_DUMP ?= none
 # The real peers the integration tests drive (nft, ip, microsocks, danted, curl, ncat, socat, iperf3)
 # and clang, which NativeAOT links with.
 APT_PACKAGES := nftables iproute2 clang microsocks dante-server curl ncat socat iperf3 procps ca-certificates
+# What building the .deb and booting it under systemd add (packaging/, the booted-systemd test and demo).
+APPLIANCE_PACKAGES := dpkg-dev binutils lintian debootstrap systemd-container python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps check-dotnet build publish test demo
+.PHONY: deps check-dotnet build publish test demo deb
 
 deps: check-dotnet
 	$(SUDO) apt-get update
@@ -48,5 +50,13 @@ publish: check-dotnet
 	$(DOTNET) publish src/TransparentSocks.Daemon -c Release -r linux-x64 -o artifacts/publish
 	$(DOTNET) publish src/TransparentSocks.Cli -c Release -r linux-x64 -o artifacts/publish
 
-demo: deps publish
+# The loopback demo, then the appliance: the .deb installed in a Debian 12 booted under systemd, as the gateway
+# of a client and a target, with the checks the packaging test makes.
+demo: deps publish deb
 	bash tests/demo.sh
+	$(SUDO) bash tests/TransparentSocks.Packaging.Tests/booted-systemd.sh artifacts/deb/transparentsocks_*_amd64.deb
+
+# The Debian package (NativeAOT daemon and CLI, unit, sysusers.d, man pages) in artifacts/deb/; see packaging/.
+deb: deps
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(APPLIANCE_PACKAGES)
+	bash packaging/build-deb.sh artifacts/deb
