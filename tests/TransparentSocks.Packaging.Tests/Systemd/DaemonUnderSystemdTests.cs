@@ -98,7 +98,7 @@ public sealed class DaemonUnderSystemdTests
             Assert.True(await ListenProbe.WaitAsync(daemon, new IPEndPoint(IPAddress.Loopback, port), attempts: 150), daemon.Output + daemon.Error);
 
             // Interactive runs keep the readable console format.
-            Assert.Contains("[INF]", daemon.Output, StringComparison.Ordinal);
+            Assert.True(await daemon.WaitForTextAsync("[INF]", TimeSpan.FromSeconds(10)), daemon.Output + daemon.Error);
         }
         finally
         {
