@@ -206,6 +206,12 @@ ok "readiness: active only once the port accepts (3 restarts); status '$status'"
 sleep 2
 pid=$(in_ct systemctl show -p MainPID --value transparentsocks)
 echo "info: idle $(in_ct grep VmRSS "/proc/$pid/status" | tr -s ' \t' ' ')"
+# LimitNOFILE=1048576, or as close as the container's own hard limit lets systemd go (no CAP_SYS_RESOURCE here).
+ceiling=$(in_ct awk '/Max open files/ { print $5 }' /proc/1/limits)
+[ "$ceiling" = unlimited ] || [ "$ceiling" -gt 1048576 ] && ceiling=1048576
+nofile=$(in_ct awk '/Max open files/ { print $4 }' "/proc/$pid/limits")
+[ "$nofile" = "$ceiling" ] || fail "LimitNOFILE did not apply: the daemon may open $nofile files, the ceiling is $ceiling"
+ok "the daemon may open $nofile files (LimitNOFILE=1048576, capped by the container's hard limit $ceiling)"
 
 journal=$(in_ct journalctl -u transparentsocks -o json --no-pager)
 echo "$journal" | python3 -c '
@@ -219,6 +225,7 @@ assert starting, "no CONFIGPATH field on the starting line"
 assert all(e.get("_UID") != "0" for e in ours if "_UID" in e), "logged as root"
 ' || { echo "$journal" | tail -5 >&2; fail "journal lines"; }
 ok "journal: start-up lines with PRIORITY=6, SYSLOG_IDENTIFIER and structured fields"
+in_ct journalctl -u transparentsocks -t transparentsocksd -n 4 -o short-iso --no-pager | sed 's/^/    /'
 
 log "transparentsocks set endpoint + enable lan0"
 printf 'gw-secret\n' > "$work/root/root/upstream.pass"
@@ -238,6 +245,7 @@ ok "enable lan0: the client's curl went through microsocks ($body); INTERFACE fi
 
 if in_ct transparentsocks doctor > "$work/doctor.log" 2>&1; then
   ok "doctor: all checks pass in the booted gateway"
+  sed 's/^/    /' "$work/doctor.log"
 else
   cat "$work/doctor.log" >&2; fail "transparentsocks doctor"
 fi
