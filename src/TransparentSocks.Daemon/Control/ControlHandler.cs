@@ -224,20 +224,7 @@ internal sealed class ControlHandler
         return result;
     }
 
-    private (long Up, long Down) Bytes(InboundStats stats)
-    {
-        long up = stats.ClosedBytesUp, down = stats.ClosedBytesDown;
-        foreach (var session in _proxy.Sessions.Snapshot())
-        {
-            if (ReferenceEquals(session.Stats, stats))
-            {
-                up += session.Counters.BytesUp;
-                down += session.Counters.BytesDown;
-            }
-        }
-
-        return (up, down);
-    }
+    private (long Up, long Down) Bytes(InboundStats stats) => _proxy.Sessions.BytesOf(stats);
 
     private static Dictionary<string, long> Failures(InboundStats stats)
         => stats.DialFailureBreakdown().Where(f => f.Count > 0).ToDictionary(f => f.Error.ToReason(), f => f.Count);

@@ -18,11 +18,10 @@ internal static class StatsReport
     public static async Task<IReadOnlyList<string>> BuildAsync(Socks5Server? server, TransparentPath? path, SessionTable sessions)
     {
         var lines = new List<string>();
-        var live = sessions.Snapshot();
         if (server is not null)
         {
             lines.Add($"server {server.LocalEndPoint}: accepted {server.Stats.Accepted}, rejected {server.Stats.Rejected}, "
-                      + $"auth failures {server.Stats.AuthFailures}, {Describe(server.Stats, live)}");
+                      + $"auth failures {server.Stats.AuthFailures}, {Describe(server.Stats, sessions)}");
         }
 
         if (path is not null)
@@ -32,25 +31,16 @@ internal static class StatsReport
             {
                 counters.TryGetValue(NftRuleset.CounterName(iface.Name), out var diverted);
                 lines.Add($"interface {iface.Name}: upstream {iface.Dialer.Name}, maxConnections {iface.MaxConnections}, "
-                          + $"diverted {diverted.Packets} packets {diverted.Bytes} bytes, rejected {iface.Stats.Rejected}, {Describe(iface.Stats, live)}");
+                          + $"diverted {diverted.Packets} packets {diverted.Bytes} bytes, rejected {iface.Stats.Rejected}, {Describe(iface.Stats, sessions)}");
             }
         }
 
         return lines;
     }
 
-    private static string Describe(InboundStats stats, IReadOnlyList<Session> live)
+    private static string Describe(InboundStats stats, SessionTable sessions)
     {
-        long up = stats.ClosedBytesUp, down = stats.ClosedBytesDown;
-        foreach (var session in live)
-        {
-            if (session.Stats == stats)
-            {
-                up += session.Counters.BytesUp;
-                down += session.Counters.BytesDown;
-            }
-        }
-
+        var (up, down) = sessions.BytesOf(stats);
         var failures = new StringBuilder();
         foreach (var (error, count) in stats.DialFailureBreakdown())
         {

@@ -25,6 +25,22 @@ public sealed class SessionTable
 
     public IReadOnlyList<Session> Snapshot() => _sessions.Values.OrderBy(s => s.Id).ToList();
 
+    /// <summary>Bytes relayed by an inbound: its closed sessions plus the live counters of its open ones.</summary>
+    public (long Up, long Down) BytesOf(InboundStats stats)
+    {
+        long up = stats.ClosedBytesUp, down = stats.ClosedBytesDown;
+        foreach (var session in _sessions.Values)
+        {
+            if (ReferenceEquals(session.Stats, stats))
+            {
+                up += session.Counters.BytesUp;
+                down += session.Counters.BytesDown;
+            }
+        }
+
+        return (up, down);
+    }
+
     public void AbortAll(string? inbound = null)
     {
         foreach (var session in _sessions.Values)
