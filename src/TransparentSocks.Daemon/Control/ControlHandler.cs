@@ -83,12 +83,11 @@ internal sealed class ControlHandler
             case ControlApi.Timeout:
                 return Put(r) ?? await SetTimeoutAsync(Read(r, Json.SetTimeoutRequest), peer).ConfigureAwait(false);
             case ControlApi.Pooling:
-                return Put(r) ?? await ChangeSettingAsync(peer, $"set pooling {(Read(r, Json.SetPoolingRequest).Enabled ? "on" : "off")}", o => o.Upstream.Pooling = Read(r, Json.SetPoolingRequest).Enabled).ConfigureAwait(false);
+                return Put(r) ?? await SetPoolingAsync(Read(r, Json.SetPoolingRequest), peer).ConfigureAwait(false);
             case ControlApi.MaxPoolSize:
                 return Put(r) ?? await SetMaxPoolSizeAsync(Read(r, Json.SetMaxPoolSizeRequest), peer).ConfigureAwait(false);
             case ControlApi.Verbose:
-                return Put(r) ?? await ChangeSettingAsync(peer, $"set verbose {(Read(r, Json.SetVerboseRequest).Enabled ? "on" : "off")}",
-                    o => o.Logging.Level = Read(r, Json.SetVerboseRequest).Enabled ? LogLevelName.Debug : LogLevelName.Information).ConfigureAwait(false);
+                return Put(r) ?? await SetVerboseAsync(Read(r, Json.SetVerboseRequest), peer).ConfigureAwait(false);
             case ControlApi.Reload:
                 return Post(r) ?? await ReloadAsync(peer).ConfigureAwait(false);
         }
@@ -360,6 +359,12 @@ internal sealed class ControlHandler
             o.Transparent.IdleTimeoutSeconds = request.Seconds;
         }).ConfigureAwait(false);
     }
+
+    private Task<ControlResponse> SetPoolingAsync(SetPoolingRequest request, Peer peer)
+        => ChangeSettingAsync(peer, $"set pooling {(request.Enabled ? "on" : "off")}", o => o.Upstream.Pooling = request.Enabled);
+
+    private Task<ControlResponse> SetVerboseAsync(SetVerboseRequest request, Peer peer)
+        => ChangeSettingAsync(peer, $"set verbose {(request.Enabled ? "on" : "off")}", o => o.Logging.Level = request.Enabled ? LogLevelName.Debug : LogLevelName.Information);
 
     private Task<ControlResponse> SetMaxPoolSizeAsync(SetMaxPoolSizeRequest request, Peer peer)
         => ChangeSettingAsync(peer, $"set max-pool-size {request.Size.ToString(CultureInfo.InvariantCulture)}", o => o.Upstream.MaxPoolSize = request.Size);

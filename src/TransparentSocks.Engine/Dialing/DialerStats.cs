@@ -6,12 +6,9 @@ namespace TransparentSocks.Engine.Dialing;
 /// </summary>
 public sealed class DialerStats
 {
-    private static readonly int ErrorCount = Enum.GetValues<DialError>().Length;
-
-    private readonly long[] _failures = new long[ErrorCount];
+    private readonly FailureCounters _failures = new();
     private long _dials;
     private long _connections;
-    private long _failureTotal;
     private int _pooledIdle;
     private long _poolHits;
     private long _poolMisses;
@@ -27,7 +24,7 @@ public sealed class DialerStats
     public long Connections => Volatile.Read(ref _connections);
 
     /// <summary>Dials that failed, for any reason.</summary>
-    public long Failures => Volatile.Read(ref _failureTotal);
+    public long Failures => _failures.Total;
 
     /// <summary>Pre-authenticated connections waiting in the pool right now.</summary>
     public int PooledIdle => Volatile.Read(ref _pooledIdle);
@@ -49,11 +46,10 @@ public sealed class DialerStats
 
     public long PoolOpenFailures => Volatile.Read(ref _poolOpenFailures);
 
-    public long FailuresOf(DialError error) => (uint)error < (uint)ErrorCount ? Volatile.Read(ref _failures[(int)error]) : 0;
+    public long FailuresOf(DialError error) => _failures.Of(error);
 
     /// <summary>Every failure reason with its count, zeros included, so a metrics exporter sees stable series.</summary>
-    public IEnumerable<(DialError Error, long Count)> FailureBreakdown()
-        => Enum.GetValues<DialError>().Where(e => e != DialError.None).Select(e => (e, FailuresOf(e)));
+    public IEnumerable<(DialError Error, long Count)> FailureBreakdown() => _failures.Breakdown();
 
     internal void DialStarted() => Interlocked.Increment(ref _dials);
 
@@ -65,9 +61,7 @@ public sealed class DialerStats
             return;
         }
 
-        Interlocked.Increment(ref _failureTotal);
-        var index = (uint)result.Error < (uint)ErrorCount ? (int)result.Error : (int)DialError.Other;
-        Interlocked.Increment(ref _failures[index]);
+        _failures.Record(result.Error);
     }
 
     internal void SetPooledIdle(int count) => Volatile.Write(ref _pooledIdle, count);

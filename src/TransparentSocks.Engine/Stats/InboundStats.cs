@@ -9,7 +9,7 @@ namespace TransparentSocks.Engine.Stats;
 /// </summary>
 public sealed class InboundStats
 {
-    private readonly long[] _dialFailures = new long[Enum.GetValues<DialError>().Length];
+    private readonly FailureCounters _dialFailures = new();
     private long _accepted;
     private long _rejected;
     private long _authFailures;
@@ -46,12 +46,11 @@ public sealed class InboundStats
 
     public long ClosedBytesDown => Volatile.Read(ref _bytesDown);
 
-    public long DialFailures(DialError error) => Volatile.Read(ref _dialFailures[(int)error]);
+    public long DialFailures(DialError error) => _dialFailures.Of(error);
 
-    public long TotalDialFailures => _dialFailures.Sum();
+    public long TotalDialFailures => _dialFailures.Total;
 
-    public IEnumerable<(DialError Error, long Count)> DialFailureBreakdown()
-        => Enum.GetValues<DialError>().Where(e => e != DialError.None).Select(e => (e, DialFailures(e)));
+    public IEnumerable<(DialError Error, long Count)> DialFailureBreakdown() => _dialFailures.Breakdown();
 
     internal void ConnectionAccepted() => Interlocked.Increment(ref _accepted);
 
@@ -61,7 +60,7 @@ public sealed class InboundStats
 
     internal void HandshakeFailed() => Interlocked.Increment(ref _handshakeFailures);
 
-    internal void DialFailed(DialError error) => Interlocked.Increment(ref _dialFailures[(int)error]);
+    internal void DialFailed(DialError error) => _dialFailures.Record(error);
 
     internal void SessionOpened()
     {

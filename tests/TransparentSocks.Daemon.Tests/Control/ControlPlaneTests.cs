@@ -347,7 +347,7 @@ public sealed class PoolingCliTests
         Assert.Equal("pooled\n", curl.Output);
         var after = (await Cli.JsonAsync(daemon.Socket, ControlJsonContext.Default.UpstreamsResponse, "show", "upstreams")).Upstreams.Single(u => u.Name == "default");
         Assert.True(after.Connections >= 1, $"connections {after.Connections}");
-        Assert.False(after.HasPassword == false);
+        Assert.True(after.HasPassword);
         Assert.DoesNotContain("pool-pass", daemon.Log, StringComparison.Ordinal);
     }
 }
