@@ -104,7 +104,9 @@ internal static class Program
 
             // systemd: READY=1 once every hosted service above has started, STATUS, STOPPING=1 and the watchdog.
             builder.Services.AddHostedService<Systemd.SystemdNotifier>();
-            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
+            // Sized from the longest drain the config allows (not the current one, which a reload may raise), plus the
+            // time to remove rules and routes; systemd's TimeoutStopSec is above this in turn.
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(RelayOptions.MaxDrainTimeoutSeconds + 15));
             using var host = builder.Build();
             try
             {

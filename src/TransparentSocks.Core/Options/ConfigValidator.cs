@@ -276,6 +276,10 @@ internal static class ConfigValidator
         ValidateRange("relay.pipeSize", relay.PipeSize, RelayOptions.MinPipeSize, RelayOptions.MaxPipeSize, errors);
         ValidateRange("relay.bufferSize", relay.BufferSize, RelayOptions.MinBufferSize, RelayOptions.MaxBufferSize, errors);
         ValidateRange("relay.workers", relay.Workers, 0, RelayOptions.MaxWorkers, errors);
+        if (!double.IsFinite(relay.DrainTimeoutSeconds) || relay.DrainTimeoutSeconds < 0 || relay.DrainTimeoutSeconds > RelayOptions.MaxDrainTimeoutSeconds)
+        {
+            errors.Add($"relay.drainTimeout: must be between 0 and {RelayOptions.MaxDrainTimeoutSeconds.ToString(CultureInfo.InvariantCulture)} seconds");
+        }
     }
 
     /// <summary>

@@ -40,7 +40,6 @@ internal sealed class ApplyException : Exception
 /// </summary>
 internal sealed class ProxyService : IHostedService, IDisposable
 {
-    private static readonly TimeSpan Drain = TimeSpan.FromSeconds(5);
 
     private readonly ILoggerFactory _loggerFactory;
     private readonly ConfigSource _source;
@@ -291,7 +290,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
             {
                 if (_transparent is not null)
                 {
-                    await _transparent.StopAsync(Drain).ConfigureAwait(false);
+                    await _transparent.StopAsync(next.Relay.DrainTimeout).ConfigureAwait(false);
                     _transparent = null;
                 }
 
@@ -383,15 +382,17 @@ internal sealed class ProxyService : IHostedService, IDisposable
     {
         _sighup?.Dispose();
         _sigusr1?.Dispose();
+        var drain = _options.Relay.DrainTimeout;
+        _logger.LogInformation("stopping: draining sessions for up to {DrainSeconds} s", drain.TotalSeconds);
         var stops = new List<Task>();
         if (_server is not null)
         {
-            stops.Add(_server.StopAsync(Drain));
+            stops.Add(_server.StopAsync(drain));
         }
 
         if (_transparent is not null)
         {
-            stops.Add(_transparent.StopAsync(Drain));
+            stops.Add(_transparent.StopAsync(drain));
         }
 
         await Task.WhenAll(stops).ConfigureAwait(false);

@@ -48,6 +48,7 @@ public class ConfigLoaderTests
         Assert.Equal(1048576, options.Relay.PipeSize);
         Assert.Equal(65536, options.Relay.BufferSize);
         Assert.Equal(0, options.Relay.Workers);
+        Assert.Equal(TimeSpan.FromSeconds(5), options.Relay.DrainTimeout);
         Assert.Equal(LogLevelName.Information, options.Logging.Level);
 
         static int NetworkSetCount() => TransparentSocks.Addressing.NetworkSet.DefaultDeniedDestinations.Count;
@@ -185,11 +186,24 @@ public class ConfigLoaderTests
         { """{ "relay": { "pipeSize": 16777217 } }""", "relay.pipeSize" },
         { """{ "relay": { "bufferSize": 2097152 } }""", "relay.bufferSize" },
         { """{ "relay": { "workers": -1 } }""", "relay.workers" },
+        { """{ "relay": { "drainTimeout": -1 } }""", "relay.drainTimeout" },
+        { """{ "relay": { "drainTimeout": 61 } }""", "relay.drainTimeout" },
         { """{ "logging": { "level": "trace" } }""", "logging.level" },
         { """{ "logging": { "level": 2 } }""", "logging.level" },
         { """[]""", "$" },
         { """null""", "$" },
     };
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(0.5)]
+    [InlineData(60)]
+    public void Parse_DrainTimeoutFromZeroToSixty_IsAccepted(double seconds)
+    {
+        var options = AssertValid(ConfigLoader.Parse($$"""{ "relay": { "drainTimeout": {{seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}} } }""", null));
+
+        Assert.Equal(TimeSpan.FromSeconds(seconds), options.Relay.DrainTimeout);
+    }
 
     [Theory]
     [MemberData(nameof(InvalidFields))]

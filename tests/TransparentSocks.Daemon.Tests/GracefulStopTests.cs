@@ -1,0 +1,113 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using TransparentSocks.Addressing;
+using TransparentSocks.Socks;
+using TransparentSocks.TestSupport;
+
+namespace TransparentSocks.Daemon.Tests;
+
+/// <summary>SIGTERM closes the listeners, lets sessions finish for relay.drainTimeout, then resets the rest.</summary>
+public sealed class GracefulStopTests
+{
+    [Fact]
+    public async Task Sigterm_WithLongDrain_StopsAcceptingButKeepsRelayingPastTheDefaultDrain_ThenExitsWhenTheSessionEnds()
+    {
+        await using var echo = new EchoTarget(IPAddress.Loopback);
+        var listen = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort(IPAddress.Loopback));
+        await using var daemon = await StartAsync(listen, drainSeconds: 30);
+        using var session = await OpenSessionAsync(listen, echo.EndPoint);
+        await AssertEchoesAsync(session, "before the stop");
+
+        await SignalAsync(daemon, "TERM");
+        Assert.True(await WaitUntilAsync(() => !ListenProbe.IsListening(daemon.Process.Pid, listen)), daemon.Log);
+
+        // Longer than the default drain of 5 s: the configured 30 s is what holds the session open.
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        Assert.False(daemon.Process.HasExited, daemon.Log);
+        await AssertEchoesAsync(session, "during the drain");
+
+        session.Shutdown(SocketShutdown.Send);
+        Assert.Empty(await Socks5TestClient.ReadToEndAsync(session, TimeSpan.FromSeconds(10)));
+        Assert.True(await daemon.Process.WaitForExitAsync(TimeSpan.FromSeconds(20)), daemon.Log);
+        Assert.Equal(0, daemon.Process.ExitCode);
+        Assert.Contains("draining sessions for up to 30 s", daemon.Log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Sigterm_WithZeroDrain_ResetsTheIdleSessionAndExitsAtOnce()
+    {
+        await using var echo = new EchoTarget(IPAddress.Loopback);
+        var listen = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort(IPAddress.Loopback));
+        await using var daemon = await StartAsync(listen, drainSeconds: 0);
+        using var session = await OpenSessionAsync(listen, echo.EndPoint);
+        await AssertEchoesAsync(session, "before the stop");
+
+        await SignalAsync(daemon, "TERM");
+
+        // Well under the default drain of 5 s plus the host's own stop work.
+        Assert.True(await daemon.Process.WaitForExitAsync(TimeSpan.FromSeconds(4)), daemon.Log);
+        Assert.Equal(0, daemon.Process.ExitCode);
+        var closed = await ReadUntilClosedAsync(session);
+        Assert.True(closed, "the session was not closed when the daemon exited");
+    }
+
+    private static async Task<DaemonProcess> StartAsync(IPEndPoint listen, double drainSeconds)
+    {
+        var daemon = DaemonProcess.Start($$"""
+            {
+              "server": { "enabled": true, "listen": "{{listen}}", "allowPrivateDestinations": true },
+              "relay": { "drainTimeout": {{drainSeconds.ToString(CultureInfo.InvariantCulture)}} }
+            }
+            """);
+        if (!await daemon.WaitListeningAsync(listen))
+        {
+            var log = daemon.Log;
+            await daemon.DisposeAsync();
+            Assert.Fail($"daemon did not listen on {listen}:\n{log}");
+        }
+
+        return daemon;
+    }
+
+    private static async Task<Socket> OpenSessionAsync(IPEndPoint proxy, IPEndPoint target)
+    {
+        var socket = await Socks5TestClient.ConnectAsync(proxy);
+        var reply = await Socks5TestClient.HandshakeAsync(socket, Destination.FromAddress(target.Address, target.Port));
+        Assert.Equal(Socks5ReplyCode.Succeeded, reply.Code);
+        return socket;
+    }
+
+    private static async Task AssertEchoesAsync(Socket session, string text)
+    {
+        var bytes = Encoding.ASCII.GetBytes(text);
+        await session.SendAsync(bytes);
+        Assert.Equal(text, Encoding.ASCII.GetString(await Socks5TestClient.ReadExactlyAsync(session, bytes.Length)));
+    }
+
+    private static Task SignalAsync(DaemonProcess daemon, string signal)
+        => ExternalProcess.RunOrThrowAsync("kill", [$"-{signal}", daemon.Process.Pid.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(5));
+
+    private static async Task<bool> WaitUntilAsync(Func<bool> condition)
+    {
+        for (var i = 0; i < 100 && !condition(); i++)
+        {
+            await Task.Delay(100);
+        }
+
+        return condition();
+    }
+
+    private static async Task<bool> ReadUntilClosedAsync(Socket session)
+    {
+        try
+        {
+            return (await Socks5TestClient.ReadToEndAsync(session, TimeSpan.FromSeconds(10))).Length == 0;
+        }
+        catch (SocketException)
+        {
+            return true;
+        }
+    }
+}
