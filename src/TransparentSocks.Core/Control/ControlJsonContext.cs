@@ -1,3 +1,5 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace TransparentSocks.Control;
@@ -25,4 +27,15 @@ namespace TransparentSocks.Control;
 [JsonSerializable(typeof(SetPoolingRequest))]
 [JsonSerializable(typeof(SetMaxPoolSizeRequest))]
 [JsonSerializable(typeof(SetVerboseRequest))]
-public sealed partial class ControlJsonContext : JsonSerializerContext;
+public sealed partial class ControlJsonContext : JsonSerializerContext
+{
+    /// <summary>
+    /// What the daemon writes. The default encoder escapes quotes and angle brackets for HTML (an interface name in
+    /// an error came out as \u0027eth9\u0027); nothing here is embedded in HTML, so people reading
+    /// <c>curl --unix-socket</c> output get the characters themselves. Readers accept either form.
+    /// </summary>
+    public static ControlJsonContext Wire => _wire ??= new(new JsonSerializerOptions(Default.Options) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+
+    // Lazy: static initializers across the generated partial run in no promised order, so Default may not exist yet.
+    private static ControlJsonContext? _wire;
+}

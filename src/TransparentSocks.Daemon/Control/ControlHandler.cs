@@ -21,7 +21,7 @@ namespace TransparentSocks.Daemon.Control;
 /// </summary>
 internal sealed class ControlHandler
 {
-    private static readonly ControlJsonContext Json = ControlJsonContext.Default;
+    private static readonly ControlJsonContext Json = ControlJsonContext.Wire;
 
     private readonly ProxyService _proxy;
     private readonly ILogger _logger;

@@ -308,5 +308,5 @@ internal sealed record ControlRequest(string Method, string Path, IReadOnlyDicti
 internal sealed record ControlResponse(int Status, byte[] Body)
 {
     public static ControlResponse Error(int status, string code, string message, string? field = null)
-        => new(status, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new ErrorResponse(new ErrorBody(code, message, field)), ControlJsonContext.Default.ErrorResponse));
+        => new(status, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new ErrorResponse(new ErrorBody(code, message, field)), ControlJsonContext.Wire.ErrorResponse));
 }

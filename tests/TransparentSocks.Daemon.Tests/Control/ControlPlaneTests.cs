@@ -93,6 +93,11 @@ public sealed class ControlPlaneTests
         Assert.Equal(3, unknown.ExitCode);
         Assert.Contains("nosuch0", unknown.Error, StringComparison.Ordinal);
 
+        // Raw API users read the message as written, not with quotes escaped for HTML.
+        var rawUnknown = await ExternalProcess.RunAsync(
+            "curl", ["-sS", "--unix-socket", daemon.Socket, "-X", "POST", "-d", "{}", "http://localhost" + ControlApi.InterfaceEnable("nosuch0")], Timeout);
+        Assert.Contains("interface 'nosuch0' does not exist", rawUnknown.Output, StringComparison.Ordinal);
+
         var negative = await Cli.RunAsync(daemon.Socket, "set", "timeout", "-5");
         Assert.Equal(2, negative.ExitCode);
 
