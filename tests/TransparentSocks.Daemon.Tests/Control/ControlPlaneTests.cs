@@ -173,11 +173,8 @@ public sealed class ControlPlaneTests
     [Fact]
     public async Task ControlSocket_UserOutsideTheGroupIsRefused_MemberIsServed()
     {
-        await ExternalProcess.RunAsync("groupadd", ["-f", "--system", "transparentsocks"], Timeout);
-        if ((await ExternalProcess.RunAsync("id", ["tsocks-ctl"], Timeout)).ExitCode != 0)
-        {
-            await ExternalProcess.RunAsync("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "-G", "transparentsocks", "tsocks-ctl"], Timeout);
-        }
+        // On a fresh machine neither exists yet, and other test processes may hold the account database locks.
+        await SystemAccounts.EnsureUserAsync("tsocks-ctl", "transparentsocks");
 
         await using var daemon = await ControlledDaemon.StartAsync($$"""{ "server": { "enabled": true, "listen": "{{FreeListen()}}" } }""", worldReadableDirectory: true);
         var stat = await ExternalProcess.RunOrThrowAsync("stat", ["-c", "%U:%G %a", daemon.Socket], Timeout);
