@@ -42,8 +42,7 @@ public sealed class ControlPlaneTests
         var status = await Cli.RunAsync(daemon.Socket, "show", "--json");
         Assert.DoesNotContain("s3cret-pw", status.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("s3cret-pw", daemon.Log, StringComparison.Ordinal);
-        Assert.Contains("server start", daemon.Log, StringComparison.Ordinal);
-        Assert.Matches(@"by uid 0 pid \d+", daemon.Log);
+        Assert.Matches(@"by uid 0 pid \d+", await daemon.WaitForLogAsync("server start"));
     }
 
     [Fact]

@@ -129,7 +129,7 @@ public sealed class TransparentPathTests
         Assert.True(elapsed < TimeSpan.FromSeconds(5), $"took {elapsed}");
         Assert.Contains("reset", result.Error, StringComparison.OrdinalIgnoreCase);
         Assert.Empty(target.Requests);
-        Assert.Contains("upstream_unavailable", daemon.Log, StringComparison.Ordinal);
+        Assert.True(await daemon.Process.WaitForTextAsync("upstream_unavailable", TimeSpan.FromSeconds(10)), daemon.Log);
         Assert.Contains("connect failures 1 (upstream_unavailable=1)", Assert.Single(await daemon.StatsAsync(1)), StringComparison.Ordinal);
     }
 }

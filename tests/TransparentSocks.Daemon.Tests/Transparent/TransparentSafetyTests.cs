@@ -81,7 +81,7 @@ public sealed class TransparentSafetyTests
 
         Assert.False(await daemon.ReloadAsync(Config(lab, upstream.EndPoint, bypass: """[ "203.0.113.0/33" ]""")));
 
-        Assert.Contains("transparent.bypass[0]", daemon.Log, StringComparison.Ordinal);
+        Assert.True(await daemon.Process.WaitForTextAsync("transparent.bypass[0]", TimeSpan.FromSeconds(10)), daemon.Log);
         Assert.Equal(before, await NftAsync(lab.Gateway, "list", "table", "inet", "transparentsocks"));
         var result = await lab.CurlFromClientAsync($"http://{lab.TargetV4}/");
         Assert.True(result.ExitCode == 0, result.Error);

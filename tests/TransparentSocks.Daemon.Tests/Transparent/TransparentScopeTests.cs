@@ -99,7 +99,7 @@ public sealed class TransparentScopeTests
         Assert.Empty(received);
         Assert.True(error is SocketException { SocketErrorCode: SocketError.ConnectionReset } or null, error?.ToString());
         Assert.Single(echo.Clients);
-        Assert.Contains("maxConnections (1) reached", daemon.Log, StringComparison.Ordinal);
+        Assert.True(await daemon.Process.WaitForTextAsync("maxConnections (1) reached", TimeSpan.FromSeconds(10)), daemon.Log);
         Assert.Equal("still", await EchoAsync(first, "still"));
     }
 
