@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Serilog;
 using Serilog.Events;
 using TransparentSocks.Daemon.Hosting;
+using TransparentSocks.Linux.Config;
 using TransparentSocks.Options;
 
 namespace TransparentSocks.Daemon;
@@ -20,7 +21,7 @@ internal static class Program
 
     public static async Task<int> Main(string[] args)
     {
-        var configPath = ConfigLoader.DefaultPath;
+        var configPath = ConfigFile.DefaultPath;
         var checkOnly = false;
         var cleanup = false;
         for (var i = 0; i < args.Length; i++)
@@ -55,7 +56,7 @@ internal static class Program
             return await Systemd.Cleanup.RunAsync(configPath).ConfigureAwait(false);
         }
 
-        var config = ConfigLoader.Load(configPath);
+        var config = ConfigFile.Load(configPath);
         if (!config.IsValid)
         {
             Console.Error.WriteLine($"transparentsocksd: {configPath} is invalid:");

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using TransparentSocks.Options;
+using TransparentSocks.Linux.Config;
 
 namespace TransparentSocks.Cli.Commands;
 
@@ -11,7 +11,7 @@ internal static class ConfigCommands
         var configOption = new Option<string>("--config", "-c")
         {
             Description = "Configuration file",
-            DefaultValueFactory = _ => ConfigLoader.DefaultPath,
+            DefaultValueFactory = _ => ConfigFile.DefaultPath,
         };
 
         var check = new Command("check", "Validate the configuration file; every error names its field.\n\nExample:\n  transparentsocks config check --config /etc/transparentsocks/config.json");
@@ -27,7 +27,7 @@ internal static class ConfigCommands
 
     private static int Check(ParseResult parse, string path)
     {
-        var result = ConfigLoader.Load(path);
+        var result = ConfigFile.Load(path);
         if (result.IsValid)
         {
             parse.InvocationConfiguration.Output.WriteLine($"{path}: valid");
@@ -46,7 +46,7 @@ internal static class ConfigCommands
 
     private static int Show(ParseResult parse, string path)
     {
-        var result = ConfigLoader.Load(path);
+        var result = ConfigFile.Load(path);
         if (!result.IsValid)
         {
             return Check(parse, path);

@@ -8,6 +8,7 @@ using System.Text.Json;
 using TransparentSocks.Addressing;
 using TransparentSocks.Cli.Client;
 using TransparentSocks.Control;
+using TransparentSocks.Linux.Config;
 using TransparentSocks.Options;
 using TransparentSocks.Socks;
 
@@ -35,7 +36,7 @@ internal static class DoctorCommand
         var configOption = new Option<string>("--config", "-c")
         {
             Description = "Configuration file, read for the interfaces and the upstream credentials",
-            DefaultValueFactory = _ => ConfigLoader.DefaultPath,
+            DefaultValueFactory = _ => ConfigFile.DefaultPath,
         };
         var command = new Command("doctor", """
             Check what would stop the transparent path from working: nftables with tproxy, IP forwarding, rp_filter on
@@ -145,7 +146,7 @@ internal static class DoctorCommand
             }
         }
 
-        var config = ConfigLoader.Load(configPath);
+        var config = ConfigFile.Load(configPath);
         var options = config.IsValid ? config.Options : null;
         var transparent = options?.Transparent ?? new TransparentOptions();
         var upstreams = new List<(string, Destination, string?, string?)>();

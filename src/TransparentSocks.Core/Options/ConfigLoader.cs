@@ -4,34 +4,18 @@ using System.Text.RegularExpressions;
 
 namespace TransparentSocks.Options;
 
-/// <summary>Reads, validates and writes the daemon's JSON configuration file.</summary>
+/// <summary>
+/// Parses, validates and serialises the daemon's JSON configuration. No file I/O here: the caller reads the config
+/// text and hands in a <see cref="PasswordFileReader"/> for any password files.
+/// </summary>
 public static partial class ConfigLoader
 {
-    public const string DefaultPath = "/etc/transparentsocks/config.json";
-
-    /// <summary>Reads and validates a config file; relative password files are resolved against its directory.</summary>
-    public static ConfigResult Load(string path)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        var fullPath = Path.GetFullPath(path);
-        string json;
-        try
-        {
-            json = File.ReadAllText(fullPath);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return ConfigResult.Invalid($"{fullPath}: cannot read the config file: {ex.Message}");
-        }
-
-        return Parse(json, Path.GetDirectoryName(fullPath));
-    }
-
     /// <summary>
     /// Parses and validates config text. Comments and trailing commas are allowed; unknown or repeated keys are errors.
     /// </summary>
     /// <param name="baseDirectory">Where relative password files are looked up; the current directory when null.</param>
-    public static ConfigResult Parse(string json, string? baseDirectory)
+    /// <param name="readPasswordFile">Reads password files; without it, any passwordFile key is reported as an error.</param>
+    public static ConfigResult Parse(string json, string? baseDirectory, PasswordFileReader? readPasswordFile = null)
     {
         ArgumentNullException.ThrowIfNull(json);
         TransparentSocksOptions? options;
@@ -49,17 +33,18 @@ public static partial class ConfigLoader
             return ConfigResult.Invalid("$: expected an object, found null");
         }
 
-        var errors = ConfigValidator.Validate(options, baseDirectory);
+        var errors = ConfigValidator.Validate(options, baseDirectory, readPasswordFile);
         return errors.Count == 0 ? ConfigResult.Valid(options) : ConfigResult.Invalid(errors);
     }
 
     /// <summary>
-    /// Validates options built or edited in code and reads their password files. Returns the errors, empty when valid.
+    /// Validates options built or edited in code and reads their password files through
+    /// <paramref name="readPasswordFile"/>. Returns the errors, empty when valid.
     /// </summary>
-    public static IReadOnlyList<string> Validate(TransparentSocksOptions options, string? baseDirectory)
+    public static IReadOnlyList<string> Validate(TransparentSocksOptions options, string? baseDirectory, PasswordFileReader? readPasswordFile = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return ConfigValidator.Validate(options, baseDirectory);
+        return ConfigValidator.Validate(options, baseDirectory, readPasswordFile);
     }
 
     /// <summary>The options as config-file JSON. Includes inline passwords: write it to a file, never to a log.</summary>
@@ -67,63 +52,6 @@ public static partial class ConfigLoader
     {
         ArgumentNullException.ThrowIfNull(options);
         return JsonSerializer.Serialize(options, OptionsJsonContext.Default.TransparentSocksOptions);
-    }
-
-    /// <summary>
-    /// Writes the options so that a reader sees either the old file or the new one, never half of each: the JSON goes
-    /// to a temporary file in the same directory, is flushed to disk, then renamed over the target. Does not validate.
-    /// A symlinked config is written through to its target so the link survives. Comments in the old file are lost.
-    /// </summary>
-    public static void Save(TransparentSocksOptions options, string path)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        var target = Path.GetFullPath(path);
-        if (new FileInfo(target).LinkTarget is not null)
-        {
-            target = File.ResolveLinkTarget(target, returnFinalTarget: true)?.FullName ?? target;
-        }
-
-        var directory = Path.GetDirectoryName(target)!;
-        var temp = Path.Combine(directory, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.tmp");
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(options, OptionsJsonContext.Default.TransparentSocksOptions);
-        var streamOptions = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows())
-        {
-            // The file can hold passwords: keep the existing mode, and start new files readable by the owner only.
-            streamOptions.UnixCreateMode = File.Exists(target)
-                ? File.GetUnixFileMode(target)
-                : UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
-
-        try
-        {
-            using (var stream = new FileStream(temp, streamOptions))
-            {
-                stream.Write(bytes);
-                stream.Write("\n"u8);
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(temp, target, overwrite: true);
-        }
-        catch
-        {
-            TryDelete(temp);
-            throw;
-        }
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            // The original error is the one worth reporting; a stray temp file is harmless.
-        }
     }
 
     /// <summary>

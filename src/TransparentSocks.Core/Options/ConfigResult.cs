@@ -23,7 +23,8 @@ public sealed class ConfigResult
 
     internal static ConfigResult Invalid(IReadOnlyList<string> errors) => new(null, errors);
 
-    internal static ConfigResult Invalid(string error) => new(null, [error]);
+    /// <summary>A failure found before parsing, such as an unreadable config file. Public so the loader outside Core can report it.</summary>
+    public static ConfigResult Invalid(string error) => new(null, [error]);
 
     public override string ToString() => IsValid ? "valid" : string.Join(Environment.NewLine, Errors);
 }

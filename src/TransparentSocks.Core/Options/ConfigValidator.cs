@@ -6,8 +6,8 @@ using TransparentSocks.Addressing;
 namespace TransparentSocks.Options;
 
 /// <summary>
-/// Checks a deserialised configuration and reads its password files. Every problem is collected rather than the
-/// first one thrown, so an operator fixes a broken file in one pass.
+/// Checks a deserialised configuration and reads its password files through the caller's reader. Every problem is
+/// collected rather than the first one thrown, so an operator fixes a broken file in one pass.
 /// </summary>
 internal static class ConfigValidator
 {
@@ -17,10 +17,10 @@ internal static class ConfigValidator
 
     private static readonly NetworkSet Loopback = new([IpNetwork.Parse("127.0.0.0/8"), IpNetwork.Parse("::1/128")]);
 
-    public static List<string> Validate(TransparentSocksOptions options, string? baseDirectory)
+    public static List<string> Validate(TransparentSocksOptions options, string? baseDirectory, PasswordFileReader? readPasswordFile)
     {
         var errors = new List<string>();
-        var directory = baseDirectory ?? Environment.CurrentDirectory;
+        var passwordFiles = new PasswordFiles(baseDirectory, readPasswordFile);
         if (options.Server is null || options.Upstream is null || options.Transparent is null || options.Relay is null || options.Logging is null
             || options.Control is null || options.Metrics is null)
         {
@@ -28,9 +28,9 @@ internal static class ConfigValidator
             return errors;
         }
 
-        ValidateServer(options.Server, directory, errors);
-        ValidateUpstream(options.Upstream, options.Server, directory, errors);
-        ValidateTransparent(options.Transparent, options.Upstream, directory, errors);
+        ValidateServer(options.Server, passwordFiles, errors);
+        ValidateUpstream(options.Upstream, options.Server, passwordFiles, errors);
+        ValidateTransparent(options.Transparent, options.Upstream, passwordFiles, errors);
         ValidateRelay(options.Relay, errors);
         ValidateControl(options.Control, errors);
         ValidateMetrics(options.Metrics, errors);
@@ -72,7 +72,7 @@ internal static class ConfigValidator
         }
     }
 
-    private static void ValidateServer(ServerOptions server, string directory, List<string> errors)
+    private static void ValidateServer(ServerOptions server, PasswordFiles passwordFiles, List<string> errors)
     {
         var listenValid = ServerOptions.TryParseListen(server.Listen, out var listen, out var listenError);
         if (!listenValid)
@@ -101,7 +101,7 @@ internal static class ConfigValidator
                 errors.Add($"{path}.username: duplicate user '{user.Username}'");
             }
 
-            user.PasswordFromFile = ValidateSecret(path, user.Password, user.PasswordFile, required: true, directory, errors);
+            user.PasswordFromFile = ValidateSecret(path, user.Password, user.PasswordFile, required: true, passwordFiles, errors);
         }
 
         if (server.Enabled && users.Count == 0 && listenValid && !Loopback.Contains(listen!.Address) && !server.AllowNoAuthOnPublicAddress)
@@ -121,7 +121,7 @@ internal static class ConfigValidator
         }
     }
 
-    private static void ValidateUpstream(UpstreamOptions upstream, ServerOptions server, string directory, List<string> errors)
+    private static void ValidateUpstream(UpstreamOptions upstream, ServerOptions server, PasswordFiles passwordFiles, List<string> errors)
     {
         if (upstream.Address is null)
         {
@@ -139,12 +139,12 @@ internal static class ConfigValidator
             errors.Add($"upstream.address: '{upstream.Address}' has port 0");
         }
 
-        upstream.PasswordFromFile = ValidateCredentials("upstream", upstream.Username, upstream.Password, upstream.PasswordFile, directory, errors);
+        upstream.PasswordFromFile = ValidateCredentials("upstream", upstream.Username, upstream.Password, upstream.PasswordFile, passwordFiles, errors);
         ValidateSeconds("upstream.connectTimeout", upstream.ConnectTimeoutSeconds, errors);
         ValidateSeconds("upstream.handshakeTimeout", upstream.HandshakeTimeoutSeconds, errors);
     }
 
-    private static void ValidateTransparent(TransparentOptions transparent, UpstreamOptions upstream, string directory, List<string> errors)
+    private static void ValidateTransparent(TransparentOptions transparent, UpstreamOptions upstream, PasswordFiles passwordFiles, List<string> errors)
     {
         if (!Enum.IsDefined(transparent.Mode))
         {
@@ -219,7 +219,7 @@ internal static class ConfigValidator
                     errors.Add($"{path}.proxy: '{item.Proxy}' has port 0");
                 }
 
-                item.PasswordFromFile = ValidateCredentials(path, item.Username, item.Password, item.PasswordFile, directory, errors);
+                item.PasswordFromFile = ValidateCredentials(path, item.Username, item.Password, item.PasswordFile, passwordFiles, errors);
             }
 
             if (item.MaxConnections < 0)
@@ -286,14 +286,14 @@ internal static class ConfigValidator
     /// Checks optional proxy credentials (both a username and a password, or neither) and returns the password read
     /// from the password file, if any.
     /// </summary>
-    private static string? ValidateCredentials(string path, string? username, string? password, string? passwordFile, string directory, List<string> errors)
+    private static string? ValidateCredentials(string path, string? username, string? password, string? passwordFile, PasswordFiles passwordFiles, List<string> errors)
     {
         if (username is not null && !IsByteLengthValid(username))
         {
             errors.Add($"{path}.username: must be 1-255 bytes");
         }
 
-        var fromFile = ValidateSecret(path, password, passwordFile, required: false, directory, errors);
+        var fromFile = ValidateSecret(path, password, passwordFile, required: false, passwordFiles, errors);
         var hasPassword = password is not null || passwordFile is not null;
         if (username is null && hasPassword)
         {
@@ -308,7 +308,7 @@ internal static class ConfigValidator
     }
 
     /// <summary>Checks a password/passwordFile pair and returns the password read from the file, if any.</summary>
-    private static string? ValidateSecret(string path, string? password, string? passwordFile, bool required, string directory, List<string> errors)
+    private static string? ValidateSecret(string path, string? password, string? passwordFile, bool required, PasswordFiles passwordFiles, List<string> errors)
     {
         if (password is not null && passwordFile is not null)
         {
@@ -336,17 +336,24 @@ internal static class ConfigValidator
             return null;
         }
 
-        if (passwordFile.Length == 0)
+        if (passwordFile is "")
         {
             errors.Add($"{path}.passwordFile: is empty");
             return null;
         }
 
-        var fullPath = Path.GetFullPath(passwordFile, directory);
+        var fullPath = passwordFiles.Resolve(passwordFile);
+        if (passwordFiles.Read is null)
+        {
+            // Skipping the file would report a config as valid whose EffectivePassword is null.
+            errors.Add($"{path}.passwordFile: cannot read '{fullPath}': no password file reader was supplied");
+            return null;
+        }
+
         string secret;
         try
         {
-            secret = File.ReadAllText(fullPath);
+            secret = passwordFiles.Read(fullPath);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -415,6 +422,13 @@ internal static class ConfigValidator
         {
             errors.Add($"{path}: must be between {min.ToString(CultureInfo.InvariantCulture)} and {max.ToString(CultureInfo.InvariantCulture)}");
         }
+    }
+
+    /// <summary>Where relative password files are resolved and what reads them; both come from the caller.</summary>
+    private readonly record struct PasswordFiles(string? BaseDirectory, PasswordFileReader? Read)
+    {
+        // GetFullPath with a base is string work; the process's current directory is asked only when there is no base.
+        public string Resolve(string passwordFile) => Path.GetFullPath(passwordFile, BaseDirectory ?? Environment.CurrentDirectory);
     }
 
     // RFC 1929 carries user names and passwords with a one-byte length, and an empty one cannot be told from none.

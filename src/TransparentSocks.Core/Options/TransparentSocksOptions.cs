@@ -5,7 +5,7 @@ namespace TransparentSocks.Options;
 
 /// <summary>
 /// The daemon's configuration file, <c>/etc/transparentsocks/config.json</c>. Every key is optional.
-/// Instances straight from <see cref="ConfigLoader"/> are validated and have password files read;
+/// Instances straight from <see cref="ConfigLoader"/> are validated and have password files read (by the caller's reader);
 /// one built in code should go through <see cref="ConfigLoader.Validate"/> before use.
 /// </summary>
 public sealed class TransparentSocksOptions

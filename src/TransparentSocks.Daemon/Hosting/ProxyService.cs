@@ -7,6 +7,7 @@ using TransparentSocks.Engine;
 using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Inbound;
 using TransparentSocks.Engine.Sessions;
+using TransparentSocks.Linux.Config;
 using TransparentSocks.Linux.EventLoop;
 using TransparentSocks.Options;
 
@@ -121,7 +122,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
     /// <summary>Re-reads the configuration file and applies it; an invalid file or a refused change keeps the running state.</summary>
     public async Task<IReadOnlyList<string>> ReloadAsync()
     {
-        var result = ConfigLoader.Load(_source.Path);
+        var result = ConfigFile.Load(_source.Path);
         if (!result.IsValid)
         {
             foreach (var error in result.Errors)
@@ -152,7 +153,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
     /// </summary>
     public async Task<TransparentSocksOptions> ChangeAsync(Action<TransparentSocksOptions> change)
     {
-        var copy = ConfigLoader.Parse(ConfigLoader.Serialize(_options), _source.Directory);
+        var copy = ConfigLoader.Parse(ConfigLoader.Serialize(_options), _source.Directory, ConfigFile.ReadPasswordFile);
         if (!copy.IsValid)
         {
             throw new ApplyException(TransparentSocks.Control.ErrorCodes.Internal, $"the running configuration does not round-trip: {string.Join("; ", copy.Errors)}");
@@ -160,7 +161,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
 
         var next = copy.Options;
         change(next);
-        var errors = ConfigLoader.Validate(next, _source.Directory);
+        var errors = ConfigLoader.Validate(next, _source.Directory, ConfigFile.ReadPasswordFile);
         if (errors.Count > 0)
         {
             var first = errors[0];
@@ -171,7 +172,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
         await ApplyAsync(next).ConfigureAwait(false);
         try
         {
-            ConfigLoader.Save(next, _source.Path);
+            ConfigFile.Save(next, _source.Path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -1,4 +1,5 @@
 using TransparentSocks.Daemon.Network;
+using TransparentSocks.Linux.Config;
 using TransparentSocks.Nft;
 using TransparentSocks.Options;
 
@@ -13,7 +14,7 @@ internal static class Cleanup
 {
     public static async Task<int> RunAsync(string configPath)
     {
-        var config = ConfigLoader.Load(configPath);
+        var config = ConfigFile.Load(configPath);
 
         // An unreadable or broken config must not leave rules behind: fall back to the defaults it would have had.
         var transparent = config.IsValid ? config.Options.Transparent : new TransparentOptions();

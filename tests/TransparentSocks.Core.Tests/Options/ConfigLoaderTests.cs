@@ -1,5 +1,4 @@
 using System.Net;
-using System.Runtime.Versioning;
 using TransparentSocks.Options;
 
 namespace TransparentSocks.Core.Tests.Options;
@@ -290,19 +289,16 @@ public class ConfigLoaderTests
         => AssertValid(ConfigLoader.Parse(json, null));
 
     [Fact]
-    public void Load_PasswordFile_ReadsRelativeToConfigAndTrimsOneNewline()
+    public void Parse_PasswordFile_ReadsRelativeToBaseDirectoryAndTrimsOneNewline()
     {
-        using var dir = new TempDirectory();
-        dir.Write("bob.pass", "s3cret \n");
-        dir.Write("upstream.pass", "up\r\n");
-        var config = dir.Write("config.json", """
+        var files = FakePasswordFiles.Of(("/etc/transparentsocks/bob.pass", "s3cret \n"), ("/etc/transparentsocks/keys/upstream.pass", "up\r\n"));
+
+        var options = AssertValid(ConfigLoader.Parse("""
             {
               "server": { "users": [ { "username": "bob", "passwordFile": "bob.pass" } ] },
-              "upstream": { "address": "127.0.0.1:2080", "username": "ts", "passwordFile": "upstream.pass" }
+              "upstream": { "address": "127.0.0.1:2080", "username": "ts", "passwordFile": "keys/upstream.pass" }
             }
-            """);
-
-        var options = AssertValid(ConfigLoader.Load(config));
+            """, FakePasswordFiles.BaseDirectory, files));
 
         var user = Assert.Single(options.Server.Users);
         Assert.Null(user.Password);
@@ -310,131 +306,132 @@ public class ConfigLoaderTests
         Assert.Equal("up", options.Upstream.EffectivePassword);
     }
 
-    [Fact]
-    public void Load_MissingPasswordFile_ReportsErrorAtPasswordFile()
+    [Theory]
+    [InlineData("a\n\n", "a\n")]
+    [InlineData("a\r\n\r\n", "a\r\n")]
+    [InlineData("a\r", "a\r")]
+    [InlineData(" a\t", " a\t")]
+    public void Parse_PasswordFile_StripsOnlyOneTrailingNewline(string contents, string expected)
     {
-        using var dir = new TempDirectory();
-        var config = dir.Write("config.json", """{ "server": { "users": [ { "username": "bob", "passwordFile": "missing.pass" } ] } }""");
+        var files = FakePasswordFiles.Of(("/etc/transparentsocks/u.pass", contents));
 
-        var error = Assert.Single(ConfigLoader.Load(config).Errors);
+        var options = AssertValid(ConfigLoader.Parse("""{ "upstream": { "username": "u", "passwordFile": "u.pass" } }""", FakePasswordFiles.BaseDirectory, files));
 
-        Assert.StartsWith("server.users[0].passwordFile: cannot read ", error, StringComparison.Ordinal);
-        Assert.Contains(dir.File("missing.pass"), error, StringComparison.Ordinal);
+        Assert.Equal(expected, options.Upstream.EffectivePassword);
+    }
+
+    [Fact]
+    public void Parse_AbsolutePasswordFile_IgnoresBaseDirectory()
+    {
+        var files = FakePasswordFiles.Of(("/run/secrets/bob", "pw"));
+
+        var options = AssertValid(ConfigLoader.Parse("""{ "server": { "users": [ { "username": "bob", "passwordFile": "/run/secrets/bob" } ] } }""", FakePasswordFiles.BaseDirectory, files));
+
+        Assert.Equal("pw", options.Server.Users[0].EffectivePassword);
+    }
+
+    [Fact]
+    public void Parse_UnreadablePasswordFile_ReportsPathAndReadersMessage()
+    {
+        var files = FakePasswordFiles.Failing(new IOException("Permission denied"));
+
+        var result = ConfigLoader.Parse("""{ "server": { "users": [ { "username": "bob", "passwordFile": "bob.pass" } ] } }""", FakePasswordFiles.BaseDirectory, files);
+
+        Assert.Equal(["server.users[0].passwordFile: cannot read '/etc/transparentsocks/bob.pass': Permission denied"], result.Errors);
+    }
+
+    [Fact]
+    public void Parse_PasswordFileReaderDeniesAccess_ReportsErrorAtPasswordFile()
+    {
+        var files = FakePasswordFiles.Failing(new UnauthorizedAccessException("Access to the path is denied."));
+
+        var result = ConfigLoader.Parse("""{ "upstream": { "username": "u", "passwordFile": "/root/u.pass" } }""", FakePasswordFiles.BaseDirectory, files);
+
+        Assert.Equal(["upstream.passwordFile: cannot read '/root/u.pass': Access to the path is denied."], result.Errors);
+    }
+
+    [Fact]
+    public void Parse_MissingPasswordFile_ReportsErrorAtPasswordFile()
+    {
+        var result = ConfigLoader.Parse("""{ "server": { "users": [ { "username": "bob", "passwordFile": "missing.pass" } ] } }""", FakePasswordFiles.BaseDirectory, FakePasswordFiles.Of());
+
+        var error = Assert.Single(result.Errors);
+        Assert.StartsWith("server.users[0].passwordFile: cannot read '/etc/transparentsocks/missing.pass': ", error, StringComparison.Ordinal);
     }
 
     [Theory]
     [InlineData("")]
     [InlineData("\n")]
-    public void Load_EmptyPasswordFile_ReportsErrorAtPasswordFile(string contents)
+    [InlineData("\r\n")]
+    public void Parse_EmptyPasswordFile_ReportsErrorAtPasswordFile(string contents)
     {
-        using var dir = new TempDirectory();
-        dir.Write("empty.pass", contents);
-        var config = dir.Write("config.json", """{ "upstream": { "username": "u", "passwordFile": "empty.pass" } }""");
+        var files = FakePasswordFiles.Of(("/etc/transparentsocks/empty.pass", contents));
 
-        Assert.StartsWith("upstream.passwordFile: ", Assert.Single(ConfigLoader.Load(config).Errors), StringComparison.Ordinal);
+        var result = ConfigLoader.Parse("""{ "upstream": { "username": "u", "passwordFile": "empty.pass" } }""", FakePasswordFiles.BaseDirectory, files);
+
+        Assert.Equal(["upstream.passwordFile: the password in '/etc/transparentsocks/empty.pass' must be 1-255 bytes"], result.Errors);
+    }
+
+    [Theory]
+    [InlineData(255, true)]
+    [InlineData(256, false)]
+    public void Parse_PasswordFileLength_IsLimitedTo255Bytes(int length, bool valid)
+    {
+        var files = FakePasswordFiles.Of(("/etc/transparentsocks/long.pass", new string('p', length) + "\n"));
+
+        var result = ConfigLoader.Parse("""{ "upstream": { "username": "u", "passwordFile": "long.pass" } }""", FakePasswordFiles.BaseDirectory, files);
+
+        Assert.Equal(valid, result.IsValid);
     }
 
     [Fact]
-    public void Load_MissingFile_ReportsPath()
+    public void Parse_EmptyPasswordFileKey_IsRefusedWithoutReading()
     {
-        using var dir = new TempDirectory();
-        var path = dir.File("absent.json");
+        var result = ConfigLoader.Parse("""{ "upstream": { "username": "u", "passwordFile": "" } }""", FakePasswordFiles.BaseDirectory, FakePasswordFiles.Failing(new InvalidOperationException("read")));
 
-        Assert.StartsWith(path + ": ", Assert.Single(ConfigLoader.Load(path).Errors), StringComparison.Ordinal);
+        Assert.Equal(["upstream.passwordFile: is empty"], result.Errors);
     }
 
     [Fact]
-    public void Save_ThenLoad_RoundTrips()
+    public void Parse_PasswordFileWithoutReader_ReportsErrorInsteadOfReading()
     {
-        using var dir = new TempDirectory();
-        dir.Write("bob.pass", "bobpw\n");
-        var original = AssertValid(ConfigLoader.Parse("""
-            {
-              "server": {
-                "enabled": true,
-                "listen": "[::]:1080",
-                "users": [ { "username": "alice", "password": "alicepw" }, { "username": "bob", "passwordFile": "bob.pass" } ],
-                "allowedClients": [ "10.0.0.0/8" ],
-                "denyDestinations": [ "2001:db8::/32" ],
-                "idleTimeout": 12.5,
-                "outbound": "upstream"
-              },
-              "upstream": { "address": "[2001:db8::1]:2080", "mark": "0xff" },
-              "relay": { "mode": "copy", "workers": 3 },
-              "logging": { "level": "warning" }
-            }
-            """, dir.Path));
-        var path = dir.File("config.json");
+        var result = ConfigLoader.Parse("""{ "server": { "users": [ { "username": "bob", "passwordFile": "bob.pass" } ] } }""", FakePasswordFiles.BaseDirectory);
 
-        ConfigLoader.Save(original, path);
-        var loaded = AssertValid(ConfigLoader.Load(path));
-
-        Assert.Equal(ConfigLoader.Serialize(original), ConfigLoader.Serialize(loaded));
-        Assert.Equal("bob.pass", loaded.Server.Users[1].PasswordFile);
-        Assert.Null(loaded.Server.Users[1].Password);
-        Assert.Equal("bobpw", loaded.Server.Users[1].EffectivePassword);
-        Assert.Equal(0xffu, loaded.Upstream.Mark);
-        Assert.Equal(TimeSpan.FromSeconds(12.5), loaded.Server.IdleTimeout);
+        Assert.Equal(["server.users[0].passwordFile: cannot read '/etc/transparentsocks/bob.pass': no password file reader was supplied"], result.Errors);
     }
 
     [Fact]
-    [SupportedOSPlatform("linux")]
-    public void Save_NewFile_IsOwnerOnlyAndLeavesNoTempFile()
+    public void Parse_RelativePasswordFileWithoutBaseDirectory_ResolvesAgainstCurrentDirectory()
     {
-        using var dir = new TempDirectory();
-        var path = dir.File("config.json");
+        string? asked = null;
 
-        ConfigLoader.Save(new TransparentSocksOptions(), path);
+        ConfigLoader.Parse("""{ "upstream": { "username": "u", "passwordFile": "u.pass" } }""", null, fullPath => asked = fullPath);
 
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
-        Assert.Equal([path], Directory.GetFiles(dir.Path));
+        Assert.Equal(Path.Combine(Environment.CurrentDirectory, "u.pass"), asked);
     }
 
     [Fact]
-    [SupportedOSPlatform("linux")]
-    public void Save_ExistingFile_ReplacesContentAndKeepsMode()
+    public void Validate_OptionsBuiltInCode_ReadsPasswordFilesThroughReader()
     {
-        using var dir = new TempDirectory();
-        var path = dir.Write("config.json", "{}");
-        var mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead;
-        File.SetUnixFileMode(path, mode);
         var options = new TransparentSocksOptions();
-        options.Relay.Workers = 7;
+        options.Server.Users.Add(new UserOptions { Username = "bob", PasswordFile = "bob.pass" });
 
-        ConfigLoader.Save(options, path);
+        var errors = ConfigLoader.Validate(options, FakePasswordFiles.BaseDirectory, FakePasswordFiles.Of(("/etc/transparentsocks/bob.pass", "bobpw\n")));
 
-        Assert.Equal(7, AssertValid(ConfigLoader.Load(path)).Relay.Workers);
-        Assert.Equal(mode, File.GetUnixFileMode(path));
-        Assert.Single(Directory.GetFiles(dir.Path));
-    }
-
-    [Fact]
-    public void Save_SymlinkedConfig_WritesThroughLink()
-    {
-        using var dir = new TempDirectory();
-        var target = dir.Write("real.json", "{}");
-        var link = dir.File("config.json");
-        File.CreateSymbolicLink(link, target);
-        var options = new TransparentSocksOptions();
-        options.Server.MaxConnections = 3;
-
-        ConfigLoader.Save(options, link);
-
-        Assert.NotNull(new FileInfo(link).LinkTarget);
-        Assert.Equal(3, AssertValid(ConfigLoader.Load(target)).Server.MaxConnections);
+        Assert.Empty(errors);
+        Assert.Equal("bobpw", options.Server.Users[0].EffectivePassword);
     }
 
     [Fact]
     public void ToString_OptionsWithPasswords_RedactsThem()
     {
-        using var dir = new TempDirectory();
-        dir.Write("bob.pass", "filesecret");
+        var files = FakePasswordFiles.Of(("/etc/transparentsocks/bob.pass", "filesecret"));
         var options = AssertValid(ConfigLoader.Parse("""
             {
               "server": { "users": [ { "username": "alice", "password": "hunter2" }, { "username": "bob", "passwordFile": "bob.pass" } ] },
               "upstream": { "address": "127.0.0.1:2080", "username": "ts", "password": "upstreampw" }
             }
-            """, dir.Path));
+            """, FakePasswordFiles.BaseDirectory, files));
 
         foreach (var text in new[] { options.ToString(), options.ToRedactedJson(indented: true), options.Server.Users[0].ToString(), options.Server.Users[1].ToString() })
         {

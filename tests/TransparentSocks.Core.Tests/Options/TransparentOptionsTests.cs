@@ -310,39 +310,34 @@ public class TransparentOptionsTests
         => Assert.NotEqual(UpstreamOptions.TransparentDefaultMark, new TransparentOptions().Fwmark);
 
     [Fact]
-    public void Load_InterfacePasswordFile_ReadsRelativeToConfig()
+    public void Parse_InterfacePasswordFile_ReadsRelativeToBaseDirectory()
     {
-        using var dir = new TempDirectory();
-        dir.Write("eth1.pass", "lanpw\n");
-        var config = dir.Write("config.json", """
-            { "transparent": { "interfaces": [ { "name": "eth1", "proxy": "10.0.0.2:1080", "username": "lan", "passwordFile": "eth1.pass" } ] } }
-            """);
+        var files = FakePasswordFiles.Of(("/etc/transparentsocks/eth1.pass", "lanpw\n"));
 
-        var item = Assert.Single(AssertValid(ConfigLoader.Load(config)).Transparent.Interfaces);
+        var item = Assert.Single(AssertValid(ConfigLoader.Parse("""
+            { "transparent": { "interfaces": [ { "name": "eth1", "proxy": "10.0.0.2:1080", "username": "lan", "passwordFile": "eth1.pass" } ] } }
+            """, FakePasswordFiles.BaseDirectory, files)).Transparent.Interfaces);
 
         Assert.Null(item.Password);
         Assert.Equal("lanpw", item.EffectivePassword);
     }
 
     [Fact]
-    public void Load_MissingInterfacePasswordFile_ReportsErrorAtPasswordFile()
+    public void Parse_UnreadableInterfacePasswordFile_ReportsErrorAtPasswordFile()
     {
-        using var dir = new TempDirectory();
-        var config = dir.Write("config.json", """
-            { "transparent": { "interfaces": [ { "name": "eth1" }, { "name": "eth2", "proxy": "10.0.0.2:1080", "username": "lan", "passwordFile": "missing.pass" } ] } }
-            """);
+        var files = FakePasswordFiles.Failing(new IOException("Is a directory"));
 
-        var error = Assert.Single(ConfigLoader.Load(config).Errors);
+        var result = ConfigLoader.Parse("""
+            { "transparent": { "interfaces": [ { "name": "eth1" }, { "name": "eth2", "proxy": "10.0.0.2:1080", "username": "lan", "passwordFile": "eth2.pass" } ] } }
+            """, FakePasswordFiles.BaseDirectory, files);
 
-        Assert.StartsWith("transparent.interfaces[1].passwordFile: cannot read ", error, StringComparison.Ordinal);
-        Assert.Contains(dir.File("missing.pass"), error, StringComparison.Ordinal);
+        Assert.Equal(["transparent.interfaces[1].passwordFile: cannot read '/etc/transparentsocks/eth2.pass': Is a directory"], result.Errors);
     }
 
     [Fact]
     public void ToString_InterfacePasswords_AreRedacted()
     {
-        using var dir = new TempDirectory();
-        dir.Write("eth2.pass", "filesecret");
+        var files = FakePasswordFiles.Of(("/etc/transparentsocks/eth2.pass", "filesecret"));
         var options = AssertValid(ConfigLoader.Parse("""
             {
               "transparent": {
@@ -352,7 +347,7 @@ public class TransparentOptionsTests
                 ]
               }
             }
-            """, dir.Path));
+            """, FakePasswordFiles.BaseDirectory, files));
 
         var interfaces = options.Transparent.Interfaces;
         foreach (var text in new[] { options.ToString(), options.ToRedactedJson(indented: true), interfaces[0].ToString(), interfaces[1].ToString() })
@@ -366,59 +361,6 @@ public class TransparentOptionsTests
         Assert.Contains("eth2.pass", options.ToString(), StringComparison.Ordinal);
         Assert.Contains("inlinesecret", ConfigLoader.Serialize(options), StringComparison.Ordinal);
         Assert.DoesNotContain("filesecret", ConfigLoader.Serialize(options), StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void Save_ThenLoad_RoundTripsTransparent()
-    {
-        using var dir = new TempDirectory();
-        dir.Write("eth2.pass", "eth2pw\n");
-        var original = AssertValid(ConfigLoader.Parse("""
-            {
-              "upstream": { "address": "127.0.0.1:2080", "mark": 9 },
-              "transparent": {
-                "enabled": true,
-                "mode": "redirect",
-                "port": 15000,
-                "ipv6": false,
-                "fwmark": "0xabc",
-                "routeTable": 77,
-                "rulePriority": 100,
-                "bypass": [ "198.51.100.0/24", "2001:db8:1::/48" ],
-                "bypassDefaults": false,
-                "idleTimeout": 42.5,
-                "interfaces": [
-                  { "name": "eth1" },
-                  { "name": "eth2", "proxy": "[::1]:1081", "username": "u2", "passwordFile": "eth2.pass", "maxConnections": 5 },
-                  { "name": "eth3", "proxy": "proxy.example:1082", "username": "u3", "password": "p3" }
-                ]
-              }
-            }
-            """, dir.Path));
-        var path = dir.File("config.json");
-
-        ConfigLoader.Save(original, path);
-        var loaded = AssertValid(ConfigLoader.Load(path));
-
-        Assert.Equal(ConfigLoader.Serialize(original), ConfigLoader.Serialize(loaded));
-        var transparent = loaded.Transparent;
-        Assert.True(transparent.Enabled);
-        Assert.Equal(TransparentMode.Redirect, transparent.Mode);
-        Assert.Equal(15000, transparent.Port);
-        Assert.False(transparent.IPv6);
-        Assert.Equal(0xabcu, transparent.Fwmark);
-        Assert.Equal(77, transparent.RouteTable);
-        Assert.Equal(100, transparent.RulePriority);
-        Assert.Equal(["198.51.100.0/24", "2001:db8:1::/48"], transparent.Bypass);
-        Assert.False(transparent.BypassDefaults);
-        Assert.Equal(TimeSpan.FromSeconds(42.5), transparent.IdleTimeout);
-        Assert.Equal(["eth1", "eth2", "eth3"], transparent.Interfaces.Select(i => i.Name));
-        Assert.Equal("eth2.pass", transparent.Interfaces[1].PasswordFile);
-        Assert.Null(transparent.Interfaces[1].Password);
-        Assert.Equal("eth2pw", transparent.Interfaces[1].EffectivePassword);
-        Assert.Equal(5, transparent.Interfaces[1].MaxConnections);
-        Assert.Equal("p3", transparent.Interfaces[2].EffectivePassword);
-        Assert.Equal(9u, loaded.Upstream.EffectiveMark(transparent.Enabled));
     }
 
     [Fact]

@@ -1,4 +1,4 @@
-namespace TransparentSocks.Core.Tests.Options;
+namespace TransparentSocks.Linux.Tests.Config;
 
 internal sealed class TempDirectory : IDisposable
 {

@@ -1,15 +1,16 @@
 using System.Net;
 using System.Runtime.CompilerServices;
+using TransparentSocks.Linux.Config;
 using TransparentSocks.Options;
 
-namespace TransparentSocks.Core.Tests.Options;
+namespace TransparentSocks.Linux.Tests.Config;
 
 public class ExampleConfigTests
 {
     [Fact]
     public void Load_ShippedExample_IsValid()
     {
-        var result = ConfigLoader.Load(ExamplePath());
+        var result = ConfigFile.Load(ExamplePath());
 
         Assert.True(result.IsValid, string.Join(Environment.NewLine, result.Errors));
         Assert.True(result.Options.Server.Enabled);
