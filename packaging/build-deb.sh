@@ -27,7 +27,7 @@ for project in Daemon Cli; do
 done
 
 install -d "$STAGE/DEBIAN" "$STAGE/usr/sbin" "$STAGE/usr/bin" "$STAGE/usr/lib/transparentsocks" \
-  "$STAGE/lib/systemd/system" "$STAGE/usr/lib/sysusers.d" "$STAGE/etc/transparentsocks" \
+  "$STAGE/lib/systemd/system" "$STAGE/usr/lib/sysusers.d" "$STAGE/usr/lib/tmpfiles.d" "$STAGE/etc/transparentsocks" \
   "$STAGE/usr/share/man/man8" "$STAGE/usr/share/man/man1" "$STAGE/usr/share/doc/transparentsocks"
 
 # Mono.Posix loads libMonoPosixHelper.so from the executable's directory (the symlink is resolved), so the daemon
@@ -39,7 +39,9 @@ ln -s ../lib/transparentsocks/transparentsocksd "$STAGE/usr/sbin/transparentsock
 install -m 0755 "$PUBLISH/transparentsocks" "$STAGE/usr/bin/transparentsocks"
 
 install -m 0644 systemd/transparentsocks.service "$STAGE/lib/systemd/system/transparentsocks.service"
+install -m 0644 systemd/transparentsocks.socket "$STAGE/lib/systemd/system/transparentsocks.socket"
 install -m 0644 systemd/transparentsocks.sysusers "$STAGE/usr/lib/sysusers.d/transparentsocks.conf"
+install -m 0644 systemd/transparentsocks.tmpfiles "$STAGE/usr/lib/tmpfiles.d/transparentsocks.conf"
 install -m 0644 packaging/transparentsocks.json "$STAGE/etc/transparentsocks/config.json"
 gzip -9n < packaging/man/transparentsocksd.8 > "$STAGE/usr/share/man/man8/transparentsocksd.8.gz"
 gzip -9n < packaging/man/transparentsocks.1 > "$STAGE/usr/share/man/man1/transparentsocks.1.gz"

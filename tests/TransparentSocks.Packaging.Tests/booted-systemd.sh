@@ -162,6 +162,11 @@ curl_client() { ip netns exec "$ns_client" curl -sS --max-time 5 http://203.0.11
 table_count() { in_ct nft list tables | grep -c 'inet transparentsocks' || true; }
 rule_count() { in_ct ip "$1" rule show | grep -c 'lookup 5453' || true; }
 route_count() { in_ct ip "$1" route show table 5453 2>/dev/null | grep -c . || true; }
+socket_owner_is_root() {
+  local sock_stat
+  sock_stat=$(in_ct stat -c '%U:%G %a' /run/transparentsocks/control.sock) || fail "no control socket ($1)"
+  [ "$sock_stat" = "root:transparentsocks 660" ] || fail "control socket is $sock_stat, not root:transparentsocks 660 ($1)"
+}
 
 # --- main -----------------------------------------------------------------------------------------------------
 DEB=${1:-}
@@ -188,8 +193,19 @@ in_ct dpkg -i /root/transparentsocks.deb > "$work/dpkg.log" 2>&1 || { cat "$work
 in_ct getent passwd transparentsocks > /dev/null || fail "no transparentsocks user"
 [ "$(in_ct systemctl show -p User --value transparentsocks)" = transparentsocks ] || fail "not running as transparentsocks"
 ok "dpkg -i: service enabled and active as user transparentsocks"
+[ "$(in_ct systemctl is-active transparentsocks.socket)" = active ] && [ "$(in_ct systemctl is-enabled transparentsocks.socket)" = enabled ] \
+  || fail "transparentsocks.socket not enabled and active"
+socket_owner_is_root "after dpkg -i"
+in_ct journalctl -u transparentsocks --no-pager | grep -q 'control.sock ready (passed by systemd)' || fail "the daemon did not take the socket from systemd"
+# NET_BIND_SERVICE (10), NET_ADMIN (12) and NET_RAW (13), and nothing else, bounding and effective.
+pid=$(in_ct systemctl show -p MainPID --value transparentsocks)
+for set in CapBnd CapEff CapAmb; do
+  caps=$(in_ct awk -v k="$set:" '$1 == k { print $2 }' "/proc/$pid/status")
+  [ "$caps" = 0000000000003400 ] || fail "$set of the daemon is $caps, not NET_ADMIN, NET_RAW and NET_BIND_SERVICE (0000000000003400)"
+done
+ok "control socket root:transparentsocks 660 from transparentsocks.socket; the daemon holds only NET_ADMIN, NET_RAW, NET_BIND_SERVICE"
 
-verify=$(in_ct systemd-analyze verify --man=no transparentsocks.service 2>&1) || fail "systemd-analyze verify: $verify"
+verify=$(in_ct systemd-analyze verify --man=no transparentsocks.service transparentsocks.socket 2>&1) || fail "systemd-analyze verify: $verify"
 [ -z "$verify" ] || fail "systemd-analyze verify is not clean: $verify"
 security=$(in_ct systemd-analyze security --no-pager transparentsocks.service 2>&1 | tail -n1)
 echo "$security" | grep -Eq 'exposure level .*: [0-9.]+ (PERFECT|SAFE|OK)' || fail "systemd-analyze security: $security"
@@ -202,6 +218,7 @@ for attempt in 1 2 3; do
 done
 status=$(in_ct systemctl show -p StatusText --value transparentsocks)
 [[ $status == *"0 interfaces, 0 sessions"* ]] || fail "STATUS= not reported: '$status'"
+socket_owner_is_root "after 3 restarts"
 ok "readiness: active only once the port accepts (3 restarts); status '$status'"
 sleep 2
 pid=$(in_ct systemctl show -p MainPID --value transparentsocks)
@@ -254,10 +271,13 @@ in_ct systemctl stop transparentsocks || fail "systemctl stop"
 [ "$(table_count)" = 0 ] || fail "nft table left after stop"
 [ "$(rule_count -4)" = 0 ] && [ "$(rule_count -6)" = 0 ] || fail "ip rules left after stop"
 [ "$(route_count -4)" = 0 ] && [ "$(route_count -6)" = 0 ] || fail "routes left after stop"
-ok "systemctl stop removed the table, the rules and the routes"
+[ "$(in_ct systemctl is-active transparentsocks.socket)" != active ] || fail "transparentsocks.socket still active after stopping the service"
+in_ct transparentsocks show > /dev/null 2>&1 && fail "the CLI reached a daemon after systemctl stop"
+[ "$(in_ct systemctl is-active transparentsocks)" != active ] || fail "a CLI call started the stopped service again"
+ok "systemctl stop removed the table, the rules and the routes, and the control socket went with it"
 
 # The restarts above count against the unit's start limit (5 in 10 s); a real crash comes with a fresh count.
-in_ct systemctl reset-failed transparentsocks
+in_ct systemctl reset-failed transparentsocks.service
 in_ct systemctl start transparentsocks || fail "systemctl start"
 main_pid=$(in_ct systemctl show -p MainPID --value transparentsocks)
 # systemctl kill can report EIO for a helper process that is exiting at the same moment (seen once with two
@@ -268,12 +288,16 @@ wait_for 30 "restart after SIGKILL" bash -c "pid=\$(nsenter -t $container_pid -a
 [ "$(rule_count -4)" = 1 ] && [ "$(rule_count -6)" = 1 ] || fail "rules duplicated after the restart: $(in_ct ip rule show)"
 body=$(curl_client) || fail "curl after the restart"
 [[ $body == "from 203.0.113."* ]] || fail "not diverted after the restart: '$body'"
+in_ct transparentsocks show > /dev/null || fail "the control socket did not survive the restart"
+socket_owner_is_root "after stop, start and a SIGKILL restart"
 ok "SIGKILL: restarted by systemd with exactly one table and one rule per family, still diverting"
 
 in_ct dpkg --purge transparentsocks > "$work/purge.log" 2>&1 || { cat "$work/purge.log" >&2; fail "dpkg --purge"; }
 for path in /etc/transparentsocks /var/lib/transparentsocks /run/transparentsocks /usr/sbin/transparentsocksd \
     /usr/bin/transparentsocks /usr/lib/transparentsocks /lib/systemd/system/transparentsocks.service \
-    /usr/lib/sysusers.d/transparentsocks.conf /etc/systemd/system/multi-user.target.wants/transparentsocks.service; do
+    /usr/lib/sysusers.d/transparentsocks.conf /etc/systemd/system/multi-user.target.wants/transparentsocks.service \
+    /lib/systemd/system/transparentsocks.socket /etc/systemd/system/sockets.target.wants/transparentsocks.socket \
+    /usr/lib/tmpfiles.d/transparentsocks.conf; do
   in_ct test -e "$path" && fail "$path left after purge"
 done
 in_ct getent passwd transparentsocks > /dev/null && fail "user left after purge"

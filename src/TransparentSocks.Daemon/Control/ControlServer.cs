@@ -20,7 +20,8 @@ internal readonly record struct Peer(int Pid, uint Uid, uint Gid)
 /// <summary>
 /// The control socket: HTTP/1.1 with JSON over a Unix socket, one request per connection. The socket file is owned
 /// by root and the control group with mode 0660, so only root and that group can connect at all; every request
-/// records its caller's uid and pid for the log.
+/// records its caller's uid and pid for the log. Under systemd, transparentsocks.socket creates the file that way
+/// and passes it in; otherwise the daemon binds it and sets owner, group and mode itself.
 /// </summary>
 internal sealed class ControlServer : IHostedService, IDisposable
 {
@@ -34,6 +35,7 @@ internal sealed class ControlServer : IHostedService, IDisposable
     private Socket? _listener;
     private Task? _acceptLoop;
     private string? _path;
+    private bool _fromSystemd;
 
     public ControlServer(ProxyService proxy, ILoggerFactory loggerFactory)
     {
@@ -46,6 +48,16 @@ internal sealed class ControlServer : IHostedService, IDisposable
     {
         var control = _proxy.Options.Control;
         _path = control.Socket;
+        if (Systemd.SocketActivation.TakeUnixListener(_path) is { } passed)
+        {
+            // systemd made the file (SocketUser, SocketGroup, SocketMode) and removes it; it is not ours to change.
+            _fromSystemd = true;
+            _listener = passed;
+            _acceptLoop = AcceptLoopAsync(passed);
+            _logger.LogInformation("control socket {Path} ready (passed by systemd)", _path);
+            return Task.CompletedTask;
+        }
+
         var directory = Path.GetDirectoryName(_path)!;
         Directory.CreateDirectory(directory);
 
@@ -76,7 +88,7 @@ internal sealed class ControlServer : IHostedService, IDisposable
 
         _listener = listener;
         _acceptLoop = AcceptLoopAsync(listener);
-        _logger.LogInformation("control socket {Path} ready (root and group {Group})", _path, control.Group);
+        _logger.LogInformation("control socket {Path} ready (owner uid {Uid}, group {Group})", _path, Syscall.geteuid(), control.Group);
         return Task.CompletedTask;
     }
 
@@ -97,7 +109,10 @@ internal sealed class ControlServer : IHostedService, IDisposable
     private static bool IsSocket(string path)
         => Syscall.lstat(path, out var stat) == 0 && (stat.st_mode & FilePermissions.S_IFMT) == FilePermissions.S_IFSOCK;
 
-    /// <summary>root:GROUP 0660 when the group exists, else root-only 0600: never wider than intended.</summary>
+    /// <summary>
+    /// root:GROUP 0660 when the group exists, else owner-only 0600: never wider than intended. A daemon not running as
+    /// root (without CAP_CHOWN) keeps itself as the owner, which chown allows for a group it belongs to.
+    /// </summary>
     private void Secure(string path, string group)
     {
         const FilePermissions groupAccess = FilePermissions.S_IRUSR | FilePermissions.S_IWUSR | FilePermissions.S_IRGRP | FilePermissions.S_IWGRP;
@@ -118,7 +133,8 @@ internal sealed class ControlServer : IHostedService, IDisposable
             return;
         }
 
-        if (Syscall.chown(path, 0, (uint)gid) != 0 || Syscall.chmod(path, groupAccess) != 0)
+        var owner = Syscall.geteuid() == 0 ? 0u : Syscall.geteuid();
+        if (Syscall.chown(path, owner, (uint)gid) != 0 || Syscall.chmod(path, groupAccess) != 0)
         {
             throw new IOException($"chown/chmod {path}: {Stdlib.GetLastError()}");
         }
@@ -290,7 +306,7 @@ internal sealed class ControlServer : IHostedService, IDisposable
             await _acceptLoop.ConfigureAwait(false);
         }
 
-        if (_path is not null && File.Exists(_path))
+        if (_path is not null && !_fromSystemd && File.Exists(_path))
         {
             File.Delete(_path);
         }
