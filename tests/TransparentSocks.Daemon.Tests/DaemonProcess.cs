@@ -64,6 +64,20 @@ internal sealed class DaemonProcess : IAsyncDisposable
         return new DaemonProcess(Path.GetDirectoryName(path)!, ExternalProcess.Start("dotnet", [DaemonDll, "--config", path]));
     }
 
+    /// <summary>Starts the daemon and waits until it listens on <paramref name="listen"/>; fails the test with its log if not.</summary>
+    public static async Task<DaemonProcess> StartListeningAsync(IPEndPoint listen, string configJson)
+    {
+        var daemon = Start(configJson);
+        if (!await daemon.WaitListeningAsync(listen))
+        {
+            var log = daemon.Log;
+            await daemon.DisposeAsync();
+            Assert.Fail($"daemon did not listen on {listen}:\n{log}");
+        }
+
+        return daemon;
+    }
+
     public static Task<ProcessResult> RunToExitAsync(params string[] args)
         => ExternalProcess.RunAsync("dotnet", [DaemonDll, .. args], TimeSpan.FromSeconds(60));
 

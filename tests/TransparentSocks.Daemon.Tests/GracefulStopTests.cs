@@ -53,23 +53,13 @@ public sealed class GracefulStopTests
         Assert.True(closed, "the session was not closed when the daemon exited");
     }
 
-    private static async Task<DaemonProcess> StartAsync(IPEndPoint listen, double drainSeconds)
-    {
-        var daemon = DaemonProcess.Start($$"""
+    private static Task<DaemonProcess> StartAsync(IPEndPoint listen, double drainSeconds)
+        => DaemonProcess.StartListeningAsync(listen, $$"""
             {
               "server": { "enabled": true, "listen": "{{listen}}", "allowPrivateDestinations": true },
               "relay": { "drainTimeout": {{drainSeconds.ToString(CultureInfo.InvariantCulture)}} }
             }
             """);
-        if (!await daemon.WaitListeningAsync(listen))
-        {
-            var log = daemon.Log;
-            await daemon.DisposeAsync();
-            Assert.Fail($"daemon did not listen on {listen}:\n{log}");
-        }
-
-        return daemon;
-    }
 
     private static async Task<Socket> OpenSessionAsync(IPEndPoint proxy, IPEndPoint target)
     {

@@ -175,18 +175,7 @@ public sealed class MetricsDaemonTests
 
     private static IPEndPoint Free() => new(IPAddress.Loopback, PortAllocator.GetFreeTcpPort(IPAddress.Loopback));
 
-    private static async Task<DaemonProcess> StartAsync(IPEndPoint socks, string config)
-    {
-        var daemon = DaemonProcess.Start(config);
-        if (!await daemon.WaitListeningAsync(socks))
-        {
-            var log = daemon.Log;
-            await daemon.DisposeAsync();
-            Assert.Fail($"daemon did not listen on {socks}:\n{log}");
-        }
-
-        return daemon;
-    }
+    private static Task<DaemonProcess> StartAsync(IPEndPoint socks, string config) => DaemonProcess.StartListeningAsync(socks, config);
 
     private static async Task<bool> WaitForLogAsync(DaemonProcess daemon, string text)
     {
