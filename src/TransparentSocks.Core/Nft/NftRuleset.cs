@@ -177,9 +177,16 @@ public static class NftRuleset
             }
 
             sb.Append(CultureInfo.InvariantCulture, $"""
-                		counter name iifname map @interface_counters
                 		# Conntrack keeps the original destination; the daemon reads it back with SO_ORIGINAL_DST.
                 		meta l4proto tcp redirect to :{port}
+                	{'}'}
+
+                	# A nat chain sees only the first packet of each connection, so the per-interface counters sit here,
+                	# after NAT, where every packet of a redirected connection passes: addressed to the divert port
+                	# by our redirect, which direct connections to that port never are.
+                	chain count_diverted {'{'}
+                		type filter hook prerouting priority filter; policy accept;
+                		iifname @interfaces meta l4proto tcp th dport {port} ct status dnat counter name iifname map @interface_counters
                 	{'}'}
                 {'}'}
 

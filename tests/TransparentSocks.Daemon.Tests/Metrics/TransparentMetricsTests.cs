@@ -45,6 +45,8 @@ public sealed class TransparentMetricsTests
 
         // The kernel counted the connection's packets toward the proxy; the same nft counter the daemon reads.
         var (packets, bytes) = await CounterAsync(lab.Gateway, iface);
+        // Every packet of the connection, not just the first: SYN, the request, and the ACKs of 100 kB coming back.
+        Assert.True(packets >= 4, $"nft counted {packets} packet(s) for a connection that sent a request and acknowledged {body.Length} bytes");
         var divertedPackets = scrape.Value("transparentsocks_diverted_packets_total", ("iface", iface));
         Assert.True(divertedPackets > 0 && divertedPackets <= packets, $"{divertedPackets} scraped, {packets} in nft");
         var divertedBytes = scrape.Value("transparentsocks_diverted_bytes_total", ("iface", iface));
