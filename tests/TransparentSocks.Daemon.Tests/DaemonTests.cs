@@ -112,6 +112,32 @@ public sealed class DaemonTests
         Assert.Contains("valid", result.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Daemon_StartedUnderNohup_StillReloadsOnSighup()
+    {
+        var first = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort(IPAddress.Loopback));
+        var second = new IPEndPoint(IPAddress.Loopback, PortAllocator.GetFreeTcpPort(IPAddress.Loopback));
+        var config = DaemonProcess.WriteConfig($$"""{ "server": { "enabled": true, "listen": "{{first}}" } }""");
+        try
+        {
+            // nohup execs the daemon with SIGHUP ignored, which the daemon inherits: the way an operator's shell may start it.
+            await using var daemon = ExternalProcess.Start("nohup", ["dotnet", DaemonProcess.DaemonDll, "--config", config]);
+            Assert.True(await ListenProbe.WaitAsync(daemon, first, attempts: 150), daemon.Describe());
+
+            await File.WriteAllTextAsync(config, DaemonProcess.WithControlSocket(
+                $$"""{ "server": { "enabled": true, "listen": "{{second}}" } }""", DaemonProcess.ControlSocketOf(config)));
+            await ExternalProcess.RunOrThrowAsync("kill", ["-HUP", daemon.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)], Timeout);
+
+            Assert.True(await daemon.WaitForTextAsync("configuration reloaded", Timeout), daemon.Describe());
+            Assert.True(await ListenProbe.WaitAsync(daemon, second, attempts: 150), daemon.Describe());
+            Assert.False(daemon.HasExited, daemon.Describe());
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(config)!, recursive: true);
+        }
+    }
+
     private static string RepoRoot([System.Runtime.CompilerServices.CallerFilePath] string here = "")
         => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
 }

@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Mono.Unix.Native;
 using Serilog.Core;
 using TransparentSocks.Engine;
 using TransparentSocks.Engine.Dialing;
@@ -104,6 +105,10 @@ internal sealed class ProxyService : IHostedService, IDisposable
             _logger.LogWarning("neither server.enabled nor transparent.enabled is true: the daemon idles until told otherwise");
         }
 
+        // Started under nohup (or by anything else that ignores SIGHUP), the daemon inherits SIGHUP ignored, .NET
+        // leaves an ignored signal alone, and reload-on-SIGHUP silently does nothing. The defaults come back first.
+        RestoreDefaultDisposition(Signum.SIGHUP);
+        RestoreDefaultDisposition(Signum.SIGUSR1);
         _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             context.Cancel = true;
@@ -117,6 +122,14 @@ internal sealed class ProxyService : IHostedService, IDisposable
             _ = LogStatsAsync();
         });
         _logger.LogInformation("transparentsocksd started with {Loops} event loop(s), relay {Relay}", _loops.Loops.Count, _options.Relay.Mode);
+    }
+
+    private void RestoreDefaultDisposition(Signum signal)
+    {
+        if (Stdlib.SetSignalAction(signal, SignalAction.Default) != 0)
+        {
+            _logger.LogWarning("cannot restore the default action of {Signal}: {Error}", signal, Stdlib.GetLastError());
+        }
     }
 
     /// <summary>Re-reads the configuration file and applies it; an invalid file or a refused change keeps the running state.</summary>
