@@ -22,8 +22,7 @@ internal static class InterfaceCommands
             HelpName = "N",
             CustomParser = r => Parsers.NonNegativeInt(r, "--max-connections"),
         };
-        var credentials = new CredentialOptions("this interface's upstream");
-        var command = new Command("enable", """
+        return new Command("enable", """
             Divert the TCP forwarded in through an interface to the upstream SOCKS5 proxy. Enabling an enabled interface
             updates it.
 
@@ -36,35 +35,27 @@ internal static class InterfaceCommands
             name,
             proxy,
             maxConnections,
-        };
-        credentials.AddTo(command);
-        command.SetAction((parse, ct) =>
-        {
-            if (!credentials.TryResolve(parse, parse.InvocationConfiguration.Error, out var username, out var password))
-            {
-                return Task.FromResult(ExitCodes.Usage);
-            }
-
-            var body = new EnableInterfaceRequest
-            {
-                Proxy = parse.GetValue(proxy),
-                Username = username,
-                Password = password,
-                MaxConnections = parse.GetValue(maxConnections),
-            };
-            var request = ControlRequest.Post(
+        }.CallsWithCredentials(
+            globals,
+            "this interface's upstream",
+            (parse, username, password) => ControlRequest.Post(
                 ControlApi.InterfaceEnable(parse.GetValue(name)!),
-                body,
-                ControlJsonContext.Default.EnableInterfaceRequest);
-            return ControlCall.RunAsync(parse, globals, request, ControlJsonContext.Default.InterfaceInfo, Views.Interface, json: false, ct);
-        });
-        return command;
+                new EnableInterfaceRequest
+                {
+                    Proxy = parse.GetValue(proxy),
+                    Username = username,
+                    Password = password,
+                    MaxConnections = parse.GetValue(maxConnections),
+                },
+                ControlJsonContext.Default.EnableInterfaceRequest),
+            ControlJsonContext.Default.InterfaceInfo,
+            Views.Interface);
     }
 
     public static Command Disable(GlobalOptions globals)
     {
         var name = Parsers.InterfaceArgument("The enabled interface to stop diverting");
-        var command = new Command("disable", """
+        return new Command("disable", """
             Stop diverting an interface. Sessions already running continue until they end.
 
             Example:
@@ -72,15 +63,10 @@ internal static class InterfaceCommands
             """)
         {
             name,
-        };
-        command.SetAction((parse, ct) => ControlCall.RunAsync(
-            parse,
+        }.Calls(
             globals,
-            ControlRequest.Post(ControlApi.InterfaceDisable(parse.GetValue(name)!)),
+            parse => ControlRequest.Post(ControlApi.InterfaceDisable(parse.GetValue(name)!)),
             ControlJsonContext.Default.MessageResponse,
-            Views.Message,
-            json: false,
-            ct));
-        return command;
+            Views.Message);
     }
 }

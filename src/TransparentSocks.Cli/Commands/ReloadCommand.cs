@@ -6,22 +6,10 @@ namespace TransparentSocks.Cli.Commands;
 
 internal static class ReloadCommand
 {
-    public static Command Create(GlobalOptions globals)
-    {
-        var command = new Command("reload", """
-            Make the daemon re-read its configuration file, like SIGHUP. Check it first with 'config check'.
+    public static Command Create(GlobalOptions globals) => new Command("reload", """
+        Make the daemon re-read its configuration file, like SIGHUP. Check it first with 'config check'.
 
-            Example:
-              transparentsocks config check && transparentsocks reload
-            """);
-        command.SetAction((parse, ct) => ControlCall.RunAsync(
-            parse,
-            globals,
-            ControlRequest.Post(ControlApi.Reload),
-            ControlJsonContext.Default.MessageResponse,
-            Views.Message,
-            json: false,
-            ct));
-        return command;
-    }
+        Example:
+          transparentsocks config check && transparentsocks reload
+        """).Calls(globals, _ => ControlRequest.Post(ControlApi.Reload), ControlJsonContext.Default.MessageResponse, Views.Message);
 }

@@ -16,7 +16,12 @@ internal static class ServerCommands
         """)
     {
         Start(globals),
-        Stop(globals),
+        new Command("stop", """
+            Stop the SOCKS5 server's listener. Sessions in flight continue.
+
+            Example:
+              transparentsocks server stop
+            """).Calls(globals, _ => ControlRequest.Post(ControlApi.ServerStop), ControlJsonContext.Default.ServerInfo, Views.Server),
     };
 
     private static Command Start(GlobalOptions globals)
@@ -26,8 +31,7 @@ internal static class ServerCommands
             Description = "IP address and port to listen on; write IPv6 addresses as [addr]:port",
             CustomParser = r => Parsers.Listen(r, "listen address"),
         };
-        var credentials = new CredentialOptions("clients of the server");
-        var command = new Command("start", """
+        return new Command("start", """
             Start the SOCKS5 server, or restart it on a new address. Without --username it requires no authentication,
             which the daemon refuses on a non-loopback address unless the configuration allows it.
 
@@ -37,38 +41,14 @@ internal static class ServerCommands
             """)
         {
             listen,
-        };
-        credentials.AddTo(command);
-        command.SetAction((parse, ct) =>
-        {
-            if (!credentials.TryResolve(parse, parse.InvocationConfiguration.Error, out var username, out var password))
-            {
-                return Task.FromResult(ExitCodes.Usage);
-            }
-
-            var body = new ServerStartRequest { Listen = parse.GetValue(listen)!, Username = username, Password = password };
-            var request = ControlRequest.Post(ControlApi.ServerStart, body, ControlJsonContext.Default.ServerStartRequest);
-            return ControlCall.RunAsync(parse, globals, request, ControlJsonContext.Default.ServerInfo, Views.Server, json: false, ct);
-        });
-        return command;
-    }
-
-    private static Command Stop(GlobalOptions globals)
-    {
-        var command = new Command("stop", """
-            Stop the SOCKS5 server's listener. Sessions in flight continue.
-
-            Example:
-              transparentsocks server stop
-            """);
-        command.SetAction((parse, ct) => ControlCall.RunAsync(
-            parse,
+        }.CallsWithCredentials(
             globals,
-            ControlRequest.Post(ControlApi.ServerStop),
+            "clients of the server",
+            (parse, username, password) => ControlRequest.Post(
+                ControlApi.ServerStart,
+                new ServerStartRequest { Listen = parse.GetValue(listen)!, Username = username, Password = password },
+                ControlJsonContext.Default.ServerStartRequest),
             ControlJsonContext.Default.ServerInfo,
-            Views.Server,
-            json: false,
-            ct));
-        return command;
+            Views.Server);
     }
 }

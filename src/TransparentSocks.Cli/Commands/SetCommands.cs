@@ -17,10 +17,58 @@ internal static class SetCommands
         """)
     {
         Endpoint(globals),
-        Timeout(globals),
-        Pooling(globals),
-        MaxPoolSize(globals),
-        Verbose(globals),
+        Setting(
+            globals,
+            "timeout",
+            """
+            Set the idle timeout of new sessions, on the server and on every interface.
+
+            Example:
+              transparentsocks set timeout 600
+            """,
+            new Argument<double>("SECONDS")
+            {
+                Description = "Seconds without traffic before a session is closed (greater than 0, decimals allowed)",
+                CustomParser = r => Parsers.PositiveSeconds(r, "the idle timeout"),
+            },
+            seconds => ControlRequest.Put(ControlApi.Timeout, new SetTimeoutRequest(seconds), ControlJsonContext.Default.SetTimeoutRequest)),
+        Setting(
+            globals,
+            "pooling",
+            """
+            Turn pooling of pre-authenticated upstream connections on or off.
+
+            Example:
+              transparentsocks set pooling on
+            """,
+            Parsers.OnOffArgument("STATE", "pooling"),
+            on => ControlRequest.Put(ControlApi.Pooling, new SetPoolingRequest(on), ControlJsonContext.Default.SetPoolingRequest)),
+        Setting(
+            globals,
+            "max-pool-size",
+            """
+            Set how many idle pre-authenticated connections are kept per upstream.
+
+            Example:
+              transparentsocks set max-pool-size 8
+            """,
+            new Argument<int>("N")
+            {
+                Description = "Idle pooled connections kept per upstream (0 or more)",
+                CustomParser = r => Parsers.NonNegativeInt(r, "the pool size"),
+            },
+            size => ControlRequest.Put(ControlApi.MaxPoolSize, new SetMaxPoolSizeRequest(size), ControlJsonContext.Default.SetMaxPoolSizeRequest)),
+        Setting(
+            globals,
+            "verbose",
+            """
+            Turn debug logging on or off at once, without a restart.
+
+            Example:
+              transparentsocks set verbose on
+            """,
+            Parsers.OnOffArgument("STATE", "verbose"),
+            on => ControlRequest.Put(ControlApi.Verbose, new SetVerboseRequest(on), ControlJsonContext.Default.SetVerboseRequest)),
     };
 
     private static Command Endpoint(GlobalOptions globals)
@@ -30,8 +78,7 @@ internal static class SetCommands
             Description = "The upstream SOCKS5 proxy; write IPv6 addresses as [addr]:port",
             CustomParser = r => Parsers.Upstream(r, "endpoint"),
         };
-        var credentials = new CredentialOptions("the upstream");
-        var command = new Command("endpoint", """
+        return new Command("endpoint", """
             Set the default upstream SOCKS5 proxy, used by the server and by every interface without its own --proxy.
 
             Examples:
@@ -40,110 +87,21 @@ internal static class SetCommands
             """)
         {
             address,
-        };
-        credentials.AddTo(command);
-        command.SetAction((parse, ct) =>
-        {
-            if (!credentials.TryResolve(parse, parse.InvocationConfiguration.Error, out var username, out var password))
-            {
-                return Task.FromResult(ExitCodes.Usage);
-            }
-
-            var body = new SetEndpointRequest { Address = parse.GetValue(address)!, Username = username, Password = password };
-            var request = ControlRequest.Put(ControlApi.Endpoint, body, ControlJsonContext.Default.SetEndpointRequest);
-            return ControlCall.RunAsync(parse, globals, request, ControlJsonContext.Default.UpstreamInfo, Views.Upstream, json: false, ct);
-        });
-        return command;
-    }
-
-    private static Command Timeout(GlobalOptions globals)
-    {
-        var seconds = new Argument<double>("SECONDS")
-        {
-            Description = "Seconds without traffic before a session is closed (greater than 0, decimals allowed)",
-            CustomParser = r => Parsers.PositiveSeconds(r, "the idle timeout"),
-        };
-        var command = new Command("timeout", """
-            Set the idle timeout of new sessions, on the server and on every interface.
-
-            Example:
-              transparentsocks set timeout 600
-            """)
-        {
-            seconds,
-        };
-        command.SetAction((parse, ct) => Settings(
-            parse,
+        }.CallsWithCredentials(
             globals,
-            ControlRequest.Put(ControlApi.Timeout, new SetTimeoutRequest(parse.GetValue(seconds)), ControlJsonContext.Default.SetTimeoutRequest),
-            ct));
-        return command;
+            "the upstream",
+            (parse, username, password) => ControlRequest.Put(
+                ControlApi.Endpoint,
+                new SetEndpointRequest { Address = parse.GetValue(address)!, Username = username, Password = password },
+                ControlJsonContext.Default.SetEndpointRequest),
+            ControlJsonContext.Default.UpstreamInfo,
+            Views.Upstream);
     }
 
-    private static Command Pooling(GlobalOptions globals)
-    {
-        var enabled = Parsers.OnOffArgument("STATE", "pooling");
-        var command = new Command("pooling", """
-            Turn pooling of pre-authenticated upstream connections on or off.
-
-            Example:
-              transparentsocks set pooling on
-            """)
+    /// <summary>A setting's command: its one argument goes in the PUT, and every setting comes back to be printed.</summary>
+    private static Command Setting<T>(GlobalOptions globals, string name, string description, Argument<T> value, Func<T, ControlRequest> request)
+        => new Command(name, description)
         {
-            enabled,
-        };
-        command.SetAction((parse, ct) => Settings(
-            parse,
-            globals,
-            ControlRequest.Put(ControlApi.Pooling, new SetPoolingRequest(parse.GetValue(enabled)), ControlJsonContext.Default.SetPoolingRequest),
-            ct));
-        return command;
-    }
-
-    private static Command MaxPoolSize(GlobalOptions globals)
-    {
-        var size = new Argument<int>("N")
-        {
-            Description = "Idle pooled connections kept per upstream (0 or more)",
-            CustomParser = r => Parsers.NonNegativeInt(r, "the pool size"),
-        };
-        var command = new Command("max-pool-size", """
-            Set how many idle pre-authenticated connections are kept per upstream.
-
-            Example:
-              transparentsocks set max-pool-size 8
-            """)
-        {
-            size,
-        };
-        command.SetAction((parse, ct) => Settings(
-            parse,
-            globals,
-            ControlRequest.Put(ControlApi.MaxPoolSize, new SetMaxPoolSizeRequest(parse.GetValue(size)), ControlJsonContext.Default.SetMaxPoolSizeRequest),
-            ct));
-        return command;
-    }
-
-    private static Command Verbose(GlobalOptions globals)
-    {
-        var enabled = Parsers.OnOffArgument("STATE", "verbose");
-        var command = new Command("verbose", """
-            Turn debug logging on or off at once, without a restart.
-
-            Example:
-              transparentsocks set verbose on
-            """)
-        {
-            enabled,
-        };
-        command.SetAction((parse, ct) => Settings(
-            parse,
-            globals,
-            ControlRequest.Put(ControlApi.Verbose, new SetVerboseRequest(parse.GetValue(enabled)), ControlJsonContext.Default.SetVerboseRequest),
-            ct));
-        return command;
-    }
-
-    private static Task<int> Settings(ParseResult parse, GlobalOptions globals, ControlRequest request, CancellationToken ct)
-        => ControlCall.RunAsync(parse, globals, request, ControlJsonContext.Default.SettingsInfo, Views.Settings, json: false, ct);
+            value,
+        }.Calls(globals, parse => request(parse.GetValue(value)!), ControlJsonContext.Default.SettingsInfo, Views.Settings);
 }

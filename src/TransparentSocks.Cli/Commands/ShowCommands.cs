@@ -36,20 +36,23 @@ internal static class ShowCommands
             name,
             json,
             Interface(globals, json),
-            Server(globals, json),
+            new Command("server", """
+                Show the SOCKS5 server: listener, authentication, counters and connect failures by reason.
+
+                Example:
+                  transparentsocks show server
+                """).Calls(globals, _ => ControlRequest.Get(ControlApi.Server), ControlJsonContext.Default.ServerInfo, Views.Server, json),
             Sessions(globals, json),
-            Upstreams(globals, json),
+            new Command("upstreams", """
+                List the upstream SOCKS5 proxies: the default one and every interface's own, with who uses them.
+
+                Example:
+                  transparentsocks show upstreams
+                """).Calls(globals, _ => ControlRequest.Get(ControlApi.Upstreams), ControlJsonContext.Default.UpstreamsResponse, Views.Upstreams, json),
         };
-        show.SetAction((parse, ct) => parse.GetValue(name) is { } iface
-            ? ShowInterface(parse, globals, json, iface, ct)
-            : ControlCall.RunAsync(
-                parse,
-                globals,
-                ControlRequest.Get(ControlApi.Status),
-                ControlJsonContext.Default.StatusResponse,
-                Views.Status,
-                parse.GetValue(json),
-                ct));
+        var status = ControlCall.Handler(globals, _ => ControlRequest.Get(ControlApi.Status), ControlJsonContext.Default.StatusResponse, Views.Status, json);
+        var one = ShowInterface(globals, json, parse => parse.GetValue(name));
+        show.SetAction((parse, ct) => parse.GetValue(name) is null ? status(parse, ct) : one(parse, ct));
         return show;
     }
 
@@ -66,26 +69,7 @@ internal static class ShowCommands
         {
             name,
         };
-        command.SetAction((parse, ct) => ShowInterface(parse, globals, json, parse.GetValue(name)!, ct));
-        return command;
-    }
-
-    private static Command Server(GlobalOptions globals, Option<bool> json)
-    {
-        var command = new Command("server", """
-            Show the SOCKS5 server: listener, authentication, counters and connect failures by reason.
-
-            Example:
-              transparentsocks show server
-            """);
-        command.SetAction((parse, ct) => ControlCall.RunAsync(
-            parse,
-            globals,
-            ControlRequest.Get(ControlApi.Server),
-            ControlJsonContext.Default.ServerInfo,
-            Views.Server,
-            parse.GetValue(json),
-            ct));
+        command.SetAction(ShowInterface(globals, json, parse => parse.GetValue(name)));
         return command;
     }
 
@@ -103,7 +87,7 @@ internal static class ShowCommands
             HelpName = "N",
             CustomParser = r => Parsers.PositiveInt(r, "--limit"),
         };
-        var command = new Command("sessions", """
+        return new Command("sessions", """
             List open sessions, oldest first.
 
             Examples:
@@ -113,46 +97,24 @@ internal static class ShowCommands
         {
             iface,
             limit,
-        };
-        command.SetAction((parse, ct) => ControlCall.RunAsync(
-            parse,
+        }.Calls(
             globals,
-            ControlRequest.Get(SessionsPath(parse.GetValue(iface), parse.GetValue(limit))),
+            parse => ControlRequest.Get(SessionsPath(parse.GetValue(iface), parse.GetValue(limit))),
             ControlJsonContext.Default.SessionsResponse,
             Views.Sessions,
-            parse.GetValue(json),
-            ct));
-        return command;
+            json);
     }
 
-    private static Command Upstreams(GlobalOptions globals, Option<bool> json)
-    {
-        var command = new Command("upstreams", """
-            List the upstream SOCKS5 proxies: the default one and every interface's own, with who uses them.
-
-            Example:
-              transparentsocks show upstreams
-            """);
-        command.SetAction((parse, ct) => ControlCall.RunAsync(
-            parse,
+    private static Func<ParseResult, CancellationToken, Task<int>> ShowInterface(
+        GlobalOptions globals,
+        Option<bool> json,
+        Func<ParseResult, string?> name)
+        => ControlCall.Handler(
             globals,
-            ControlRequest.Get(ControlApi.Upstreams),
-            ControlJsonContext.Default.UpstreamsResponse,
-            Views.Upstreams,
-            parse.GetValue(json),
-            ct));
-        return command;
-    }
-
-    private static Task<int> ShowInterface(ParseResult parse, GlobalOptions globals, Option<bool> json, string name, CancellationToken ct)
-        => ControlCall.RunAsync(
-            parse,
-            globals,
-            ControlRequest.Get(ControlApi.Interface(name)),
+            parse => ControlRequest.Get(ControlApi.Interface(name(parse)!)),
             ControlJsonContext.Default.InterfaceInfo,
             Views.Interface,
-            parse.GetValue(json),
-            ct);
+            json);
 
     internal static string SessionsPath(string? iface, int? limit)
     {
