@@ -42,12 +42,15 @@ iperf3 -s -B 127.0.0.1 -p "$IPERF_PORT" --idle-timeout $((DURATION + 60)) >"$RUN
 STARTED+=($!)
 wait_listen "$IPERF_PORT" $! iperf3-server
 
+# Each daemon gets its own control socket: both run at once, and the default path may belong to a daemon that is not
+# ours (a second one refuses to start while it is in use).
 for mode in splice copy; do
     name=ts-$mode
     cat >"$RUN/$name.json" <<EOF
 {
   "server": { "enabled": true, "listen": "127.0.0.1:${PORT[$name]}", "allowPrivateDestinations": true },
   "relay": { "mode": "$mode" },
+  "control": { "socket": "$RUN/$name.sock" },
   "logging": { "level": "debug" }
 }
 EOF

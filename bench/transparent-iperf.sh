@@ -117,11 +117,14 @@ STARTED+=("$DANTED_PID")
 wait_listen "$DANTED_PORT" "$DANTED_PID" danted "$NS_GW"
 expect_comm "$DANTED_PID" danted
 
+# The control socket is ours, not the default one: the network namespace does not separate socket paths, so the
+# default could belong to a daemon that is not ours (a second one refuses to start while it is in use).
 for mode in tproxy redirect; do
     cat >"$RUN/ts-$mode.json" <<EOF
 {
   "upstream": { "address": "127.0.0.1:$DANTED_PORT" },
   "transparent": { "enabled": true, "mode": "$mode", "port": $TS_PORT, "interfaces": [ { "name": "$GW_CLI_IF" } ] },
+  "control": { "socket": "$RUN/ts-$mode.sock" },
   "logging": { "level": "debug" }
 }
 EOF
