@@ -88,7 +88,12 @@ NAMESPACES=()
 SRC_EXPORT=       # a temporary source export to build from, if any
 
 alive() {         # alive PID: a zombie has finished; only its parent's wait is missing
-    [[ -r /proc/$1/stat && $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]
+    local stat
+    # One read: between a test for the file and a second read, bash may reap the zombie, and an empty state
+    # would then pass for a live process that "did not stop".
+    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+    stat=${stat##*) }         # past the command name, which may hold spaces and ")"
+    [[ ${stat%% *} != Z ]]
 }
 
 stop_pid() {      # stop_pid PID: SIGTERM, wait up to 10 s for it and its descendants, then SIGKILL what is left
