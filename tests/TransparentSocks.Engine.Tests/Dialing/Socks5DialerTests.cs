@@ -143,27 +143,5 @@ public sealed class Socks5DialerTests : IDisposable
         => await dialer.DialAsync(new DialRequest(destination, _loops.Next(), null)).AsTask().WaitAsync(Timeout);
 
     private async Task<string> FetchAsync(IDialer dialer, Destination destination)
-    {
-        var result = await DialAsync(dialer, destination);
-        Assert.True(result.Succeeded, result.ToString());
-        using var socket = result.Socket!;
-        var sent = await socket.SendAsync(Encoding.ASCII.GetBytes("GET /dialer HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
-        Assert.False(sent.HasError, sent.ToString());
-        var buffer = new byte[64 * 1024];
-        var total = 0;
-        socket.SetTimeout(Timeout);
-        while (true)
-        {
-            var r = await socket.ReceiveAsync(buffer.AsMemory(total));
-            Assert.False(r.HasError, r.ToString());
-            if (r.Bytes == 0)
-            {
-                break;
-            }
-
-            total += r.Bytes;
-        }
-
-        return Encoding.ASCII.GetString(buffer, 0, total);
-    }
+        => await DialedHttp.GetAsync(await DialAsync(dialer, destination), "/dialer", Timeout);
 }
