@@ -133,8 +133,8 @@ internal sealed class ControlServer : IHostedService, IDisposable
             return;
         }
 
-        var owner = Syscall.geteuid() == 0 ? 0u : Syscall.geteuid();
-        if (Syscall.chown(path, owner, (uint)gid) != 0 || Syscall.chmod(path, groupAccess) != 0)
+        // The file already belongs to us; as root that is root, and otherwise only root could give it away.
+        if (Syscall.chown(path, Syscall.geteuid(), (uint)gid) != 0 || Syscall.chmod(path, groupAccess) != 0)
         {
             throw new IOException($"chown/chmod {path}: {Stdlib.GetLastError()}");
         }
