@@ -123,6 +123,8 @@ public sealed class DaemonTests
             // nohup execs the daemon with SIGHUP ignored, which the daemon inherits: the way an operator's shell may start it.
             await using var daemon = ExternalProcess.Start("nohup", ["dotnet", DaemonProcess.DaemonDll, "--config", config]);
             Assert.True(await ListenProbe.WaitAsync(daemon, first, attempts: 150), daemon.Describe());
+            // The listener is up before the signal handlers are; this line comes after them.
+            Assert.True(await daemon.WaitForTextAsync("transparentsocksd started", Timeout), daemon.Describe());
 
             await File.WriteAllTextAsync(config, DaemonProcess.WithControlSocket(
                 $$"""{ "server": { "enabled": true, "listen": "{{second}}" } }""", DaemonProcess.ControlSocketOf(config)));

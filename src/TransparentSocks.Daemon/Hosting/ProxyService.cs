@@ -42,7 +42,6 @@ internal sealed class ApplyException : Exception
 /// </summary>
 internal sealed class ProxyService : IHostedService, IDisposable
 {
-
     private readonly ILoggerFactory _loggerFactory;
     private readonly ConfigSource _source;
     private readonly LoggingLevelSwitch _levelSwitch;
@@ -112,16 +111,29 @@ internal sealed class ProxyService : IHostedService, IDisposable
         _sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
         {
             context.Cancel = true;
-            _ = ReloadAsync();
+            _ = OnSignalAsync("SIGHUP reload", ReloadAsync);
         });
 
         // SIGUSR1 writes the statistics to the log, the way dd and many daemons report progress on request.
         _sigusr1 = PosixSignalRegistration.Create((PosixSignal)10, context =>
         {
             context.Cancel = true;
-            _ = LogStatsAsync();
+            _ = OnSignalAsync("SIGUSR1 statistics", LogStatsAsync);
         });
         _logger.LogInformation("transparentsocksd started with {Loops} event loop(s), relay {Relay}", _loops.Loops.Count, _options.Relay.Mode);
+    }
+
+    // Nobody awaits a signal's work, so a failure nobody foresaw would vanish as an unobserved task; it is logged instead.
+    private async Task OnSignalAsync(string what, Func<Task> work)
+    {
+        try
+        {
+            await work().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "{What} failed: {Error}", what, ex.Message);
+        }
     }
 
     private void RestoreDefaultDisposition(Signum signal)
