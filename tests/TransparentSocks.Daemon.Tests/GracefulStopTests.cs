@@ -21,7 +21,7 @@ public sealed class GracefulStopTests
         await AssertEchoesAsync(session, "before the stop");
 
         await SignalAsync(daemon, "TERM");
-        Assert.True(await WaitUntilAsync(() => !ListenProbe.IsListening(daemon.Process.Pid, listen)), daemon.Log);
+        Assert.True(await Poll.UntilAsync(() => !ListenProbe.IsListening(daemon.Process.Pid, listen), TimeSpan.FromSeconds(10)), daemon.Log);
 
         // Longer than the default drain of 5 s: the configured 30 s is what holds the session open.
         await Task.Delay(TimeSpan.FromSeconds(6));
@@ -78,16 +78,6 @@ public sealed class GracefulStopTests
 
     private static Task SignalAsync(DaemonProcess daemon, string signal)
         => ExternalProcess.RunOrThrowAsync("kill", [$"-{signal}", daemon.Process.Pid.ToString(CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(5));
-
-    private static async Task<bool> WaitUntilAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 100 && !condition(); i++)
-        {
-            await Task.Delay(100);
-        }
-
-        return condition();
-    }
 
     private static async Task<bool> ReadUntilClosedAsync(Socket session)
     {

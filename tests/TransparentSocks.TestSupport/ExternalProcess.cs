@@ -178,24 +178,8 @@ public sealed partial class ExternalProcess : IAsyncDisposable
     }
 
     /// <summary>Polls stdout and stderr until <paramref name="text"/> appears. False on timeout.</summary>
-    public async Task<bool> WaitForTextAsync(string text, TimeSpan timeout)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            if (Output.Contains(text, StringComparison.Ordinal) || Error.Contains(text, StringComparison.Ordinal))
-            {
-                return true;
-            }
-
-            if (deadline.Elapsed >= timeout)
-            {
-                return false;
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(50));
-        }
-    }
+    public Task<bool> WaitForTextAsync(string text, TimeSpan timeout)
+        => Poll.UntilAsync(() => Output.Contains(text, StringComparison.Ordinal) || Error.Contains(text, StringComparison.Ordinal), timeout);
 
     /// <summary>The command line, exit state and captured output, for assertion messages.</summary>
     public string Describe()

@@ -23,7 +23,7 @@ public sealed class SocketActivationTests
         {
             await using var activator = ExternalProcess.Start(
                 "systemd-socket-activate", ["-l", socket, "dotnet", DaemonProcess.DaemonDll, "--config", config]);
-            Assert.True(await WaitForFileAsync(socket), activator.Describe());
+            Assert.True(await Poll.UntilAsync(() => File.Exists(socket), Timeout), activator.Describe());
 
             // A mode the daemon would never choose itself (it makes root:GROUP 0660): proof that it left the file alone.
             await ExternalProcess.RunOrThrowAsync("chmod", ["0600", socket], Timeout);
@@ -45,15 +45,5 @@ public sealed class SocketActivationTests
         {
             Directory.Delete(Path.GetDirectoryName(config)!, recursive: true);
         }
-    }
-
-    private static async Task<bool> WaitForFileAsync(string path)
-    {
-        for (var i = 0; i < 100 && !File.Exists(path); i++)
-        {
-            await Task.Delay(100);
-        }
-
-        return File.Exists(path);
     }
 }

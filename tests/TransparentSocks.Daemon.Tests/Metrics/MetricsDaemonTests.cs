@@ -39,7 +39,7 @@ public sealed class MetricsDaemonTests
               "metrics": { "enabled": true, "listen": "{{metrics}}" }
             }
             """);
-        Assert.True(await WaitForLogAsync(daemon, $"metrics: serving http://{metrics}/metrics"), daemon.Log);
+        Assert.True(await daemon.Process.WaitForTextAsync($"metrics: serving http://{metrics}/metrics", TimeSpan.FromSeconds(10)), daemon.Log);
 
         var curl = await CurlAsync(socks, Password, target.Url.ToString());
         Assert.True(curl.ExitCode == 0, curl.Error + daemon.Log);
@@ -118,7 +118,7 @@ public sealed class MetricsDaemonTests
             }
             """);
 
-        Assert.True(await WaitForLogAsync(daemon, "metrics.listen: cannot listen on"), daemon.Log);
+        Assert.True(await daemon.Process.WaitForTextAsync("metrics.listen: cannot listen on", TimeSpan.FromSeconds(10)), daemon.Log);
         var curl = await ExternalProcess.RunAsync("curl", ["-q", "-sS", "--max-time", "20", "--socks5", socks.ToString(), target.Url.ToString()], Timeout);
         Assert.True(curl.ExitCode == 0, curl.Error + daemon.Log);
         Assert.Equal("still proxying\n", curl.Output);
@@ -136,7 +136,7 @@ public sealed class MetricsDaemonTests
             }
             """);
 
-        Assert.True(await WaitForLogAsync(daemon, "metrics.listen: [::1]"), daemon.Log);
+        Assert.True(await daemon.Process.WaitForTextAsync("metrics.listen: [::1]", TimeSpan.FromSeconds(10)), daemon.Log);
         Assert.True(ListenProbe.IsListening(daemon.Process.Pid, socks));
     }
 
@@ -176,14 +176,4 @@ public sealed class MetricsDaemonTests
     private static IPEndPoint Free() => new(IPAddress.Loopback, PortAllocator.GetFreeTcpPort(IPAddress.Loopback));
 
     private static Task<DaemonProcess> StartAsync(IPEndPoint socks, string config) => DaemonProcess.StartListeningAsync(socks, config);
-
-    private static async Task<bool> WaitForLogAsync(DaemonProcess daemon, string text)
-    {
-        for (var i = 0; i < 100 && !daemon.Log.Contains(text, StringComparison.Ordinal); i++)
-        {
-            await Task.Delay(100);
-        }
-
-        return daemon.Log.Contains(text, StringComparison.Ordinal);
-    }
 }
