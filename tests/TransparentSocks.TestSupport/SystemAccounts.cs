@@ -39,13 +39,11 @@ public static class SystemAccounts
             await RetryWhileLockedAsync("useradd", arguments, stdin: null, AlreadyExists);
         }
 
-        foreach (var group in groups)
+        var memberOf = (await ExternalProcess.RunAsync("id", ["-nG", user], CommandTimeout)).Output
+            .Split(' ', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        foreach (var group in groups.Except(memberOf))
         {
-            var members = await ExternalProcess.RunAsync("id", ["-nG", user], CommandTimeout);
-            if (!members.Output.Split(' ', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Contains(group))
-            {
-                await RetryWhileLockedAsync("usermod", ["-a", "-G", group, user], stdin: null, acceptedExitCode: 0);
-            }
+            await RetryWhileLockedAsync("usermod", ["-a", "-G", group, user], stdin: null, acceptedExitCode: 0);
         }
     }
 
