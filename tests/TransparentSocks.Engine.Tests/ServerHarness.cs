@@ -3,9 +3,11 @@ using Microsoft.Extensions.Logging.Abstractions;
 using TransparentSocks.Addressing;
 using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Inbound;
+using TransparentSocks.Engine.Pipeline;
 using TransparentSocks.Engine.Sessions;
 using TransparentSocks.Linux.EventLoop;
 using TransparentSocks.Linux.Relay;
+using TransparentSocks.Options;
 
 namespace TransparentSocks.Engine.Tests;
 
@@ -35,7 +37,7 @@ internal sealed class ServerHarness : IAsyncDisposable
         TimeSpan? handshakeTimeout = null,
         TimeSpan? idleTimeout = null,
         int maxConnections = 10000,
-        RelayEngine engine = RelayEngine.Splice,
+        RelayMode engine = RelayMode.Splice,
         IPAddress? listen = null)
     {
         var loops = new EventLoopGroup(2);
@@ -48,11 +50,11 @@ internal sealed class ServerHarness : IAsyncDisposable
             AllowedClients = allowedClients,
             HandshakeTimeout = handshakeTimeout ?? TimeSpan.FromSeconds(10),
             MaxConnections = maxConnections,
-            Relay = new RelaySettings { Engine = engine, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5) },
+            Relay = new RelaySettings { Mode = engine, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5) },
         };
         var server = new Socks5Server(
-            settings, dialer ?? new DirectDialer(TimeSpan.FromSeconds(5)), loops, sessions,
-            new Dispatcher(NullLogger.Instance), NullLogger.Instance);
+            settings, dialer ?? new DirectDialer(TimeSpan.FromSeconds(5)), new ConnectionPipeline(loops, sessions, NullLogger.Instance),
+            NullLogger.Instance);
         server.Start();
         return new ServerHarness(loops, server, sessions);
     }

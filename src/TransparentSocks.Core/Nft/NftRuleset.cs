@@ -3,23 +3,14 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using TransparentSocks.Addressing;
+using TransparentSocks.Options;
 
 namespace TransparentSocks.Nft;
-
-/// <summary>How diverted connections reach the daemon.</summary>
-public enum DivertMode
-{
-    /// <summary>mangle-priority <c>tproxy</c>: the packet keeps its destination, the listener is transparent.</summary>
-    Tproxy,
-
-    /// <summary>nat <c>redirect</c>: for kernels without TPROXY; the destination comes back from conntrack.</summary>
-    Redirect,
-}
 
 /// <summary>Everything the ruleset depends on. Interfaces and addresses are rendered in the order given.</summary>
 public sealed record NftRulesetSpec
 {
-    public DivertMode Mode { get; init; } = DivertMode.Tproxy;
+    public TransparentMode Mode { get; init; } = TransparentMode.Tproxy;
 
     /// <summary>The listener port for diverted connections (IPv4 and IPv6).</summary>
     public int Port { get; init; } = 12345;
@@ -120,7 +111,7 @@ public static class NftRuleset
 
             """);
 
-        if (spec.Mode == DivertMode.Tproxy)
+        if (spec.Mode == TransparentMode.Tproxy)
         {
             sb.Append(CultureInfo.InvariantCulture, $"""
                 	chain prerouting {'{'}

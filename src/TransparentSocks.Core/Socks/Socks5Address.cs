@@ -28,7 +28,8 @@ internal static class Socks5Address
     {
         if (input.IsEmpty)
         {
-            return ParseResult<Destination>.NeedMore();
+            // ATYP and one more byte: every address type is at least that long, and a name's length byte is the second.
+            return ParseResult<Destination>.NeedMore(2);
         }
 
         int addressLength;
@@ -43,7 +44,7 @@ internal static class Socks5Address
             case Socks5AddressType.DomainName:
                 if (input.Length < 2)
                 {
-                    return ParseResult<Destination>.NeedMore();
+                    return ParseResult<Destination>.NeedMore(input.Length, 2);
                 }
 
                 var nameLength = input[1];
@@ -68,7 +69,7 @@ internal static class Socks5Address
         var length = 1 + addressLength + 2;
         if (input.Length < length)
         {
-            return ParseResult<Destination>.NeedMore();
+            return ParseResult<Destination>.NeedMore(input.Length, length);
         }
 
         var address = input.Slice(1, addressLength);

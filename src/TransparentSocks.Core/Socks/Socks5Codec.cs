@@ -41,7 +41,7 @@ public static class Socks5Codec
     {
         if (input.Length < 1)
         {
-            return ParseResult<Socks5Greeting>.NeedMore();
+            return ParseResult<Socks5Greeting>.NeedMore(3);
         }
 
         if (input[0] != Version)
@@ -51,7 +51,7 @@ public static class Socks5Codec
 
         if (input.Length < 2)
         {
-            return ParseResult<Socks5Greeting>.NeedMore();
+            return ParseResult<Socks5Greeting>.NeedMore(input.Length, 3);
         }
 
         var count = input[1];
@@ -68,7 +68,7 @@ public static class Socks5Codec
 
         if (methods.Length < count)
         {
-            return ParseResult<Socks5Greeting>.NeedMore();
+            return ParseResult<Socks5Greeting>.NeedMore(input.Length, 2 + count);
         }
 
         var set = Socks5MethodSet.Empty;
@@ -85,7 +85,7 @@ public static class Socks5Codec
     {
         if (input.Length < 1)
         {
-            return ParseResult<Socks5Credentials>.NeedMore();
+            return ParseResult<Socks5Credentials>.NeedMore(5);
         }
 
         if (input[0] != AuthVersion)
@@ -95,7 +95,7 @@ public static class Socks5Codec
 
         if (input.Length < 2)
         {
-            return ParseResult<Socks5Credentials>.NeedMore();
+            return ParseResult<Socks5Credentials>.NeedMore(input.Length, 5);
         }
 
         var usernameLength = input[1];
@@ -107,7 +107,8 @@ public static class Socks5Codec
         var passwordLengthAt = 2 + usernameLength;
         if (input.Length <= passwordLengthAt)
         {
-            return ParseResult<Socks5Credentials>.NeedMore();
+            // The password's length byte and at least one password byte.
+            return ParseResult<Socks5Credentials>.NeedMore(input.Length, passwordLengthAt + 2);
         }
 
         var passwordLength = input[passwordLengthAt];
@@ -119,7 +120,7 @@ public static class Socks5Codec
         var length = passwordLengthAt + 1 + passwordLength;
         if (input.Length < length)
         {
-            return ParseResult<Socks5Credentials>.NeedMore();
+            return ParseResult<Socks5Credentials>.NeedMore(input.Length, length);
         }
 
         var credentials = new Socks5Credentials(2..passwordLengthAt, (passwordLengthAt + 1)..length);
@@ -146,7 +147,7 @@ public static class Socks5Codec
 
         if (input.Length < 3)
         {
-            return ParseResult<Socks5Request>.NeedMore();
+            return ParseResult<Socks5Request>.NeedMore(input.Length, 3 + 2);
         }
 
         var address = Socks5Address.Parse(input[3..]);
@@ -154,7 +155,7 @@ public static class Socks5Codec
         {
             ParseStatus.Done => ParseResult<Socks5Request>.Done(
                 new Socks5Request((Socks5Command)input[1], address.Value), 3 + address.Consumed),
-            ParseStatus.NeedMoreData => ParseResult<Socks5Request>.NeedMore(),
+            ParseStatus.NeedMoreData => ParseResult<Socks5Request>.NeedMore(address.Needed),
             _ => ParseResult<Socks5Request>.Invalid(address.Error),
         };
     }
@@ -168,7 +169,7 @@ public static class Socks5Codec
         }
 
         return input.Length < 2
-            ? ParseResult<Socks5AuthMethod>.NeedMore()
+            ? ParseResult<Socks5AuthMethod>.NeedMore(input.Length, 2)
             : ParseResult<Socks5AuthMethod>.Done((Socks5AuthMethod)input[1], 2);
     }
 
@@ -181,7 +182,7 @@ public static class Socks5Codec
         }
 
         return input.Length < 2
-            ? ParseResult<bool>.NeedMore()
+            ? ParseResult<bool>.NeedMore(input.Length, 2)
             : ParseResult<bool>.Done(input[1] == AuthSuccess, 2);
     }
 
@@ -205,7 +206,7 @@ public static class Socks5Codec
 
         if (input.Length < 3)
         {
-            return ParseResult<Socks5Reply>.NeedMore();
+            return ParseResult<Socks5Reply>.NeedMore(input.Length, 3 + 2);
         }
 
         var address = Socks5Address.Parse(input[3..]);
@@ -213,7 +214,7 @@ public static class Socks5Codec
         {
             ParseStatus.Done => ParseResult<Socks5Reply>.Done(
                 new Socks5Reply((Socks5ReplyCode)input[1], address.Value), 3 + address.Consumed),
-            ParseStatus.NeedMoreData => ParseResult<Socks5Reply>.NeedMore(),
+            ParseStatus.NeedMoreData => ParseResult<Socks5Reply>.NeedMore(address.Needed),
             _ => ParseResult<Socks5Reply>.Invalid(address.Error),
         };
     }

@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Text;
 using TransparentSocks.Daemon.Network;
+using TransparentSocks.Engine;
 using TransparentSocks.Engine.Dialing;
-using TransparentSocks.Engine.Inbound;
-using TransparentSocks.Engine.Sessions;
 using TransparentSocks.Engine.Stats;
 using TransparentSocks.Nft;
 
@@ -15,32 +14,34 @@ namespace TransparentSocks.Daemon.Hosting;
 /// </summary>
 internal static class StatsReport
 {
-    public static async Task<IReadOnlyList<string>> BuildAsync(Socks5Server? server, TransparentPath? path, SessionTable sessions)
+    public static async Task<IReadOnlyList<string>> BuildAsync(ProxyEngine engine)
     {
         var lines = new List<string>();
-        if (server is not null)
+        var inbounds = engine.Inbounds();
+        var traffic = engine.Traffic(inbounds);
+        if (engine.Server is { } server)
         {
             lines.Add($"server {server.LocalEndPoint}: accepted {server.Stats.Accepted}, rejected {server.Stats.Rejected}, "
-                      + $"auth failures {server.Stats.AuthFailures}, {Describe(server.Stats, sessions)}");
+                      + $"auth failures {server.Stats.AuthFailures}, {Describe(server.Stats, traffic)}");
         }
 
-        if (path is not null)
+        if (engine.Transparent is { } path)
         {
             var counters = await NftClient.ReadCountersAsync().ConfigureAwait(false);
             foreach (var iface in path.Interfaces)
             {
                 counters.TryGetValue(NftRuleset.CounterName(iface.Name), out var diverted);
                 lines.Add($"interface {iface.Name}: upstream {iface.Dialer.Name}, maxConnections {iface.MaxConnections}, "
-                          + $"diverted {diverted.Packets} packets {diverted.Bytes} bytes, rejected {iface.Stats.Rejected}, {Describe(iface.Stats, sessions)}");
+                          + $"diverted {diverted.Packets} packets {diverted.Bytes} bytes, rejected {iface.Stats.Rejected}, {Describe(iface.Stats, traffic)}");
             }
         }
 
         return lines;
     }
 
-    private static string Describe(InboundStats stats, SessionTable sessions)
+    private static string Describe(InboundStats stats, Traffic traffic)
     {
-        var (up, down) = sessions.BytesOf(stats);
+        var (up, down) = traffic.Of(stats);
         var failures = new StringBuilder();
         foreach (var (error, count) in stats.DialFailureBreakdown())
         {

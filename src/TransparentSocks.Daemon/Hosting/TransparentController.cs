@@ -3,13 +3,11 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
 using TransparentSocks.Addressing;
+using TransparentSocks.Daemon.Logging;
 using TransparentSocks.Daemon.Network;
 using TransparentSocks.Engine;
 using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Inbound;
-using TransparentSocks.Engine.Sessions;
-using TransparentSocks.Linux.EventLoop;
-using TransparentSocks.Linux.Relay;
 using TransparentSocks.Nft;
 using TransparentSocks.Options;
 
@@ -22,11 +20,9 @@ namespace TransparentSocks.Daemon.Hosting;
 /// </summary>
 internal sealed class TransparentController : IAsyncDisposable
 {
-    private readonly EventLoopGroup _loops;
-    private readonly SessionTable _sessions;
-    private readonly Dispatcher _dispatcher;
-    private readonly ILoggerFactory _loggerFactory;
+    private readonly ProxyEngine _engine;
     private readonly ILogger _logger;
+    private TransparentSocksOptions _all = new();
     private TransparentOptions _options = new();
     private UpstreamOptions _upstream = new();
     private TransparentPath? _path;
@@ -34,13 +30,10 @@ internal sealed class TransparentController : IAsyncDisposable
     private IDialer? _defaultDialer;
     private readonly Dictionary<Socks5DialerSettings, Socks5Dialer> _dialers = [];
 
-    public TransparentController(EventLoopGroup loops, SessionTable sessions, Dispatcher dispatcher, ILoggerFactory loggerFactory)
+    public TransparentController(ProxyEngine engine, ILogger logger)
     {
-        _loops = loops;
-        _sessions = sessions;
-        _dispatcher = dispatcher;
-        _loggerFactory = loggerFactory;
-        _logger = loggerFactory.CreateLogger("TransparentSocks.Transparent");
+        _engine = engine;
+        _logger = logger;
     }
 
     public TransparentPath? Path => _path;
@@ -49,18 +42,11 @@ internal sealed class TransparentController : IAsyncDisposable
 
     public async Task StartAsync(TransparentSocksOptions options)
     {
+        _all = options;
         _options = options.Transparent;
         _upstream = options.Upstream;
         _defaultDialer = _upstream.Endpoint is null ? null : DialerFor(_upstream.Endpoint.Value, _upstream.Username, _upstream.EffectivePassword);
-        _path = new TransparentPath(
-            new TransparentSettings
-            {
-                Mode = ToDivertMode(_options.Mode),
-                Port = _options.Port,
-                Ipv6 = _options.IPv6,
-                Relay = RelayFrom(options),
-            },
-            _loops, _sessions, _dispatcher, _loggerFactory.CreateLogger("TransparentSocks.Transparent"));
+        _path = _engine.OpenTransparent(options);
 
         try
         {
@@ -80,7 +66,8 @@ internal sealed class TransparentController : IAsyncDisposable
         catch (Exception ex) when (ex is NftException or InvalidOperationException)
         {
             // Nothing of ours may stay half-installed; a ruleset nft refused was never applied.
-            await _path.StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+            await _engine.CloseTransparentAsync(TimeSpan.Zero).ConfigureAwait(false);
+            _path = null;
             if (_applied is not null)
             {
                 await NftClient.ApplyAsync(NftRuleset.RenderDelete()).ConfigureAwait(false);
@@ -92,12 +79,10 @@ internal sealed class TransparentController : IAsyncDisposable
 
         foreach (var warning in SystemChecks.Check(_options.Interfaces.Select(i => i.Name!), _options.IPv6))
         {
-            _logger.LogWarning("{Warning}", warning);
+            Log.SystemWarning(_logger, warning);
         }
 
-        _logger.LogInformation(
-            "transparent path up: {Mode} on port {Port}, {Count} interface(s), fwmark 0x{Fwmark:x}, table {Table}",
-            _options.Mode, _options.Port, _options.Interfaces.Count, _options.Fwmark, _options.RouteTable);
+        Log.TransparentUp(_logger, _options.Mode, _options.Port, _options.Interfaces.Count, _options.Fwmark, _options.RouteTable);
     }
 
     /// <summary>
@@ -112,8 +97,9 @@ internal sealed class TransparentController : IAsyncDisposable
             return;
         }
 
-        var previous = (_options, _upstream, _defaultDialer);
+        var previous = (_all, _options, _upstream, _defaultDialer);
         var next = options.Transparent;
+        _all = options;
         _options = next;
         _upstream = options.Upstream;
         _defaultDialer = _upstream.Endpoint is null ? null : DialerFor(_upstream.Endpoint.Value, _upstream.Username, _upstream.EffectivePassword);
@@ -150,11 +136,11 @@ internal sealed class TransparentController : IAsyncDisposable
                 await _path.DisableAsync(name).ConfigureAwait(false);
             }
 
-            (_options, _upstream, _defaultDialer) = previous;
+            (_all, _options, _upstream, _defaultDialer) = previous;
             throw;
         }
 
-        _path.UpdateRelay(RelayFrom(options));
+        _engine.UpdateTransparentRelay(options);
         foreach (var (name, iface) in current)
         {
             if (wanted.TryGetValue(name, out var w))
@@ -185,18 +171,18 @@ internal sealed class TransparentController : IAsyncDisposable
 
         // Listeners close first (new connections are dropped by the fail-closed rule and retried), sessions drain
         // while the rules still steer their packets, and only then do the rules and routes go.
-        await _path.StopAsync(drain).ConfigureAwait(false);
+        await _engine.CloseTransparentAsync(drain).ConfigureAwait(false);
         try
         {
             await NftClient.ApplyAsync(NftRuleset.RenderDelete()).ConfigureAwait(false);
         }
         catch (NftException ex)
         {
-            _logger.LogError("could not remove the nft table: {Error}", ex.Message);
+            Log.NftRemoveFailed(_logger, ex.Message);
         }
 
         await PolicyRouting.RemoveAsync(_options.Fwmark, _options.RouteTable, _options.RulePriority).ConfigureAwait(false);
-        _logger.LogInformation("transparent path down: nft table and policy routes removed");
+        Log.TransparentDown(_logger);
         _path = null;
         _defaultDialer = null;
         await DisposeUnusedDialersAsync().ConfigureAwait(false);
@@ -226,18 +212,7 @@ internal sealed class TransparentController : IAsyncDisposable
     /// </summary>
     private Socks5Dialer DialerFor(Destination server, string? username, string? password)
     {
-        var settings = new Socks5DialerSettings
-        {
-            Server = server,
-            Username = username,
-            Password = password,
-            ConnectTimeout = _upstream.ConnectTimeout,
-            HandshakeTimeout = _upstream.HandshakeTimeout,
-            Mark = _upstream.EffectiveMark(transparentEnabled: true),
-            Pooling = _upstream.Pooling,
-            MaxPoolSize = _upstream.MaxPoolSize,
-            PoolLoops = _loops,
-        };
+        var settings = _engine.UpstreamSettings(_all, server, username, password, forTransparentPath: true);
         if (!_dialers.TryGetValue(settings, out var dialer))
         {
             dialer = new Socks5Dialer(settings);
@@ -304,7 +279,7 @@ internal sealed class TransparentController : IAsyncDisposable
 
         return new NftRulesetSpec
         {
-            Mode = ToDivertMode(_options.Mode),
+            Mode = _options.Mode,
             Port = _options.Port,
             Fwmark = _options.Fwmark,
             OutboundMark = _upstream.EffectiveMark(transparentEnabled: true),
@@ -348,16 +323,6 @@ internal sealed class TransparentController : IAsyncDisposable
         var plain = address.AddressFamily == AddressFamily.InterNetworkV6 ? new IPAddress(address.GetAddressBytes()) : address;
         return IpNetwork.Parse(plain.AddressFamily == AddressFamily.InterNetworkV6 ? $"{plain}/128" : $"{plain}/32");
     }
-
-    private static DivertMode ToDivertMode(TransparentMode mode) => mode == TransparentMode.Redirect ? DivertMode.Redirect : DivertMode.Tproxy;
-
-    private static RelaySettings RelayFrom(TransparentSocksOptions options) => new()
-    {
-        Engine = options.Relay.Mode == RelayMode.Copy ? RelayEngine.Copy : RelayEngine.Splice,
-        PipeSize = options.Relay.PipeSize,
-        BufferSize = options.Relay.BufferSize,
-        IdleTimeout = options.Transparent.IdleTimeout,
-    };
 
     public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
 }

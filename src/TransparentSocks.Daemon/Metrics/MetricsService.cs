@@ -50,7 +50,7 @@ internal sealed partial class MetricsService : IHostedService, IDisposable
         }
 
         var diverted = new DivertedCounters();
-        _metrics = new ProxyMetrics(() => ProxyMetrics.Inbounds(_proxy.Server, _proxy.TransparentPath), _proxy.Sessions, diverted.Read);
+        _metrics = new ProxyMetrics(() => ProxyMetrics.Inbounds(_proxy.Engine.Inbounds()), _proxy.Sessions, diverted.Read);
         try
         {
             _provider = Sdk.CreateMeterProviderBuilder()

@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
+using TransparentSocks.Engine;
 using TransparentSocks.Engine.Dialing;
-using TransparentSocks.Engine.Inbound;
 using TransparentSocks.Engine.Sessions;
 using TransparentSocks.Engine.Stats;
 using TransparentSocks.Nft;
@@ -56,26 +56,9 @@ internal sealed class ProxyMetrics : IDisposable
         _meter.CreateObservableCounter("transparentsocks.diverted_bytes", () => ObserveDiverted(c => c.Bytes), "By", "Bytes counted by the interface's nft divert rule: every packet under TPROXY, each connection's first under REDIRECT.");
     }
 
-    /// <summary>The server (when enabled) and each enabled interface of the transparent path, labelled by its mode.</summary>
-    public static IReadOnlyList<MeteredInbound> Inbounds(Socks5Server? server, TransparentPath? path)
-    {
-        var inbounds = new List<MeteredInbound>();
-        if (server is not null)
-        {
-            inbounds.Add(new MeteredInbound(Socks5Server.InboundName, null, server.Stats));
-        }
-
-        if (path is not null)
-        {
-            var mode = path.Settings.Mode == DivertMode.Redirect ? "redirect" : "tproxy";
-            foreach (var iface in path.Interfaces)
-            {
-                inbounds.Add(new MeteredInbound(mode, iface.Name, iface.Stats));
-            }
-        }
-
-        return inbounds;
-    }
+    /// <summary>The engine's inbounds as the metrics label them.</summary>
+    public static IReadOnlyList<MeteredInbound> Inbounds(IEnumerable<InboundView> inbounds)
+        => [.. inbounds.Select(i => new MeteredInbound(i.Path, i.Interface, i.Stats))];
 
     private IEnumerable<Measurement<long>> PerInbound(Func<InboundStats, long> read)
         => _inbounds().Select(i => new Measurement<long>(read(i.Stats), Labels(i)));
@@ -97,23 +80,15 @@ internal sealed class ProxyMetrics : IDisposable
 
     private IEnumerable<Measurement<long>> ObserveBytes()
     {
-        // Closed totals first, then the live table: a session closing in between is missed rather than counted
-        // twice, and the floor keeps that one-scrape shortfall from looking like a counter reset.
         var inbounds = _inbounds();
-        var closed = inbounds.Select(i => (Up: i.Stats.ClosedBytesUp, Down: i.Stats.ClosedBytesDown)).ToArray();
-        var live = new Dictionary<InboundStats, (long Up, long Down)>(ReferenceEqualityComparer.Instance);
-        foreach (var session in _sessions.Snapshot())
+        var traffic = _sessions.Traffic([.. inbounds.Select(i => i.Stats)]);
+        foreach (var inbound in inbounds)
         {
-            live.TryGetValue(session.Stats, out var sum);
-            live[session.Stats] = (sum.Up + session.Counters.BytesUp, sum.Down + session.Counters.BytesDown);
-        }
-
-        for (var i = 0; i < inbounds.Count; i++)
-        {
-            live.TryGetValue(inbounds[i].Stats, out var open);
-            var (up, down) = _bytesFloor.Raise(inbounds[i].Stats, closed[i].Up + open.Up, closed[i].Down + open.Down);
-            yield return new Measurement<long>(up, [.. Labels(inbounds[i]), new("direction", "up")]);
-            yield return new Measurement<long>(down, [.. Labels(inbounds[i]), new("direction", "down")]);
+            // The floor keeps a session that closed mid-read (missed once, see SessionTable.Traffic) from looking like a counter reset.
+            var (relayedUp, relayedDown) = traffic.Of(inbound.Stats);
+            var (up, down) = _bytesFloor.Raise(inbound.Stats, relayedUp, relayedDown);
+            yield return new Measurement<long>(up, [.. Labels(inbound), new("direction", "up")]);
+            yield return new Measurement<long>(down, [.. Labels(inbound), new("direction", "down")]);
         }
     }
 

@@ -1,6 +1,5 @@
 using System.Net;
 using TransparentSocks.Addressing;
-using TransparentSocks.Engine.Policy;
 using TransparentSocks.Linux.Sockets;
 using TransparentSocks.Socks;
 using Loop = TransparentSocks.Linux.EventLoop.EventLoop;
@@ -9,8 +8,9 @@ namespace TransparentSocks.Engine.Dialing;
 
 /// <param name="Destination">Where the client wants to go.</param>
 /// <param name="Loop">The event loop of the inbound socket. A freshly dialed outbound socket joins it, so both sides of the session run on one thread; a pooled upstream connection keeps the loop it was opened on.</param>
-/// <param name="Policy">Destinations to refuse, checked after name resolution; null allows everything.</param>
-public readonly record struct DialRequest(Destination Destination, Loop Loop, DestinationPolicy? Policy);
+/// <param name="Addresses">The destination's addresses when the route step resolved its name here and the
+/// destination policy let them through; null for an address, or a name the dialer resolves (or passes on) itself.</param>
+public readonly record struct DialRequest(Destination Destination, Loop Loop, IReadOnlyList<IPAddress>? Addresses = null);
 
 public readonly struct DialResult
 {

@@ -1,22 +1,21 @@
-using System.Net;
-using TransparentSocks.Linux.Interop;
-using TransparentSocks.Linux.Sockets;
+using TransparentSocks.Engine.Stats;
 
 namespace TransparentSocks.Engine.Dialing;
 
-/// <summary>Connects straight to the destination, trying every resolved address in order.</summary>
+/// <summary>Connects straight to the destination, trying every address in order.</summary>
 public sealed class DirectDialer : IDialer
 {
-    private readonly TimeSpan _connectTimeout;
-    private readonly uint _mark;
+    private readonly ConnectOptions _options;
 
     public DirectDialer(TimeSpan connectTimeout, uint mark = 0)
     {
-        _connectTimeout = connectTimeout;
-        _mark = mark;
+        _options = new ConnectOptions(connectTimeout, mark);
     }
 
     public string Name => "direct";
+
+    /// <summary>Names are resolved here, so the route step resolves them first and applies the policy to the addresses.</summary>
+    public bool ResolvesLocally => true;
 
     /// <summary>Dials, connections and failures by reason; the pool counters stay zero.</summary>
     public DialerStats Stats { get; } = new();
@@ -31,87 +30,18 @@ public sealed class DirectDialer : IDialer
 
     private async ValueTask<DialResult> DialCoreAsync(DialRequest request, CancellationToken cancellationToken)
     {
-        var destination = request.Destination;
-        IPAddress[] addresses;
-        if (destination.IsDomain)
+        var addresses = request.Addresses;
+        if (addresses is null)
         {
-            var (resolved, error) = await HostResolver.ResolveAsync(destination.Host, _connectTimeout, cancellationToken).ConfigureAwait(false);
-            if (error is not null)
+            var (resolved, failure) = await Connector.ResolveAsync(request.Destination, _options.Timeout, cancellationToken).ConfigureAwait(false);
+            if (resolved.Length == 0)
             {
-                return DialResult.Fail(DialError.ResolveFailed, error);
+                return failure;
             }
 
             addresses = resolved;
         }
-        else
-        {
-            addresses = [destination.Address];
-        }
 
-        var last = DialResult.Fail(DialError.Denied, $"{destination} is not allowed");
-        var anyAllowed = false;
-        foreach (var candidate in addresses)
-        {
-            var address = candidate.IsIPv4MappedToIPv6 ? candidate.MapToIPv4() : candidate;
-            if (request.Policy is { } policy && policy.IsDenied(address, destination.Port))
-            {
-                continue;
-            }
-
-            anyAllowed = true;
-            last = await ConnectAsync(new IPEndPoint(address, destination.Port), request, _connectTimeout, _mark).ConfigureAwait(false);
-            if (last.Succeeded)
-            {
-                return last;
-            }
-        }
-
-        return anyAllowed ? last : DialResult.Fail(DialError.Denied, $"{destination} resolves only to denied addresses");
-    }
-
-    /// <summary>One non-blocking connect with a deadline.</summary>
-    internal static async ValueTask<DialResult> ConnectAsync(IPEndPoint endPoint, DialRequest request, TimeSpan timeout, uint mark)
-    {
-        LinuxSocket socket;
-        try
-        {
-            socket = LinuxSocket.Create(endPoint.AddressFamily, request.Loop);
-        }
-        catch (System.Net.Sockets.SocketException ex)
-        {
-            return DialResult.Fail(DialError.ResourceExhausted, $"socket(): {ex.Message}");
-        }
-
-        if (mark != 0)
-        {
-            var markError = socket.SetMark(mark);
-            if (markError != Errno.None)
-            {
-                socket.Dispose();
-                return DialResult.Fail(DialError.Other, $"SO_MARK {mark:x}: {markError.Describe()}");
-            }
-        }
-
-        _ = socket.SetNoDelay();
-        socket.SetTimeout(timeout);
-        var error = await socket.ConnectAsync(endPoint).ConfigureAwait(false);
-        socket.DeadlineMs = 0;
-        if (error == Errno.None)
-        {
-            return DialResult.Connected(socket, endPoint);
-        }
-
-        socket.Dispose();
-        var kind = error switch
-        {
-            Errno.ECONNREFUSED => DialError.Refused,
-            Errno.ENETUNREACH or Errno.ENETDOWN => DialError.NetworkUnreachable,
-            Errno.EHOSTUNREACH or Errno.EHOSTDOWN => DialError.HostUnreachable,
-            Errno.ETIMEDOUT => DialError.TimedOut,
-            Errno.EMFILE or Errno.ENFILE or Errno.ENOBUFS or Errno.ENOMEM => DialError.ResourceExhausted,
-            Errno.EACCES or Errno.EPERM => DialError.Denied,
-            _ => DialError.Other,
-        };
-        return DialResult.Fail(kind, $"connect {endPoint}: {error.Describe()}");
+        return await Connector.ConnectAnyAsync(addresses, request.Destination.Port, request.Loop, _options, cancellationToken).ConfigureAwait(false);
     }
 }

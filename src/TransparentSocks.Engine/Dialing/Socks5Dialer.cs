@@ -1,9 +1,8 @@
-using System.Buffers;
 using System.Net;
 using System.Text;
 using TransparentSocks.Addressing;
+using TransparentSocks.Engine.Stats;
 using TransparentSocks.Linux.EventLoop;
-using TransparentSocks.Linux.Interop;
 using TransparentSocks.Linux.Sockets;
 using TransparentSocks.Socks;
 using Loop = TransparentSocks.Linux.EventLoop.EventLoop;
@@ -58,8 +57,8 @@ public sealed record Socks5DialerSettings
 public sealed class Socks5Dialer : IDialer, IAsyncDisposable, IDisposable
 {
     private readonly Socks5DialerSettings _settings;
-    private readonly byte[]? _username;
-    private readonly byte[]? _password;
+    private readonly byte[] _username = [];
+    private readonly byte[] _password = [];
     private readonly UpstreamPool? _pool;
 
     public Socks5Dialer(Socks5DialerSettings settings)
@@ -98,6 +97,9 @@ public sealed class Socks5Dialer : IDialer, IAsyncDisposable, IDisposable
 
     public string Name { get; }
 
+    /// <summary>Names go to the upstream as they are; it resolves them.</summary>
+    public bool ResolvesLocally => false;
+
     public Destination Server => _settings.Server;
 
     public DialerStats Stats { get; } = new();
@@ -122,14 +124,6 @@ public sealed class Socks5Dialer : IDialer, IAsyncDisposable, IDisposable
     private async ValueTask<DialResult> DialCoreAsync(DialRequest request, CancellationToken cancellationToken)
     {
         var destination = request.Destination;
-        if (request.Policy is { } policy)
-        {
-            if (destination.IsDomain ? policy.IsDeniedName(destination.Host, destination.Port) : policy.IsDenied(destination.Address, destination.Port))
-            {
-                return DialResult.Fail(DialError.Denied, $"{destination} is not allowed");
-            }
-        }
-
         if (_pool is { } pool)
         {
             if (!pool.IsStarted)
@@ -169,11 +163,17 @@ public sealed class Socks5Dialer : IDialer, IAsyncDisposable, IDisposable
         return Finish(socket, result, opened.Remote!, destination, cancellationToken, canRetry: false)!.Value;
     }
 
+    private static async ValueTask<Socks5Outcome> RequestAsync(LinuxSocket socket, Destination destination, CancellationToken cancellationToken)
+    {
+        using var abort = Connector.AbortOnCancel(socket, cancellationToken);
+        return await Socks5Client.RequestAsync(socket, Socks5Command.Connect, destination).ConfigureAwait(false);
+    }
+
     /// <summary>
     /// Turns a request outcome into the dial's result and settles the socket: kept on success, closed otherwise.
     /// With <paramref name="canRetry"/>, a stale connection yields null so the caller can retry. Throws if the caller cancelled.
     /// </summary>
-    private DialResult? Finish(LinuxSocket socket, HandshakeOutcome outcome, IPEndPoint remote, Destination destination, CancellationToken cancellationToken, bool canRetry)
+    private DialResult? Finish(LinuxSocket socket, Socks5Outcome outcome, IPEndPoint remote, Destination destination, CancellationToken cancellationToken, bool canRetry)
     {
         socket.DeadlineMs = 0;
         if (cancellationToken.IsCancellationRequested)
@@ -182,7 +182,7 @@ public sealed class Socks5Dialer : IDialer, IAsyncDisposable, IDisposable
             cancellationToken.ThrowIfCancellationRequested();
         }
 
-        if (outcome.Error == DialError.None)
+        if (outcome.Ok)
         {
             return DialResult.Connected(socket, remote);
         }
@@ -205,277 +205,39 @@ public sealed class Socks5Dialer : IDialer, IAsyncDisposable, IDisposable
     /// </summary>
     private async ValueTask<DialResult> OpenAsync(Loop loop, CancellationToken cancellationToken)
     {
-        IPAddress[] addresses;
-        if (_settings.Server.IsDomain)
+        var options = new ConnectOptions(_settings.ConnectTimeout, _settings.Mark);
+        var (addresses, unresolved) = await Connector.ResolveAsync(_settings.Server, _settings.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+        var connected = addresses.Length == 0
+            ? unresolved
+            : await Connector.ConnectAnyAsync(addresses, _settings.Server.Port, loop, options, cancellationToken).ConfigureAwait(false);
+        if (!connected.Succeeded)
         {
-            var (resolved, error) = await HostResolver.ResolveAsync(_settings.Server.Host, _settings.ConnectTimeout, cancellationToken).ConfigureAwait(false);
-            if (error is not null)
-            {
-                return DialResult.Fail(DialError.UpstreamUnavailable, error);
-            }
-
-            addresses = resolved;
-        }
-        else
-        {
-            addresses = [_settings.Server.Address];
+            // Whatever stopped us reaching the proxy, the destination was never tried: to the client it is the upstream that failed.
+            return connected.Error == DialError.ResourceExhausted
+                ? connected
+                : DialResult.Fail(DialError.UpstreamUnavailable, connected.Detail ?? "unreachable");
         }
 
-        var last = DialResult.Fail(DialError.UpstreamUnavailable, "no address");
-        foreach (var address in addresses)
+        var socket = connected.Socket!;
+        socket.SetTimeout(_settings.HandshakeTimeout);
+        Socks5Outcome outcome;
+        using (Connector.AbortOnCancel(socket, cancellationToken))
         {
-            var endPoint = new IPEndPoint(address, _settings.Server.Port);
-            last = await ConnectAsync(endPoint, loop, cancellationToken).ConfigureAwait(false);
-            if (!last.Succeeded)
-            {
-                continue;
-            }
-
-            var socket = last.Socket!;
-            socket.SetTimeout(_settings.HandshakeTimeout);
-            HandshakeOutcome outcome;
-            using (AbortOnCancel(socket, cancellationToken))
-            {
-                outcome = await AuthenticateAsync(socket).ConfigureAwait(false);
-            }
-
-            if (cancellationToken.IsCancellationRequested)
-            {
-                socket.Dispose();
-                cancellationToken.ThrowIfCancellationRequested();
-            }
-
-            if (outcome.Error != DialError.None)
-            {
-                socket.Dispose();
-                return DialResult.Fail(outcome.Error, $"upstream {_settings.Server}: {outcome.Detail}");
-            }
-
-            return last;
+            outcome = await Socks5Client.AuthenticateAsync(socket, new Socks5ClientHandshake(_username, _password)).ConfigureAwait(false);
         }
 
-        return last;
-    }
-
-    /// <summary>One non-blocking connect with a deadline, which <paramref name="cancellationToken"/> can cut short.</summary>
-    private async ValueTask<DialResult> ConnectAsync(IPEndPoint endPoint, Loop loop, CancellationToken cancellationToken)
-    {
-        LinuxSocket socket;
-        try
-        {
-            socket = LinuxSocket.Create(endPoint.AddressFamily, loop);
-        }
-        catch (System.Net.Sockets.SocketException ex)
-        {
-            return DialResult.Fail(DialError.ResourceExhausted, $"socket(): {ex.Message}");
-        }
-
-        if (_settings.Mark != 0)
-        {
-            var markError = socket.SetMark(_settings.Mark);
-            if (markError != Errno.None)
-            {
-                socket.Dispose();
-                return DialResult.Fail(DialError.UpstreamUnavailable, $"SO_MARK {_settings.Mark:x}: {markError.Describe()}");
-            }
-        }
-
-        _ = socket.SetNoDelay();
-        socket.SetTimeout(_settings.ConnectTimeout);
-        Errno error;
-        using (AbortOnCancel(socket, cancellationToken))
-        {
-            error = await socket.ConnectAsync(endPoint).ConfigureAwait(false);
-        }
-
-        socket.DeadlineMs = 0;
         if (cancellationToken.IsCancellationRequested)
         {
             socket.Dispose();
             cancellationToken.ThrowIfCancellationRequested();
         }
 
-        if (error == Errno.None)
+        if (!outcome.Ok)
         {
-            return DialResult.Connected(socket, endPoint);
+            socket.Dispose();
+            return DialResult.Fail(outcome.Error, $"upstream {_settings.Server}: {outcome.Detail}");
         }
 
-        socket.Dispose();
-        var kind = error is Errno.EMFILE or Errno.ENFILE or Errno.ENOBUFS or Errno.ENOMEM ? DialError.ResourceExhausted : DialError.UpstreamUnavailable;
-        return DialResult.Fail(kind, $"connect {endPoint}: {error.Describe()}");
-    }
-
-    /// <summary>Abort, not Dispose: the operation in flight returns ECANCELED and its owner then closes the socket.</summary>
-    private static CancellationTokenRegistration AbortOnCancel(LinuxSocket socket, CancellationToken cancellationToken)
-        => cancellationToken.CanBeCanceled
-            ? cancellationToken.UnsafeRegister(static s => ((LinuxSocket)s!).Abort(Errno.ECANCELED), socket)
-            : default;
-
-    /// <param name="Stale">The connection broke before the request got any answer (send failed, or EOF/RST before
-    /// the first reply byte): on a pooled connection that means the upstream had dropped it, not the destination.</param>
-    private readonly record struct HandshakeOutcome(DialError Error, Socks5ReplyCode Reply, string? Detail, bool Stale = false);
-
-    private async ValueTask<HandshakeOutcome> AuthenticateAsync(LinuxSocket socket)
-    {
-        var buffer = ArrayPool<byte>.Shared.Rent(600);
-        try
-        {
-            Socks5AuthMethod[] offer = _username is null
-                ? [Socks5AuthMethod.NoAuthentication]
-                : [Socks5AuthMethod.NoAuthentication, Socks5AuthMethod.UsernamePassword];
-            var n = Socks5Codec.WriteGreeting(buffer, offer);
-            if (!await SendAsync(socket, buffer, n).ConfigureAwait(false))
-            {
-                return new(DialError.UpstreamProtocolError, Socks5ReplyCode.GeneralFailure, "closed during greeting");
-            }
-
-            var read = await ReceiveExactlyAsync(socket, buffer, 0, 2).ConfigureAwait(false);
-            if (read != Errno.None)
-            {
-                return Broken(read, "greeting");
-            }
-
-            var selection = Socks5Codec.ParseMethodSelection(buffer.AsSpan(0, 2));
-            if (!selection.IsDone)
-            {
-                return new(DialError.UpstreamProtocolError, Socks5ReplyCode.GeneralFailure, $"bad method selection ({selection.Error})");
-            }
-
-            if (selection.Value == Socks5AuthMethod.UsernamePassword && _username is not null)
-            {
-                n = Socks5Codec.WriteUsernamePassword(buffer, _username, _password);
-                if (!await SendAsync(socket, buffer, n).ConfigureAwait(false))
-                {
-                    return new(DialError.UpstreamProtocolError, Socks5ReplyCode.GeneralFailure, "closed during authentication");
-                }
-
-                read = await ReceiveExactlyAsync(socket, buffer, 0, 2).ConfigureAwait(false);
-                if (read != Errno.None)
-                {
-                    return Broken(read, "authentication");
-                }
-
-                var auth = Socks5Codec.ParseAuthReply(buffer.AsSpan(0, 2));
-                if (!auth.IsDone)
-                {
-                    return new(DialError.UpstreamProtocolError, Socks5ReplyCode.GeneralFailure, $"bad authentication reply ({auth.Error})");
-                }
-
-                if (!auth.Value)
-                {
-                    return new(DialError.UpstreamAuthFailed, Socks5ReplyCode.GeneralFailure, "credentials refused");
-                }
-            }
-            else if (selection.Value != Socks5AuthMethod.NoAuthentication)
-            {
-                return new(DialError.UpstreamAuthFailed, Socks5ReplyCode.GeneralFailure,
-                    selection.Value == Socks5AuthMethod.NoAcceptable ? "no acceptable authentication method" : $"unsupported method {selection.Value}");
-            }
-
-            return new(DialError.None, Socks5ReplyCode.Succeeded, null);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    /// <summary>CONNECT and its reply, on a socket that has authenticated; the caller arms the deadline.</summary>
-    private static async ValueTask<HandshakeOutcome> RequestAsync(LinuxSocket socket, Destination destination, CancellationToken cancellationToken)
-    {
-        var buffer = ArrayPool<byte>.Shared.Rent(600);
-        try
-        {
-            using var abort = AbortOnCancel(socket, cancellationToken);
-            var n = Socks5Codec.WriteRequest(buffer, Socks5Command.Connect, destination);
-            var sent = await socket.SendAsync(buffer.AsMemory(0, n)).ConfigureAwait(false);
-            if (sent.HasError)
-            {
-                return new(DialError.UpstreamProtocolError, Socks5ReplyCode.GeneralFailure, "closed during request", IsDropped(sent.Error));
-            }
-
-            // VER REP RSV ATYP plus the first address byte tell how long the rest of the reply is. The first read is
-            // apart from the rest because only a connection that broke before any reply byte counts as stale.
-            var first = await socket.ReceiveAsync(buffer.AsMemory(0, 5)).ConfigureAwait(false);
-            if (first.HasError || first.Bytes == 0)
-            {
-                var error = first.HasError ? first.Error : Errno.EPIPE;
-                return Broken(error, "reply") with { Stale = IsDropped(error) };
-            }
-
-            var read = await ReceiveExactlyAsync(socket, buffer, first.Bytes, 5 - first.Bytes).ConfigureAwait(false);
-            if (read != Errno.None)
-            {
-                return Broken(read, "reply");
-            }
-
-            var rest = buffer[3] switch
-            {
-                (byte)Socks5AddressType.IPv4 => 4 + 2 - 1,
-                (byte)Socks5AddressType.IPv6 => 16 + 2 - 1,
-                (byte)Socks5AddressType.DomainName => buffer[4] + 2,
-                _ => -1,
-            };
-            if (rest < 0)
-            {
-                // A failure reply with a bogus address type still carries a usable code.
-                return buffer[1] != 0 && buffer[1] <= 8
-                    ? new(DialError.UpstreamRejected, (Socks5ReplyCode)buffer[1], null)
-                    : new(DialError.UpstreamProtocolError, Socks5ReplyCode.GeneralFailure, $"bad address type {buffer[3]} in reply");
-            }
-
-            read = await ReceiveExactlyAsync(socket, buffer, 5, rest).ConfigureAwait(false);
-            if (read != Errno.None)
-            {
-                return Broken(read, "reply");
-            }
-
-            var reply = Socks5Codec.ParseReply(buffer.AsSpan(0, 5 + rest));
-            if (!reply.IsDone)
-            {
-                return new(DialError.UpstreamProtocolError, Socks5ReplyCode.GeneralFailure, $"bad reply ({reply.Error})");
-            }
-
-            return reply.Value.Code == Socks5ReplyCode.Succeeded
-                ? new(DialError.None, Socks5ReplyCode.Succeeded, null)
-                : new(DialError.UpstreamRejected, reply.Value.Code, null);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    private static bool IsDropped(Errno error) => error is Errno.EPIPE or Errno.ECONNRESET or Errno.ENOTCONN;
-
-    private static HandshakeOutcome Broken(Errno error, string step)
-        => error == Errno.ETIMEDOUT
-            ? new(DialError.TimedOut, Socks5ReplyCode.TtlExpired, $"timed out waiting for the {step}")
-            : new(DialError.UpstreamProtocolError, Socks5ReplyCode.GeneralFailure, $"{step}: {(error == Errno.EPIPE ? "closed by upstream" : error.Describe())}");
-
-    private static async ValueTask<bool> SendAsync(LinuxSocket socket, byte[] buffer, int count)
-        => !(await socket.SendAsync(buffer.AsMemory(0, count)).ConfigureAwait(false)).HasError;
-
-    /// <summary>Reads exactly <paramref name="count"/> bytes; EOF before that is reported as EPIPE.</summary>
-    internal static async ValueTask<Errno> ReceiveExactlyAsync(LinuxSocket socket, byte[] buffer, int offset, int count)
-    {
-        var end = offset + count;
-        while (offset < end)
-        {
-            var r = await socket.ReceiveAsync(buffer.AsMemory(offset, end - offset)).ConfigureAwait(false);
-            if (r.HasError)
-            {
-                return r.Error;
-            }
-
-            if (r.Bytes == 0)
-            {
-                return Errno.EPIPE;
-            }
-
-            offset += r.Bytes;
-        }
-
-        return Errno.None;
+        return connected;
     }
 }

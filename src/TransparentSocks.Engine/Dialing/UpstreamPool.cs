@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using TransparentSocks.Engine.Stats;
 using TransparentSocks.Linux.EventLoop;
 using TransparentSocks.Linux.Interop;
 using TransparentSocks.Linux.Sockets;

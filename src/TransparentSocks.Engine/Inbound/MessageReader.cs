@@ -14,7 +14,7 @@ internal delegate ParseResult<T> SpanParser<T>(ReadOnlySpan<byte> input);
 internal sealed class MessageReader
 {
     private readonly LinuxSocket _socket;
-    private readonly byte[] _buffer;
+    private readonly Memory<byte> _buffer;
     private int _start;
     private int _end;
     private int _lastStart;
@@ -22,14 +22,14 @@ internal sealed class MessageReader
     private Errno _error;
     private bool _eof;
 
-    public MessageReader(LinuxSocket socket, byte[] buffer)
+    public MessageReader(LinuxSocket socket, Memory<byte> buffer)
     {
         _socket = socket;
         _buffer = buffer;
     }
 
     /// <summary>The bytes of the message most recently parsed, for parsers whose result points into them.</summary>
-    public ReadOnlySpan<byte> LastMessage => _buffer.AsSpan(_lastStart, _lastLength);
+    public ReadOnlySpan<byte> LastMessage => _buffer.Span.Slice(_lastStart, _lastLength);
 
     public int Position => _start;
 
@@ -39,7 +39,7 @@ internal sealed class MessageReader
     {
         while (true)
         {
-            var result = parse(_buffer.AsSpan(_start, _end - _start));
+            var result = parse(_buffer.Span[_start.._end]);
             if (result.IsDone)
             {
                 _lastStart = _start;
@@ -61,12 +61,12 @@ internal sealed class MessageReader
                     return ParseResult<T>.Invalid(Socks5ParseError.BadVersion);
                 }
 
-                Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+                _buffer[_start.._end].CopyTo(_buffer);
                 _end -= _start;
                 _start = 0;
             }
 
-            var received = await _socket.ReceiveAsync(_buffer.AsMemory(_end)).ConfigureAwait(false);
+            var received = await _socket.ReceiveAsync(_buffer[_end..]).ConfigureAwait(false);
             if (received.HasError)
             {
                 _error = received.Error;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using TransparentSocks.Addressing;
 using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Logging;
+using TransparentSocks.Engine.Pipeline;
 using TransparentSocks.Engine.Policy;
 using TransparentSocks.Engine.Sessions;
 using TransparentSocks.Engine.Stats;
@@ -15,10 +16,11 @@ using TransparentSocks.Socks;
 namespace TransparentSocks.Engine.Inbound;
 
 /// <summary>
-/// The RFC 1928 / RFC 1929 server: accepts clients, runs the handshake under a deadline, and hands CONNECTs to the
-/// <see cref="Dispatcher"/> with its dialer (direct, or the upstream for a proxy chain).
+/// The RFC 1928 / RFC 1929 server: its request is the SOCKS5 handshake, run under a deadline, and its reply the
+/// SOCKS5 reply; the <see cref="ConnectionPipeline"/> does the rest with its dialer (direct, or the upstream for a
+/// proxy chain).
 /// </summary>
-public sealed class Socks5Server : IInboundReply, IAsyncDisposable
+public sealed class Socks5Server : IInbound, IAsyncDisposable
 {
     public const string InboundName = "server";
 
@@ -27,25 +29,22 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
 
     private Socks5ServerSettings _settings;
     private IDialer _dialer;
-    private readonly EventLoopGroup _loops;
-    private readonly SessionTable _sessions;
-    private readonly Dispatcher _dispatcher;
+    private readonly ConnectionPipeline _pipeline;
     private readonly ILogger _logger;
     private readonly ConnectionTracker _connections = new();
+    private readonly Admission _admission = new();
     private Listener? _listener;
     private DestinationPolicy _policy = DestinationPolicy.AllowAll;
-    private int _handshakes;
-    private int _connectionCount;
+    private InboundProfile _profile;
     private volatile bool _stopping;
 
-    public Socks5Server(Socks5ServerSettings settings, IDialer dialer, EventLoopGroup loops, SessionTable sessions, Dispatcher dispatcher, ILogger logger)
+    public Socks5Server(Socks5ServerSettings settings, IDialer dialer, ConnectionPipeline pipeline, ILogger logger)
     {
         _settings = settings;
         _dialer = dialer;
-        _loops = loops;
-        _sessions = sessions;
-        _dispatcher = dispatcher;
+        _pipeline = pipeline;
         _logger = logger;
+        _profile = BuildProfile();
     }
 
     public InboundStats Stats { get; } = new(InboundName);
@@ -58,6 +57,16 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
 
     public bool IsListening => _listener is not null;
 
+    public InboundProfile Profile => Volatile.Read(ref _profile);
+
+    private InboundProfile BuildProfile()
+    {
+        var settings = Settings;
+        return new InboundProfile(
+            InboundName, Stats, _admission, new AdmissionLimits(settings.AllowedClients, settings.MaxConnections, settings.MaxHandshakes),
+            new Route(Dialer, _policy, settings.ResolveTimeout), settings.Relay, RepliesInBand: true, RequestBufferSize: HandshakeBufferSize);
+    }
+
     /// <summary>Binds and starts accepting. Throws <see cref="System.Net.Sockets.SocketException"/> naming the address when it cannot.</summary>
     public void Start(IEnumerable<IPEndPoint>? otherOwnEndpoints = null)
     {
@@ -67,6 +76,7 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
         }
 
         _stopping = false;
+        _admission.Reopen();
         _listener = Bind(_settings, _dialer, otherOwnEndpoints);
     }
 
@@ -90,6 +100,8 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
         {
             _policy = new DestinationPolicy(settings.DeniedDestinations, [LocalEndPoint!]);
         }
+
+        Volatile.Write(ref _profile, BuildProfile());
     }
 
     /// <summary>Stops accepting; sessions in flight continue to their natural end.</summary>
@@ -106,13 +118,14 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
 
     private Listener Bind(Socks5ServerSettings settings, IDialer dialer, IEnumerable<IPEndPoint>? otherOwnEndpoints)
     {
-        var socket = LinuxSocket.Listen(settings.Listen, _loops.Next());
+        var socket = LinuxSocket.Listen(settings.Listen, _pipeline.NextLoop());
         var local = socket.GetLocalEndPoint()!;
         LocalEndPoint = local;
         _policy = new DestinationPolicy(settings.DeniedDestinations, [local, .. otherOwnEndpoints ?? []]);
+        Volatile.Write(ref _profile, BuildProfile());
         Log.ServerListening(_logger, local, settings.Users.IsEmpty ? "none" : $"{settings.Users.Count} user(s)", dialer.Name);
         var listener = new Listener(socket, local);
-        listener.Loop = AcceptLoopAsync(listener);
+        listener.Loop = AcceptLoop.RunAsync(socket, local, () => listener.Stopping, this, _pipeline, _connections, _logger);
         return listener;
     }
 
@@ -146,102 +159,16 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
         }
     }
 
-    private Task AcceptLoopAsync(Listener listener)
-        => AcceptLoop.RunAsync(listener.Socket, listener.EndPoint, () => listener.Stopping, Stats, HandleConnectionAsync, _connections, _logger);
-
-    private async Task HandleConnectionAsync(int fd, IPEndPoint remote)
+    async ValueTask<InboundRequest> IInbound.ReceiveAsync(Session session, Memory<byte> buffer)
     {
-        var client = LinuxSocket.Adopt(fd, _loops.Next(), alreadyNonBlocking: true);
-        var reset = false;
-        var handshaking = false;
-        Interlocked.Increment(ref _connectionCount);
-        try
-        {
-            var reason = Admit(remote, out handshaking);
-            if (reason is not null)
-            {
-                Stats.ConnectionRejected();
-                Log.ConnectionRejected(_logger, remote, reason);
-                reset = true;
-                return;
-            }
-
-            _ = client.SetNoDelay();
-            var settings = Settings;
-            var dialer = Dialer;
-            using var session = _sessions.Open(InboundName, client, remote, Stats);
-            client.SetTimeout(settings.HandshakeTimeout);
-            var buffer = ArrayPool<byte>.Shared.Rent(HandshakeBufferSize);
-            try
-            {
-                var handshake = await HandshakeAsync(session, client, buffer).ConfigureAwait(false);
-                client.DeadlineMs = 0;
-                Interlocked.Decrement(ref _handshakes);
-                handshaking = false;
-                if (!handshake.Ok)
-                {
-                    return;
-                }
-
-                session.Destination = handshake.Destination;
-                var early = buffer.AsMemory(handshake.EarlyStart, handshake.EarlyLength);
-                await _dispatcher.RunAsync(session, dialer, _policy, this, early, settings.Relay).ConfigureAwait(false);
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
-        }
-        catch (Exception ex)
-        {
-            // Input from the network must never take the daemon down; a bug here costs one connection.
-            Log.SessionCrashed(_logger, 0, ex);
-            reset = true;
-        }
-        finally
-        {
-            if (handshaking)
-            {
-                Interlocked.Decrement(ref _handshakes);
-            }
-
-            Interlocked.Decrement(ref _connectionCount);
-            client.Close(reset);
-        }
+        var client = session.ClientSocket;
+        client.SetTimeout(Settings.HandshakeTimeout);
+        var request = await HandshakeAsync(session, client, buffer).ConfigureAwait(false);
+        client.DeadlineMs = 0;
+        return request;
     }
 
-    /// <summary>Returns why the client is refused, or null. Reserves a handshake slot when admitted.</summary>
-    private string? Admit(IPEndPoint remote, out bool handshaking)
-    {
-        handshaking = false;
-        if (_stopping)
-        {
-            return "shutting down";
-        }
-
-        if (_settings.AllowedClients is { } allowed && !allowed.Contains(remote.Address))
-        {
-            return "source address not in allowedClients";
-        }
-
-        if (Volatile.Read(ref _connectionCount) > _settings.MaxConnections)
-        {
-            return $"maxConnections ({_settings.MaxConnections}) reached";
-        }
-
-        if (Interlocked.Increment(ref _handshakes) > _settings.MaxHandshakes)
-        {
-            Interlocked.Decrement(ref _handshakes);
-            return $"maxHandshakes ({_settings.MaxHandshakes}) reached";
-        }
-
-        handshaking = true;
-        return null;
-    }
-
-    private readonly record struct HandshakeResult(bool Ok, Destination Destination, int EarlyStart, int EarlyLength);
-
-    private async ValueTask<HandshakeResult> HandshakeAsync(Session session, LinuxSocket client, byte[] buffer)
+    private async ValueTask<InboundRequest> HandshakeAsync(Session session, LinuxSocket client, Memory<byte> buffer)
     {
         var reader = new MessageReader(client, buffer);
 
@@ -289,7 +216,7 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
                 await SendAsync(client, static b => Socks5Codec.WriteAuthReply(b, false)).ConfigureAwait(false);
                 Stats.AuthFailed();
                 Log.AuthFailed(_logger, session.Id, user, session.ClientEndPoint);
-                return new HandshakeResult(false, default, 0, 0);
+                return InboundRequest.Failed;
             }
 
             if (!await SendAsync(client, static b => Socks5Codec.WriteAuthReply(b, true)).ConfigureAwait(false))
@@ -317,17 +244,17 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
             return Fail(session, $"command {request.Value.Command} is not supported");
         }
 
-        return new HandshakeResult(true, request.Value.Destination, reader.Position, reader.Buffered);
+        return InboundRequest.For(request.Value.Destination, buffer.Slice(reader.Position, reader.Buffered));
     }
 
-    private HandshakeResult Fail(Session session, string reason)
+    private InboundRequest Fail(Session session, string reason)
     {
         Stats.HandshakeFailed();
         Log.HandshakeFailed(_logger, session.Id, session.ClientEndPoint, reason);
-        return new HandshakeResult(false, default, 0, 0);
+        return InboundRequest.Failed;
     }
 
-    async ValueTask<bool> IInboundReply.ReplyAsync(Session session, DialResult result)
+    async ValueTask<bool> IInbound.ReplyAsync(Session session, DialResult result)
     {
         if (!result.Succeeded)
         {
@@ -370,8 +297,9 @@ public sealed class Socks5Server : IInboundReply, IAsyncDisposable
         }
 
         _stopping = true;
+        _admission.Close();
         await StopListeningAsync().ConfigureAwait(false);
-        await _connections.DrainAsync(drain, () => _sessions.AbortAll(InboundName)).ConfigureAwait(false);
+        await _connections.DrainAsync(drain, () => _pipeline.Sessions.AbortAll(InboundName)).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero).ConfigureAwait(false);

@@ -1,7 +1,6 @@
 using System.Net;
 using TransparentSocks.Addressing;
 using TransparentSocks.Linux.Relay;
-using TransparentSocks.Options;
 
 namespace TransparentSocks.Engine.Inbound;
 
@@ -20,31 +19,12 @@ public sealed record Socks5ServerSettings
 
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>For names the server resolves itself (direct outbound), before the deny-list sees their addresses.</summary>
+    public TimeSpan ResolveTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     public int MaxHandshakes { get; init; } = 512;
 
     public int MaxConnections { get; init; } = 10000;
 
     public RelaySettings Relay { get; init; } = new();
-
-    public static Socks5ServerSettings FromOptions(TransparentSocksOptions options)
-    {
-        var server = options.Server;
-        return new Socks5ServerSettings
-        {
-            Listen = server.ListenEndPoint,
-            Users = new UserTable(server.Users.Select(u => new KeyValuePair<string, string>(u.Username!, u.EffectivePassword!))),
-            AllowedClients = server.AllowedClientSet,
-            DeniedDestinations = server.DeniedDestinationSet,
-            HandshakeTimeout = server.HandshakeTimeout,
-            MaxHandshakes = server.MaxHandshakes,
-            MaxConnections = server.MaxConnections,
-            Relay = new RelaySettings
-            {
-                Engine = options.Relay.Mode == RelayMode.Copy ? RelayEngine.Copy : RelayEngine.Splice,
-                PipeSize = options.Relay.PipeSize,
-                BufferSize = options.Relay.BufferSize,
-                IdleTimeout = server.IdleTimeout,
-            },
-        };
-    }
 }

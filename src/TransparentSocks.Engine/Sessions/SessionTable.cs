@@ -25,21 +25,31 @@ public sealed class SessionTable
 
     public IReadOnlyList<Session> Snapshot() => _sessions.Values.OrderBy(s => s.Id).ToList();
 
-    /// <summary>Bytes relayed by an inbound: its closed sessions plus the live counters of its open ones.</summary>
-    public (long Up, long Down) BytesOf(InboundStats stats)
+    /// <summary>
+    /// Bytes relayed by each of <paramref name="inbounds"/>. The closed totals are read before the live table: a
+    /// session closing in between is missed once rather than counted twice.
+    /// </summary>
+    public Traffic Traffic(IReadOnlyCollection<InboundStats> inbounds)
     {
-        long up = stats.ClosedBytesUp, down = stats.ClosedBytesDown;
+        var bytes = new Dictionary<InboundStats, (long Up, long Down)>(inbounds.Count, ReferenceEqualityComparer.Instance);
+        foreach (var stats in inbounds)
+        {
+            bytes[stats] = (stats.ClosedBytesUp, stats.ClosedBytesDown);
+        }
+
         foreach (var session in _sessions.Values)
         {
-            if (ReferenceEquals(session.Stats, stats))
+            if (bytes.TryGetValue(session.Stats, out var sum))
             {
-                up += session.Counters.BytesUp;
-                down += session.Counters.BytesDown;
+                bytes[session.Stats] = (sum.Up + session.Counters.BytesUp, sum.Down + session.Counters.BytesDown);
             }
         }
 
-        return (up, down);
+        return new Traffic(bytes);
     }
+
+    /// <summary>Bytes relayed by one inbound; see <see cref="Traffic"/>.</summary>
+    public (long Up, long Down) BytesOf(InboundStats stats) => Traffic([stats]).Of(stats);
 
     public void AbortAll(string? inbound = null)
     {

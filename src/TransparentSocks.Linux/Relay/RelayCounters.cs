@@ -16,7 +16,8 @@ public sealed class RelayCounters
     /// <summary>Upstream to client.</summary>
     public long BytesDown => Volatile.Read(ref _down);
 
-    internal void AddUp(long n) => Volatile.Write(ref _up, _up + n);
+    /// <summary>Also for bytes sent to the destination before the relay starts (early data), by the same owner.</summary>
+    public void AddUp(long n) => Volatile.Write(ref _up, _up + n);
 
     internal void AddDown(long n) => Volatile.Write(ref _down, _down + n);
 }

@@ -11,10 +11,10 @@ public enum RelayOutcome
     /// <summary>No traffic for the idle timeout.</summary>
     IdleTimeout,
 
-    /// <summary>The client reset or failed; the upstream side was reset in turn.</summary>
+    /// <summary>The client reset or failed mid-stream.</summary>
     ClientError,
 
-    /// <summary>The upstream (or destination) reset or failed; the client was reset in turn.</summary>
+    /// <summary>The upstream (or destination) reset or failed mid-stream.</summary>
     UpstreamError,
 
     /// <summary>The relay was aborted from outside (shutdown, admin action).</summary>

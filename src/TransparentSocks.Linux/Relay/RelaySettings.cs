@@ -1,17 +1,11 @@
+using TransparentSocks.Options;
+
 namespace TransparentSocks.Linux.Relay;
-
-public enum RelayEngine
-{
-    /// <summary>splice(2) through a kernel pipe per direction; falls back to <see cref="Copy"/> where splice is refused.</summary>
-    Splice,
-
-    /// <summary>recv/send through a pooled buffer.</summary>
-    Copy,
-}
 
 public sealed record RelaySettings
 {
-    public RelayEngine Engine { get; init; } = RelayEngine.Splice;
+    /// <summary>splice(2) through a kernel pipe per direction (falling back to copying where splice is refused), or recv/send through a pooled buffer.</summary>
+    public RelayMode Mode { get; init; } = RelayMode.Splice;
 
     public int PipeSize { get; init; } = 1 << 20;
 

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using TransparentSocks.Linux.Interop;
 using TransparentSocks.Linux.Sockets;
+using TransparentSocks.Options;
 
 namespace TransparentSocks.Linux.Relay;
 
@@ -15,7 +16,8 @@ namespace TransparentSocks.Linux.Relay;
 /// per chunk (the pump's state machine is pooled and lives for the session).
 /// Half-close: EOF from one side becomes shutdown(SHUT_WR) on the other once the pipe has drained, and the opposite
 /// direction keeps running until its own EOF.
-/// Failure: the first error aborts both sockets, the other pump is awaited, and a peer's reset is passed on as RST.
+/// Failure: the first error aborts both sockets and the other pump is awaited. Whether the client then sees an RST is
+/// not decided here: the result says which side failed, and the connection pipeline applies one reset policy.
 /// </remarks>
 public static class SocketRelay
 {
@@ -57,16 +59,8 @@ public static class SocketRelay
             return new RelayResult(RelayOutcome.Aborted, Errno.ECANCELED, counters.BytesUp, counters.BytesDown, spliced);
         }
 
-        // A reset seen on one side is passed on as a reset to the other side, so neither end mistakes the
-        // truncated stream for a clean end of data.
-        var failedSocket = failure.Socket;
-        var other = ReferenceEquals(failedSocket, state.Client) ? state.Upstream : state.Client;
-        if (failure.Error is Errno.ECONNRESET or Errno.EPIPE or Errno.ETIMEDOUT or Errno.EHOSTUNREACH or Errno.ENETUNREACH)
-        {
-            _ = other.SetLingerZero();
-        }
-
-        var outcome = ReferenceEquals(failedSocket, state.Client) ? RelayOutcome.ClientError : RelayOutcome.UpstreamError;
+        // Which side failed is reported, not acted on: the caller closes both and decides which peer gets a reset.
+        var outcome = ReferenceEquals(failure.Socket, state.Client) ? RelayOutcome.ClientError : RelayOutcome.UpstreamError;
         return new RelayResult(outcome, failure.Error, counters.BytesUp, counters.BytesDown, spliced);
     }
 
@@ -76,7 +70,7 @@ public static class SocketRelay
     {
         // Yield once so both pumps start before either runs its first chunk inline.
         await Task.Yield();
-        if (settings.Engine == RelayEngine.Splice)
+        if (settings.Mode == RelayMode.Splice)
         {
             var pipe = PipePair.Rent(settings.PipeSize, out _);
             if (pipe is not null)

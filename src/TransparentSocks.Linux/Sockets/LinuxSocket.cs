@@ -68,14 +68,23 @@ public sealed class LinuxSocket : IDisposable
 
     public static LinuxSocket Create(AddressFamily family, Loop loop)
     {
+        var error = TryCreate(family, loop, out var created);
+        return error == Errno.None ? created! : throw new SocketException((int)error.ToSocketError(), $"socket(): {error.Describe()}");
+    }
+
+    /// <summary>Like <see cref="Create"/>, but returns the errno (EMFILE under fd exhaustion) instead of throwing.</summary>
+    public static Errno TryCreate(AddressFamily family, Loop loop, out LinuxSocket? created)
+    {
         var af = family == AddressFamily.InterNetworkV6 ? SockAddr.AF_INET6 : SockAddr.AF_INET;
         var fd = socket(af, SOCK_STREAM | Sys.SOCK_NONBLOCK | Sys.SOCK_CLOEXEC, 0);
         if (fd < 0)
         {
-            throw new SocketException((int)((Errno)errno).ToSocketError());
+            created = null;
+            return (Errno)errno;
         }
 
-        return new LinuxSocket(fd, loop);
+        created = new LinuxSocket(fd, loop);
+        return Errno.None;
     }
 
     /// <summary>Wraps an fd the caller already owns (for example one accepted elsewhere). The fd is made non-blocking.</summary>

@@ -1,13 +1,14 @@
 using System.Runtime.CompilerServices;
 using TransparentSocks.Addressing;
 using TransparentSocks.Nft;
+using TransparentSocks.Options;
 
 namespace TransparentSocks.Core.Tests.Nft;
 
 public sealed class NftRulesetTests
 {
     /// <summary>The known configuration the reference files in nft/ are rendered from.</summary>
-    internal static NftRulesetSpec ReferenceSpec(DivertMode mode) => new()
+    internal static NftRulesetSpec ReferenceSpec(TransparentMode mode) => new()
     {
         Mode = mode,
         Port = 12345,
@@ -28,9 +29,9 @@ public sealed class NftRulesetTests
     };
 
     [Theory]
-    [InlineData(DivertMode.Tproxy, "transparentsocks.nft")]
-    [InlineData(DivertMode.Redirect, "transparentsocks-redirect.nft")]
-    public void Render_ReferenceConfig_EqualsFileInNftFolder(DivertMode mode, string file)
+    [InlineData(TransparentMode.Tproxy, "transparentsocks.nft")]
+    [InlineData(TransparentMode.Redirect, "transparentsocks-redirect.nft")]
+    public void Render_ReferenceConfig_EqualsFileInNftFolder(TransparentMode mode, string file)
     {
         var path = Path.Combine(RepoRoot(), "nft", file);
         var rendered = NftRuleset.Render(ReferenceSpec(mode));
@@ -45,7 +46,7 @@ public sealed class NftRulesetTests
     [Fact]
     public void Render_Always_ReplacesTableInsteadOfAddingOne()
     {
-        var text = NftRuleset.Render(ReferenceSpec(DivertMode.Tproxy));
+        var text = NftRuleset.Render(ReferenceSpec(TransparentMode.Tproxy));
         var lines = text.Split('\n').Where(l => !l.StartsWith('#')).ToArray();
 
         Assert.Equal("table inet transparentsocks", lines[0]);
@@ -66,7 +67,7 @@ public sealed class NftRulesetTests
     public void Render_Ipv6Off_HasNoIpv6Divert()
     {
         var tproxy = NftRuleset.Render(new NftRulesetSpec { Ipv6 = false });
-        var redirect = NftRuleset.Render(new NftRulesetSpec { Ipv6 = false, Mode = DivertMode.Redirect });
+        var redirect = NftRuleset.Render(new NftRulesetSpec { Ipv6 = false, Mode = TransparentMode.Redirect });
 
         Assert.DoesNotContain("tproxy ip6", tproxy, StringComparison.Ordinal);
         Assert.Contains("meta nfproto ipv6 return", redirect, StringComparison.Ordinal);
@@ -76,7 +77,7 @@ public sealed class NftRulesetTests
     public void Render_Tproxy_SocketRuleComesBeforeInterfaceCheck()
     {
         // Connections diverted before a disable must keep reaching their socket.
-        var text = NftRuleset.Render(ReferenceSpec(DivertMode.Tproxy));
+        var text = NftRuleset.Render(ReferenceSpec(TransparentMode.Tproxy));
 
         Assert.True(
             text.IndexOf("socket transparent 1", StringComparison.Ordinal) < text.IndexOf("iifname != @interfaces", StringComparison.Ordinal));

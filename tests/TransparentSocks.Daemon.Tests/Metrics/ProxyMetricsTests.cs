@@ -1,7 +1,9 @@
 using System.ComponentModel;
 using System.Diagnostics.Metrics;
 using System.Net;
+using Microsoft.Extensions.Logging.Abstractions;
 using TransparentSocks.Daemon.Metrics;
+using TransparentSocks.Engine;
 using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Sessions;
 using TransparentSocks.Engine.Stats;
@@ -85,7 +87,7 @@ public sealed class ProxyMetricsTests
 
     [Fact]
     public void Inbounds_NeitherServerNorPath_IsEmpty()
-        => Assert.Empty(ProxyMetrics.Inbounds(null, null));
+        => Assert.Empty(ProxyMetrics.Inbounds(new ProxyEngine(1, NullLoggerFactory.Instance).Inbounds()));
 
     [Fact]
     public void CounterFloor_NeverReportsLessThanBefore()

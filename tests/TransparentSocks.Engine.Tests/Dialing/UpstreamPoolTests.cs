@@ -313,8 +313,14 @@ public sealed class UpstreamPoolTests : IDisposable
         Assert.False(sent.HasError, sent.ToString());
         socket.SetTimeout(Timeout);
         var buffer = new byte[payload.Length];
-        var read = await Socks5Dialer.ReceiveExactlyAsync(socket, buffer, 0, buffer.Length);
-        Assert.Equal(Linux.Interop.Errno.None, read);
+        for (var filled = 0; filled < buffer.Length;)
+        {
+            var read = await socket.ReceiveAsync(buffer.AsMemory(filled));
+            Assert.False(read.HasError, read.ToString());
+            Assert.NotEqual(0, read.Bytes);
+            filled += read.Bytes;
+        }
+
         Assert.Equal(payload, buffer);
     }
 

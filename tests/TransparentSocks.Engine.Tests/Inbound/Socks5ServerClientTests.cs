@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text;
 using TransparentSocks.Addressing;
 using TransparentSocks.Linux.Relay;
+using TransparentSocks.Options;
 using TransparentSocks.Socks;
 using TransparentSocks.TestSupport;
 
@@ -108,9 +109,9 @@ public sealed class Socks5ServerClientTests
     }
 
     [Theory]
-    [InlineData(RelayEngine.Splice)]
-    [InlineData(RelayEngine.Copy)]
-    public async Task Connect_64MiBEachWay_HashesMatch(RelayEngine engine)
+    [InlineData(RelayMode.Splice)]
+    [InlineData(RelayMode.Copy)]
+    public async Task Connect_64MiBEachWay_HashesMatch(RelayMode engine)
     {
         const long size = 64L << 20;
         await using var target = new HashTarget(IPAddress.Loopback, size, seed: 7);

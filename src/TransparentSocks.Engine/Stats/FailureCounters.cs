@@ -1,4 +1,6 @@
-namespace TransparentSocks.Engine.Dialing;
+using TransparentSocks.Engine.Dialing;
+
+namespace TransparentSocks.Engine.Stats;
 
 /// <summary>Failed dials by reason, one interlocked counter per <see cref="DialError"/>; shared by inbound and dialer statistics.</summary>
 public sealed class FailureCounters

@@ -1,4 +1,6 @@
-namespace TransparentSocks.Engine.Dialing;
+using TransparentSocks.Engine.Dialing;
+
+namespace TransparentSocks.Engine.Stats;
 
 /// <summary>
 /// Counters of one dialer (one upstream, or the direct path). Each dial touches them a couple of times with

@@ -1,0 +1,298 @@
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Serilog.Core;
+using TransparentSocks.Control;
+using TransparentSocks.Daemon.Logging;
+using TransparentSocks.Engine;
+using TransparentSocks.Engine.Dialing;
+using TransparentSocks.Linux.Config;
+using TransparentSocks.Options;
+
+namespace TransparentSocks.Daemon.Hosting;
+
+/// <summary>
+/// The configuration the daemon runs and the one way to change it. Every change, from a reload or the control API,
+/// goes through <see cref="ApplyAsync"/>: validated first, applied live, and on failure the running state stays as
+/// it was (the transparent path is put back when the server then refuses).
+/// </summary>
+internal sealed class DaemonRuntime : IDisposable
+{
+    private readonly ProxyEngine _engine;
+    private readonly ConfigSource _source;
+    private readonly LoggingLevelSwitch _levelSwitch;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _applyLock = new(1, 1);
+    private TransparentSocksOptions _options;
+    private TransparentController? _transparent;
+    private IDialer? _serverDialer;
+    private (OutboundKind, string, bool)? _serverDialerKey;
+
+    public DaemonRuntime(ProxyEngine engine, TransparentSocksOptions options, ConfigSource source, LoggingLevelSwitch levelSwitch, ILogger logger)
+    {
+        _engine = engine;
+        _options = options;
+        _source = source;
+        _levelSwitch = levelSwitch;
+        _logger = logger;
+    }
+
+    public TransparentSocksOptions Options => _options;
+
+    public TransparentController? Transparent => _transparent;
+
+    /// <summary>Brings up what the initial configuration enables; on failure nothing stays half-started.</summary>
+    public async Task StartAsync()
+    {
+        try
+        {
+            await ApplyServerAsync(_options).ConfigureAwait(false);
+            await ApplyTransparentAsync(_options).ConfigureAwait(false);
+        }
+        catch (ApplyException ex)
+        {
+            await _engine.StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+            throw new InvalidOperationException(ex.Message, ex);
+        }
+    }
+
+    /// <summary>Re-reads the configuration file and applies it; an invalid file or a refused change keeps the running state.</summary>
+    public async Task<IReadOnlyList<string>> ReloadAsync()
+    {
+        var result = ConfigFile.Load(_source.Path);
+        if (!result.IsValid)
+        {
+            foreach (var error in result.Errors)
+            {
+                Log.ReloadRefused(_logger, error);
+            }
+
+            return result.Errors;
+        }
+
+        try
+        {
+            await ApplyAsync(result.Options).ConfigureAwait(false);
+        }
+        catch (ApplyException ex)
+        {
+            Log.ReloadRefused(_logger, ex.Message);
+            return [ex.Message];
+        }
+
+        Log.Reloaded(_logger, _source.Path);
+        return [];
+    }
+
+    /// <summary>
+    /// Applies a change requested through the control API to a copy of the running configuration: validated, applied
+    /// live, then written atomically to the configuration file. Throws <see cref="ApplyException"/> with nothing changed.
+    /// </summary>
+    public async Task<TransparentSocksOptions> ChangeAsync(Action<TransparentSocksOptions> change)
+    {
+        var copy = ConfigLoader.Parse(ConfigLoader.Serialize(_options), _source.Directory, ConfigFile.ReadPasswordFile);
+        if (!copy.IsValid)
+        {
+            throw new ApplyException(ErrorCodes.Internal, $"the running configuration does not round-trip: {string.Join("; ", copy.Errors)}");
+        }
+
+        var next = copy.Options;
+        change(next);
+        var errors = ConfigLoader.Validate(next, _source.Directory, ConfigFile.ReadPasswordFile);
+        if (errors.Count > 0)
+        {
+            var first = errors[0];
+            var colon = first.IndexOf(':', StringComparison.Ordinal);
+            throw new ApplyException(ErrorCodes.InvalidArgument, string.Join("; ", errors), colon > 0 ? first[..colon] : null);
+        }
+
+        await ApplyAsync(next).ConfigureAwait(false);
+        try
+        {
+            ConfigFile.Save(next, _source.Path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The change runs; say loudly that it will not survive a restart.
+            Log.SaveFailed(_logger, _source.Path, ex.Message);
+            throw new ApplyException(ErrorCodes.Internal, $"applied, but could not save {_source.Path}: {ex.Message}");
+        }
+
+        return next;
+    }
+
+    /// <summary>Moves the running daemon to <paramref name="next"/> (already validated).</summary>
+    public async Task ApplyAsync(TransparentSocksOptions next)
+    {
+        await _applyLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            var previous = _options;
+
+            // The transparent path is the part most likely to be refused (nft, a missing interface), so it goes
+            // first; if the server then fails, the path is put back.
+            await ApplyTransparentAsync(next).ConfigureAwait(false);
+            try
+            {
+                await ApplyServerAsync(next).ConfigureAwait(false);
+            }
+            catch (ApplyException)
+            {
+                try
+                {
+                    await ApplyTransparentAsync(previous).ConfigureAwait(false);
+                }
+                catch (ApplyException ex)
+                {
+                    Log.RollbackFailed(_logger, ex.Message);
+                }
+
+                throw;
+            }
+
+            _levelSwitch.MinimumLevel = Program.ToSerilog(next.Logging.Level);
+            foreach (var section in RestartOnly(previous, next))
+            {
+                Log.RestartNeeded(_logger, section);
+            }
+
+            _options = next;
+        }
+        finally
+        {
+            _applyLock.Release();
+        }
+    }
+
+    /// <summary>Settings read once at start: the control socket, the metrics listener and the event-loop count.</summary>
+    private static IEnumerable<string> RestartOnly(TransparentSocksOptions current, TransparentSocksOptions next)
+    {
+        if (current.Control.Socket != next.Control.Socket || current.Control.Group != next.Control.Group)
+        {
+            yield return "control";
+        }
+
+        if (current.Metrics.Enabled != next.Metrics.Enabled || current.Metrics.Listen != next.Metrics.Listen)
+        {
+            yield return "metrics";
+        }
+
+        if (current.Relay.Workers != next.Relay.Workers)
+        {
+            yield return "relay.workers";
+        }
+    }
+
+    private async Task ApplyServerAsync(TransparentSocksOptions next)
+    {
+        if (!next.Server.Enabled)
+        {
+            await _engine.StopServerListeningAsync().ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            await _engine.ApplyServerAsync(next, ServerDialer(next)).ConfigureAwait(false);
+        }
+        catch (SocketException ex)
+        {
+            throw new ApplyException(ErrorCodes.FailedPrecondition, $"server.listen: cannot listen on {next.Server.Listen}: {ex.Message}", "server.listen");
+        }
+    }
+
+    private async Task ApplyTransparentAsync(TransparentSocksOptions next)
+    {
+        try
+        {
+            if (!next.Transparent.Enabled)
+            {
+                if (_transparent is not null)
+                {
+                    await _transparent.StopAsync(next.Relay.DrainTimeout).ConfigureAwait(false);
+                    _transparent = null;
+                }
+
+                return;
+            }
+
+            if (_transparent is not null && TransparentController.IsStructuralChange(_transparent.Options, next.Transparent))
+            {
+                Log.TransparentRestarting(_logger);
+                await _transparent.StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+                _transparent = null;
+            }
+
+            if (_transparent is null)
+            {
+                var controller = new TransparentController(_engine, _logger);
+                await controller.StartAsync(next).ConfigureAwait(false);
+                _transparent = controller;
+            }
+            else
+            {
+                await _transparent.ReconfigureAsync(next).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or Network.NftException)
+        {
+            var colon = ex.Message.IndexOf(':', StringComparison.Ordinal);
+            var field = colon > 0 && ex.Message[..colon].Contains('.', StringComparison.Ordinal) ? ex.Message[..colon] : null;
+            throw new ApplyException(ErrorCodes.FailedPrecondition, ex.Message, field);
+        }
+    }
+
+    /// <summary>
+    /// The server's dialer for <paramref name="options"/>: the running one when nothing it depends on changed, so an
+    /// unrelated change (a timeout, an interface) keeps its pool; otherwise a new one, and the old one is released.
+    /// </summary>
+    private IDialer ServerDialer(TransparentSocksOptions options)
+    {
+        var key = (options.Server.Outbound, ConfigLoader.Serialize(new TransparentSocksOptions { Upstream = options.Upstream }), options.Transparent.Enabled);
+        if (_serverDialer is not null && _serverDialerKey == key)
+        {
+            return _serverDialer;
+        }
+
+        var old = _serverDialer;
+        _serverDialer = CreateServerDialer(options);
+        _serverDialerKey = key;
+        if (old is IAsyncDisposable disposable)
+        {
+            // Sessions that already dialed own their sockets; only the idle pool goes.
+            _ = disposable.DisposeAsync().AsTask();
+        }
+
+        return _serverDialer;
+    }
+
+    private IDialer CreateServerDialer(TransparentSocksOptions options)
+    {
+        if (options.Server.Outbound == OutboundKind.Direct)
+        {
+            return ProxyEngine.Direct(options);
+        }
+
+        var upstream = options.Upstream;
+        var server = upstream.Endpoint
+                     ?? throw new ApplyException(ErrorCodes.InvalidArgument, "upstream.address: required for outbound \"upstream\"", "upstream.address");
+        return new Socks5Dialer(_engine.UpstreamSettings(options, server, upstream.Username, upstream.EffectivePassword, forTransparentPath: false));
+    }
+
+    /// <summary>Stops the inbounds, drains their sessions, removes the nft table and routes, and releases the dialers.</summary>
+    public async Task StopAsync(TimeSpan drain)
+    {
+        var stops = new List<Task> { _engine.StopServerAsync(drain) };
+        if (_transparent is not null)
+        {
+            stops.Add(_transparent.StopAsync(drain));
+        }
+
+        await Task.WhenAll(stops).ConfigureAwait(false);
+        if (_serverDialer is IAsyncDisposable dialer)
+        {
+            await dialer.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public void Dispose() => _applyLock.Dispose();
+}

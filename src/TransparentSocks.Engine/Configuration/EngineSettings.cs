@@ -1,0 +1,74 @@
+using TransparentSocks.Addressing;
+using TransparentSocks.Engine.Dialing;
+using TransparentSocks.Engine.Inbound;
+using TransparentSocks.Linux.EventLoop;
+using TransparentSocks.Linux.Relay;
+using TransparentSocks.Options;
+
+namespace TransparentSocks.Engine.Configuration;
+
+/// <summary>
+/// The one translation from the configuration model to the engine's settings (relay, server, transparent path,
+/// dialers), used alike when the daemon starts and when it reloads, so the two can never disagree.
+/// </summary>
+public static class EngineSettings
+{
+    public static RelaySettings Relay(TransparentSocksOptions options, TimeSpan idleTimeout) => new()
+    {
+        Mode = options.Relay.Mode,
+        PipeSize = options.Relay.PipeSize,
+        BufferSize = options.Relay.BufferSize,
+        IdleTimeout = idleTimeout,
+    };
+
+    public static Socks5ServerSettings Server(TransparentSocksOptions options)
+    {
+        var server = options.Server;
+        return new Socks5ServerSettings
+        {
+            Listen = server.ListenEndPoint,
+            Users = new UserTable(server.Users.Select(u => new KeyValuePair<string, string>(u.Username!, u.EffectivePassword!))),
+            AllowedClients = server.AllowedClientSet,
+            DeniedDestinations = server.DeniedDestinationSet,
+            HandshakeTimeout = server.HandshakeTimeout,
+            ResolveTimeout = options.Upstream.ConnectTimeout,
+            MaxHandshakes = server.MaxHandshakes,
+            MaxConnections = server.MaxConnections,
+            Relay = Relay(options, server.IdleTimeout),
+        };
+    }
+
+    public static TransparentSettings Transparent(TransparentSocksOptions options) => new()
+    {
+        Mode = options.Transparent.Mode,
+        Port = options.Transparent.Port,
+        Ipv6 = options.Transparent.IPv6,
+        Relay = Relay(options, options.Transparent.IdleTimeout),
+    };
+
+    /// <summary>The server's outbound when it is direct; its sockets carry the same mark as upstream ones.</summary>
+    public static DirectDialer Direct(TransparentSocksOptions options)
+        => new(options.Upstream.ConnectTimeout, options.Upstream.EffectiveMark(options.Transparent.Enabled));
+
+    /// <summary>
+    /// A SOCKS5 upstream with the shared timeouts, mark and pooling. Under the transparent path upstream sockets are
+    /// always marked, or the nft rules would divert the daemon's own traffic back to itself.
+    /// </summary>
+    public static Socks5DialerSettings Upstream(
+        TransparentSocksOptions options, Destination server, string? username, string? password, bool forTransparentPath, EventLoopGroup? poolLoops)
+    {
+        var upstream = options.Upstream;
+        return new Socks5DialerSettings
+        {
+            Server = server,
+            Username = username,
+            Password = password,
+            ConnectTimeout = upstream.ConnectTimeout,
+            HandshakeTimeout = upstream.HandshakeTimeout,
+            Mark = upstream.EffectiveMark(forTransparentPath || options.Transparent.Enabled),
+            Pooling = upstream.Pooling,
+            MaxPoolSize = upstream.MaxPoolSize,
+            PoolLoops = poolLoops,
+        };
+    }
+}

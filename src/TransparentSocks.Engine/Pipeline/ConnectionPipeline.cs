@@ -1,0 +1,230 @@
+using System.Buffers;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using TransparentSocks.Engine.Dialing;
+using TransparentSocks.Engine.Logging;
+using TransparentSocks.Engine.Sessions;
+using TransparentSocks.Linux.EventLoop;
+using TransparentSocks.Linux.Relay;
+using TransparentSocks.Linux.Sockets;
+
+namespace TransparentSocks.Engine.Pipeline;
+
+/// <summary>
+/// The life of every TCP connection, whichever inbound accepted it, top to bottom in <see cref="RunAsync"/>:
+/// admission, session, request, route, dial, reply, early data, relay, and close (with the one decision about
+/// whether the client and the destination see a FIN or a reset).
+/// </summary>
+public sealed class ConnectionPipeline
+{
+    private readonly EventLoopGroup _loops;
+    private readonly SessionTable _sessions;
+    private readonly ILogger _logger;
+
+    public ConnectionPipeline(EventLoopGroup loops, SessionTable sessions, ILogger logger)
+    {
+        _loops = loops;
+        _sessions = sessions;
+        _logger = logger;
+    }
+
+    public SessionTable Sessions => _sessions;
+
+    /// <summary>The event loop for a new listener or socket, round-robin.</summary>
+    public EventLoop NextLoop() => _loops.Next();
+
+    /// <summary>How a connection ended, which is all the close needs to know.</summary>
+    private enum Ending
+    {
+        /// <summary>Refused before any byte was read (ACL, a limit, shutdown).</summary>
+        Rejected,
+
+        /// <summary>The inbound could not read a request; it has answered if its protocol can.</summary>
+        NoRequest,
+
+        /// <summary>The route refused the destination, or the dial failed; the inbound has answered if it can.</summary>
+        DialFailed,
+
+        /// <summary>The client went away while being told the dial's outcome.</summary>
+        ClientGone,
+
+        /// <summary>The relay ran; its outcome decides.</summary>
+        Relayed,
+
+        /// <summary>A bug: an exception no step expected.</summary>
+        Crashed,
+    }
+
+    /// <summary>Runs one accepted connection to its end. Never throws: input from the network cannot take the daemon down.</summary>
+    public async Task RunAsync(IInbound inbound, int fd, IPEndPoint remote)
+    {
+        var client = LinuxSocket.Adopt(fd, _loops.Next(), alreadyNonBlocking: true);
+        var profile = inbound.Profile;
+        var ending = Ending.Crashed;
+        var relayed = default(RelayResult);
+        LinuxSocket? outbound = null;
+        byte[]? buffer = null;
+        var admitted = false;
+        var handshaking = false;
+        try
+        {
+            // Admission: nothing is read from a client that is not let in.
+            if (profile.Admission.TryAdmit(remote, profile.Limits) is { } refusal)
+            {
+                profile.Stats.ConnectionRejected();
+                Log.ConnectionRejected(_logger, remote, $"{profile.Ingress}: {refusal}");
+                ending = Ending.Rejected;
+                return;
+            }
+
+            admitted = handshaking = true;
+            _ = client.SetNoDelay();
+            using var session = _sessions.Open(profile.Ingress, client, remote, profile.Stats);
+
+            // The request: where the client wants to go, and what it already sent for the destination.
+            if (profile.RequestBufferSize > 0)
+            {
+                buffer = ArrayPool<byte>.Shared.Rent(profile.RequestBufferSize);
+            }
+
+            var request = await inbound.ReceiveAsync(session, buffer.AsMemory(0, profile.RequestBufferSize)).ConfigureAwait(false);
+            profile.Admission.HandshakeDone();
+            handshaking = false;
+            if (!request.Ok)
+            {
+                ending = Ending.NoRequest;
+                return;
+            }
+
+            session.Destination = request.Destination;
+
+            // Route and dial.
+            var dialer = profile.Route.Dialer;
+            session.Upstream = dialer.Name;
+            session.State = SessionState.Connecting;
+            var dial = await RouteAndDialAsync(profile.Route, session).ConfigureAwait(false);
+            if (!dial.Succeeded)
+            {
+                session.Stats.DialFailed(dial.Error);
+                Log.DialFailed(_logger, session.Id, remote, session.Destination, dialer.Name, dial.ToString());
+                await inbound.ReplyAsync(session, dial).ConfigureAwait(false);
+                ending = Ending.DialFailed;
+                return;
+            }
+
+            outbound = dial.Socket!;
+            session.OutboundSocket = outbound;
+
+            // Reply, then the bytes the client sent ahead of it.
+            if (!await inbound.ReplyAsync(session, dial).ConfigureAwait(false)
+                || (!request.EarlyData.IsEmpty && (await outbound.SendAsync(request.EarlyData).ConfigureAwait(false)).HasError))
+            {
+                ending = Ending.ClientGone;
+                return;
+            }
+
+            session.Counters.AddUp(request.EarlyData.Length);
+
+            // Relay.
+            session.State = SessionState.Established;
+            Log.SessionConnected(_logger, session.Id, remote, session.Destination, dialer.Name);
+            relayed = await SocketRelay.RunAsync(client, outbound, profile.Relay, session.Counters).ConfigureAwait(false);
+            Log.SessionClosed(_logger, session.Id, relayed.ToString());
+            ending = Ending.Relayed;
+        }
+        catch (Exception ex)
+        {
+            Log.SessionCrashed(_logger, 0, ex);
+            ending = Ending.Crashed;
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
+            var (resetClient, resetOutbound) = ResetPolicy(ending, relayed.Outcome, profile.RepliesInBand);
+            outbound?.Close(resetOutbound);
+            client.Close(resetClient);
+            if (handshaking)
+            {
+                profile.Admission.HandshakeDone();
+            }
+
+            if (admitted)
+            {
+                profile.Admission.ConnectionClosed();
+            }
+        }
+    }
+
+    /// <summary>
+    /// The one place that decides between FIN and RST. A reset says "this stream was cut"; a FIN says "this is all
+    /// of it", so a FIN after a failure would make a truncated download look complete.
+    /// </summary>
+    private static (bool Client, bool Outbound) ResetPolicy(Ending ending, RelayOutcome outcome, bool repliesInBand) => ending switch
+    {
+        Ending.Rejected or Ending.Crashed => (true, true),
+
+        // A SOCKS5 client has its reply code; a transparent client has no other way to learn of the failure.
+        Ending.NoRequest or Ending.DialFailed => (!repliesInBand, false),
+        Ending.ClientGone => (false, true),
+        _ => outcome switch
+        {
+            RelayOutcome.UpstreamError => (true, false),
+            RelayOutcome.ClientError => (false, true),
+            _ => (false, false),
+        },
+    };
+
+    /// <summary>
+    /// The route step: the destination policy is applied once, to the addresses that will be connected to where the
+    /// name is resolved here, and to the name itself where an upstream resolves it.
+    /// </summary>
+    private static async ValueTask<DialResult> RouteAndDialAsync(Route route, Session session)
+    {
+        var destination = session.Destination;
+        var loop = session.ClientSocket.Loop;
+        var policy = route.Policy;
+        IReadOnlyList<IPAddress>? addresses = null;
+        if (!destination.IsDomain)
+        {
+            if (policy.IsDenied(destination.Address, destination.Port))
+            {
+                return Refused(route, DialResult.Fail(DialError.Denied, $"{destination} is not allowed"));
+            }
+        }
+        else if (!route.Dialer.ResolvesLocally)
+        {
+            if (policy.IsDeniedName(destination.Host, destination.Port))
+            {
+                return Refused(route, DialResult.Fail(DialError.Denied, $"{destination} is not allowed"));
+            }
+        }
+        else
+        {
+            var (resolved, failure) = await Connector.ResolveAsync(destination, route.ResolveTimeout, CancellationToken.None).ConfigureAwait(false);
+            if (resolved.Length == 0)
+            {
+                return Refused(route, failure);
+            }
+
+            addresses = Array.FindAll(resolved, a => !policy.IsDenied(a, destination.Port));
+            if (addresses.Count == 0)
+            {
+                return Refused(route, DialResult.Fail(DialError.Denied, $"{destination} resolves only to denied addresses"));
+            }
+        }
+
+        return await route.Dialer.DialAsync(new DialRequest(destination, loop, addresses)).ConfigureAwait(false);
+    }
+
+    /// <summary>A dial the route step ended before the dialer ran still counts as one of the dialer's, failed.</summary>
+    private static DialResult Refused(Route route, DialResult result)
+    {
+        route.Dialer.Stats.DialStarted();
+        route.Dialer.Stats.DialCompleted(result);
+        return result;
+    }
+}
