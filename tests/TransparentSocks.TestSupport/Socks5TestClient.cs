@@ -19,42 +19,74 @@ public static class Socks5TestClient
         return socket;
     }
 
-    /// <summary>Runs greeting, optional auth and CONNECT; returns the reply. Throws if the server breaks protocol.</summary>
+    /// <summary>
+    /// Runs greeting, optional auth and CONNECT with the product's own client state machine, reading exactly what it
+    /// asks for; returns the reply. Throws if the server breaks the protocol or refuses the method or credentials.
+    /// </summary>
     public static async Task<Socks5Reply> HandshakeAsync(Socket socket, Destination destination, string? user = null, string? password = null)
     {
-        var buffer = new byte[600];
-        var method = user is null ? Socks5AuthMethod.NoAuthentication : Socks5AuthMethod.UsernamePassword;
-        var n = Socks5Codec.WriteGreeting(buffer, [method]);
-        await socket.SendAsync(buffer.AsMemory(0, n));
-        var selection = Socks5Codec.ParseMethodSelection(await ReadExactlyAsync(socket, 2));
-        if (!selection.IsDone || selection.Value != method)
+        var handshake = user is null
+            ? new Socks5ClientHandshake()
+            : new Socks5ClientHandshake(Encoding.UTF8.GetBytes(user), Encoding.UTF8.GetBytes(password ?? string.Empty));
+        var output = new byte[Socks5ClientHandshake.MaxOutputLength];
+        var step = await ExchangeAsync(socket, handshake, output, handshake.WriteGreeting(output));
+        if (step.Status != Socks5ClientStatus.Authenticated)
         {
-            throw new InvalidOperationException($"server selected {selection.Value} ({selection.Status})");
+            throw new InvalidOperationException($"handshake failed before the request: {step}");
         }
 
-        if (user is not null)
+        step = await ExchangeAsync(socket, handshake, output, handshake.WriteRequest(output, Socks5Command.Connect, destination));
+        return step.Status switch
         {
-            n = Socks5Codec.WriteUsernamePassword(buffer, Encoding.UTF8.GetBytes(user), Encoding.UTF8.GetBytes(password ?? string.Empty));
-            await socket.SendAsync(buffer.AsMemory(0, n));
-            var auth = Socks5Codec.ParseAuthReply(await ReadExactlyAsync(socket, 2));
-            if (!auth.IsDone || !auth.Value)
-            {
-                throw new InvalidOperationException("authentication refused");
-            }
-        }
-
-        n = Socks5Codec.WriteRequest(buffer, Socks5Command.Connect, destination);
-        await socket.SendAsync(buffer.AsMemory(0, n));
-        return await ReadReplyAsync(socket);
+            Socks5ClientStatus.Succeeded => new Socks5Reply(Socks5ReplyCode.Succeeded, step.Bound),
+            Socks5ClientStatus.Failed when step.Failure == Socks5ClientFailure.Rejected => new Socks5Reply(step.Reply, default),
+            _ => throw new InvalidOperationException($"bad reply: {step}"),
+        };
     }
 
+    /// <summary>Reads one reply to a request the test wrote itself.</summary>
     public static async Task<Socks5Reply> ReadReplyAsync(Socket socket)
     {
-        var head = await ReadExactlyAsync(socket, 5);
-        var rest = head[3] switch { 1 => 5, 4 => 17, 3 => head[4] + 2, _ => throw new InvalidOperationException($"ATYP {head[3]}") };
-        var all = head.Concat(await ReadExactlyAsync(socket, rest)).ToArray();
-        var reply = Socks5Codec.ParseReply(all);
-        return reply.IsDone ? reply.Value : throw new InvalidOperationException($"bad reply: {reply.Error}");
+        var handshake = Socks5ClientHandshake.Resume();
+        var output = new byte[Socks5ClientHandshake.MaxOutputLength];
+        handshake.WriteRequest(output, Socks5Command.Connect, Destination.FromAddress(IPAddress.Loopback, 1));
+        var step = await ExchangeAsync(socket, handshake, output, toSend: 0);
+        return step.Status switch
+        {
+            Socks5ClientStatus.Succeeded => new Socks5Reply(Socks5ReplyCode.Succeeded, step.Bound),
+            Socks5ClientStatus.Failed when step.Failure == Socks5ClientFailure.Rejected => new Socks5Reply(step.Reply, default),
+            _ => throw new InvalidOperationException($"bad reply: {step}"),
+        };
+    }
+
+    private static async Task<Socks5ClientStep> ExchangeAsync(Socket socket, Socks5ClientHandshake handshake, byte[] output, int toSend)
+    {
+        while (true)
+        {
+            if (toSend > 0)
+            {
+                await socket.SendAsync(output.AsMemory(0, toSend));
+            }
+
+            var received = new List<byte>();
+            while (true)
+            {
+                var step = handshake.Feed(received.ToArray(), output);
+                if (step.Status == Socks5ClientStatus.NeedMoreData)
+                {
+                    received.AddRange(await ReadExactlyAsync(socket, step.Count));
+                    continue;
+                }
+
+                if (step.Status != Socks5ClientStatus.Send)
+                {
+                    return step;
+                }
+
+                toSend = step.Count;
+                break;
+            }
+        }
     }
 
     public static async Task<byte[]> ReadExactlyAsync(Socket socket, int count)
