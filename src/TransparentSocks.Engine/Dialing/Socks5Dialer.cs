@@ -46,6 +46,9 @@ public sealed record Socks5DialerSettings
     /// each socket is driven by its own loop, so the relay works across loops.
     /// </summary>
     public EventLoopGroup? PoolLoops { get; init; }
+
+    /// <summary>The pool's clock (idle expiry, back-off after failures).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
 /// <summary>
@@ -87,7 +90,7 @@ public sealed class Socks5Dialer : IDialer, IAsyncDisposable, IDisposable
                 throw new ArgumentException("the pooled connections' idle timeout must be positive", nameof(settings));
             }
 
-            _pool = new UpstreamPool(OpenAsync, settings.MaxPoolSize, settings.PoolIdleTimeout, Stats);
+            _pool = new UpstreamPool(OpenAsync, settings.MaxPoolSize, settings.PoolIdleTimeout, Stats, settings.Time);
             if (settings.PoolLoops is { } loops)
             {
                 _pool.Start(loops, null);

@@ -29,6 +29,8 @@ internal sealed class UpstreamPool : IAsyncDisposable, IDisposable
     private readonly int _capacity;
     private readonly long _idleTimeoutMs;
     private readonly DialerStats _stats;
+    private readonly TimeProvider _time;
+    private readonly long _ticksPerMs;
     private readonly Lock _lock = new();
 
     // Oldest first: expiry trims the front, takes pop the back.
@@ -53,13 +55,18 @@ internal sealed class UpstreamPool : IAsyncDisposable, IDisposable
     private bool _disposed;
 
     /// <param name="open">Connects and authenticates; the returned socket may still carry the handshake deadline.</param>
-    public UpstreamPool(Func<Loop, CancellationToken, ValueTask<DialResult>> open, int capacity, TimeSpan idleTimeout, DialerStats stats)
+    /// <param name="time">The clock for expiry and back-off; tests pass a fake one to move it on.</param>
+    public UpstreamPool(Func<Loop, CancellationToken, ValueTask<DialResult>> open, int capacity, TimeSpan idleTimeout, DialerStats stats, TimeProvider? time = null)
     {
         _open = open;
         _capacity = capacity;
         _idleTimeoutMs = (long)idleTimeout.TotalMilliseconds;
         _stats = stats;
+        _time = time ?? TimeProvider.System;
+        _ticksPerMs = Math.Max(_time.TimestampFrequency / 1000, 1);
     }
+
+    private long NowMs => _time.GetTimestamp() / _ticksPerMs;
 
     public bool IsStarted => Volatile.Read(ref _pump) is not null;
 
@@ -105,7 +112,7 @@ internal sealed class UpstreamPool : IAsyncDisposable, IDisposable
                     _stats.SetPooledIdle(_idle.Count);
                 }
 
-                if (candidate.ExpiresAtMs > Environment.TickCount64 && IsAlive(candidate.Socket))
+                if (candidate.ExpiresAtMs > NowMs && IsAlive(candidate.Socket))
                 {
                     socket = candidate.Socket;
                     remote = candidate.Remote;
@@ -213,7 +220,7 @@ internal sealed class UpstreamPool : IAsyncDisposable, IDisposable
             {
                 // Cleared before the state is read, so a wake that lands during this pass makes the next wait return at once.
                 Volatile.Write(ref _wakePending, 0);
-                var now = Environment.TickCount64;
+                var now = NowMs;
                 RetireExpired(now);
                 _opens.RemoveAll(static t => t.IsCompleted);
 
@@ -256,8 +263,7 @@ internal sealed class UpstreamPool : IAsyncDisposable, IDisposable
                     _opens.Add(OpenOneAsync(stop));
                 }
 
-                var delayMs = wakeAtMs == long.MaxValue ? Timeout.Infinite : (int)Math.Clamp(wakeAtMs - now, 1, int.MaxValue);
-                await _wake.WaitAsync(delayMs, stop).ConfigureAwait(false);
+                await WaitAsync(wakeAtMs == long.MaxValue ? null : TimeSpan.FromMilliseconds(Math.Clamp(wakeAtMs - now, 1, int.MaxValue)), stop).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -266,6 +272,28 @@ internal sealed class UpstreamPool : IAsyncDisposable, IDisposable
         }
 
         await Task.WhenAll(_opens).ConfigureAwait(false);
+    }
+
+    /// <summary>Until a <see cref="Wake"/> or <paramref name="delay"/> on the pool's clock, whichever comes first.</summary>
+    private async Task WaitAsync(TimeSpan? delay, CancellationToken stop)
+    {
+        if (delay is null)
+        {
+            await _wake.WaitAsync(stop).ConfigureAwait(false);
+            return;
+        }
+
+        // The pump passes here only when something is due, so two token sources per pass cost nothing that matters.
+        using var timeout = new CancellationTokenSource(delay.Value, _time);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(stop, timeout.Token);
+        try
+        {
+            await _wake.WaitAsync(either.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+        {
+            // The delay ran out.
+        }
     }
 
     private void RetireExpired(long now)
@@ -335,7 +363,7 @@ internal sealed class UpstreamPool : IAsyncDisposable, IDisposable
                 }
                 else
                 {
-                    _idle.Add(new IdleConnection(socket, result.Remote!, Environment.TickCount64 + _idleTimeoutMs));
+                    _idle.Add(new IdleConnection(socket, result.Remote!, NowMs + _idleTimeoutMs));
                     _stats.SetPooledIdle(_idle.Count);
                 }
             }
@@ -343,7 +371,7 @@ internal sealed class UpstreamPool : IAsyncDisposable, IDisposable
             {
                 _healthy = false;
                 _failures++;
-                _retryAtMs = Environment.TickCount64 + (FirstRetryDelayMs << Math.Min(_failures - 1, MaxConsecutiveFailures));
+                _retryAtMs = NowMs + (FirstRetryDelayMs << Math.Min(_failures - 1, MaxConsecutiveFailures));
             }
         }
 

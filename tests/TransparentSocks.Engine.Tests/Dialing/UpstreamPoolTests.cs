@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
+using Microsoft.Extensions.Time.Testing;
 using TransparentSocks.Addressing;
 using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Linux.EventLoop;
@@ -240,6 +241,33 @@ public sealed class UpstreamPoolTests : IDisposable
         Assert.True(dialer.Stats.PoolDiscarded >= 2);
         Assert.True(await WaitUntilAsync(() => dialer.Stats.PooledIdle == 2 && upstream.Connections.Count >= 4));
         Assert.All(upstream.Connections, c => Assert.Equal(0, c.Requests));
+    }
+
+    [Fact]
+    public async Task Pool_IdleTimeoutOnItsClock_ExpiresOnlyWhenTheClockPassesIt()
+    {
+        var clock = new FakeTimeProvider();
+        await using var upstream = new FakeSocks5Upstream();
+        await using var dialer = new Socks5Dialer(new Socks5DialerSettings
+        {
+            Server = Destination.FromEndPoint(upstream.EndPoint),
+            Pooling = true,
+            MaxPoolSize = 2,
+            PoolIdleTimeout = TimeSpan.FromMinutes(10),
+            PoolLoops = _loops,
+            Time = clock,
+        });
+        Assert.True(await WaitUntilAsync(() => dialer.Stats.PooledIdle == 2));
+        var first = upstream.Connections.Take(2).ToList();
+
+        clock.Advance(TimeSpan.FromMinutes(9));
+        await Task.Delay(200);
+        Assert.All(first, c => Assert.False(c.Closed, "expired before its idle timeout"));
+        Assert.Equal(0, dialer.Stats.PoolDiscarded);
+
+        clock.Advance(TimeSpan.FromMinutes(2));
+        Assert.True(await WaitUntilAsync(() => first.All(c => c.Closed)), "expired connections were not closed");
+        Assert.True(await WaitUntilAsync(() => dialer.Stats.PooledIdle == 2 && upstream.Connections.Count >= 4));
     }
 
     [Fact]
