@@ -124,39 +124,7 @@ public sealed class Socks5Server : IInbound, IAsyncDisposable
         _policy = new DestinationPolicy(settings.DeniedDestinations, [local, .. otherOwnEndpoints ?? []]);
         Volatile.Write(ref _profile, BuildProfile());
         Log.ServerListening(_logger, local, settings.Users.IsEmpty ? "none" : $"{settings.Users.Count} user(s)", dialer.Name);
-        var listener = new Listener(socket, local);
-        listener.Loop = AcceptLoop.RunAsync(socket, local, () => listener.Stopping, this, _pipeline, _connections, _logger);
-        return listener;
-    }
-
-    /// <summary>One bound listening socket and its accept loop.</summary>
-    private sealed class Listener
-    {
-        public Listener(LinuxSocket socket, IPEndPoint endPoint)
-        {
-            Socket = socket;
-            EndPoint = endPoint;
-        }
-
-        public LinuxSocket Socket { get; }
-
-        public IPEndPoint EndPoint { get; }
-
-        public Task? Loop { get; set; }
-
-        public volatile bool Stopping;
-
-        public async Task StopAsync()
-        {
-            Stopping = true;
-            Socket.Abort(Errno.ECANCELED);
-            if (Loop is not null)
-            {
-                await Loop.ConfigureAwait(false);
-            }
-
-            Socket.Dispose();
-        }
+        return Listener.Start(socket, this, _pipeline, _connections, _logger);
     }
 
     async ValueTask<InboundRequest> IInbound.ReceiveAsync(Session session, Memory<byte> buffer)

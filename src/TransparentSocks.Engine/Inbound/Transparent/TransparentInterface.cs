@@ -25,8 +25,8 @@ public sealed class TransparentInterface : IInbound
     private readonly ConnectionPipeline _pipeline;
     private readonly ConnectionTracker _connections;
     private readonly ILogger _logger;
-    private readonly List<LinuxSocket> _listeners = [];
-    private readonly List<Task> _acceptLoops = [];
+    private readonly List<LinuxSocket> _bound = [];
+    private readonly List<Listener> _listeners = [];
     private readonly Admission _admission = new();
     private TransparentInterfaceSettings _settings;
     private InboundProfile _profile;
@@ -93,20 +93,14 @@ public sealed class TransparentInterface : IInbound
         }
         catch
         {
-            foreach (var listener in _listeners)
-            {
-                listener.Dispose();
-            }
-
-            _listeners.Clear();
+            // Both families or neither: an interface half-listening would divert one family into nothing.
+            _bound.ForEach(s => s.Dispose());
+            _bound.Clear();
             throw;
         }
 
-        foreach (var listener in _listeners)
-        {
-            var endPoint = listener.GetLocalEndPoint() ?? new IPEndPoint(IPAddress.Any, _path.Port);
-            _acceptLoops.Add(AcceptLoop.RunAsync(listener, endPoint, () => _stopping, this, _pipeline, _connections, _logger));
-        }
+        _listeners.AddRange(_bound.Select(socket => Listener.Start(socket, this, _pipeline, _connections, _logger)));
+        _bound.Clear();
 
         Log.InterfaceEnabled(_logger, Name, _path.Mode.ToString().ToLowerInvariant(), _path.Port, Dialer.Name);
     }
@@ -115,7 +109,7 @@ public sealed class TransparentInterface : IInbound
     {
         try
         {
-            _listeners.Add(LinuxSocket.Listen(endPoint, _pipeline.NextLoop(), beforeBind: socket =>
+            _bound.Add(LinuxSocket.Listen(endPoint, _pipeline.NextLoop(), beforeBind: socket =>
             {
                 var error = socket.SetBindToDevice(Name);
                 if (error != Errno.None)
@@ -176,16 +170,7 @@ public sealed class TransparentInterface : IInbound
         }
 
         _stopping = true;
-        foreach (var listener in _listeners)
-        {
-            listener.Abort(Errno.ECANCELED);
-        }
-
-        await Task.WhenAll(_acceptLoops).ConfigureAwait(false);
-        foreach (var listener in _listeners)
-        {
-            listener.Dispose();
-        }
+        await Task.WhenAll(_listeners.Select(l => l.StopAsync())).ConfigureAwait(false);
 
         Log.InterfaceDisabled(_logger, Name);
     }
