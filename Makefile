@@ -19,9 +19,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: deps check-dotnet build publish test demo deb
 
+# `make test` runs the booted-systemd packaging test too, so it installs what that test needs as well: the README's
+# test command is then all a fresh machine needs.
 deps: check-dotnet
 	$(SUDO) apt-get update
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(APT_PACKAGES)
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(APT_PACKAGES) $(APPLIANCE_PACKAGES)
 
 check-dotnet:
 	@command -v $(DOTNET) >/dev/null || { \
