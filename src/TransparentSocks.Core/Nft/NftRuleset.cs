@@ -23,6 +23,12 @@ public sealed record NftRulesetSpec
 
     public bool Ipv6 { get; init; } = true;
 
+    /// <summary>
+    /// Also divert the interfaces' forwarded UDP, always with tproxy to <see cref="Port"/> (REDIRECT cannot keep a
+    /// datagram's destination), under the same bypass sets, marks and fail-closed rule as TCP.
+    /// </summary>
+    public bool Udp { get; init; }
+
     public IReadOnlyList<string> Interfaces { get; init; } = [];
 
     /// <summary>Destinations never diverted (IPv4 and IPv6 mixed).</summary>
@@ -51,6 +57,11 @@ public static class NftRuleset
         var fwmark = Hex(spec.Fwmark);
         var outboundMark = Hex(spec.OutboundMark);
         var port = spec.Port.ToString(CultureInfo.InvariantCulture);
+
+        // UDP has no connection for "socket transparent" to find; every datagram goes through tproxy instead, which
+        // also keeps it away from the daemon's cached reply sockets (bound to remote addresses, never connected).
+        var protocols = spec.Udp ? "{ tcp, udp }" : "tcp";
+        var tcpOnly = spec.Udp ? "meta l4proto tcp " : string.Empty;
 
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"""
@@ -116,13 +127,13 @@ public static class NftRuleset
             sb.Append(CultureInfo.InvariantCulture, $"""
                 	chain prerouting {'{'}
                 		type filter hook prerouting priority mangle; policy accept;
-                		meta l4proto != tcp return
+                		meta l4proto != {protocols} return
                 		# The daemon's own sockets carry this SO_MARK: its upstream connections never loop back into it.
                 		meta mark {outboundMark} return
                 		# Packets of connections already diverted go to their socket, counted while the interface is enabled,
                 		# and still delivered after it is disabled.
-                		socket transparent 1 iifname @interfaces counter name iifname map @interface_counters meta mark set {fwmark} accept
-                		socket transparent 1 meta mark set {fwmark} accept
+                		{tcpOnly}socket transparent 1 iifname @interfaces counter name iifname map @interface_counters meta mark set {fwmark} accept
+                		{tcpOnly}socket transparent 1 meta mark set {fwmark} accept
                 		iifname != @interfaces return
                 		ip daddr @bypass_v4 return
                 		ip6 daddr @bypass_v6 return
@@ -134,17 +145,7 @@ public static class NftRuleset
                 		meta l4proto tcp tproxy ip to 127.0.0.1:{port} meta mark set {fwmark} accept
 
                 """);
-            sb.Append(spec.Ipv6
-                ? $"\t\tmeta l4proto tcp tproxy ip6 to [::1]:{port} meta mark set {fwmark} accept\n"
-                : "\t\t# IPv6 is not diverted (ipv6: false).\n");
-            sb.Append("\t\t# Fail closed: a connection no listener took (the daemon is starting or stopping) is dropped, and the\n");
-            sb.Append("\t\t# client retries, rather than being forwarded around the proxy.\n");
-            sb.Append("\t\tmeta nfproto ipv4 meta l4proto tcp drop\n");
-            if (spec.Ipv6)
-            {
-                sb.Append("\t\tmeta nfproto ipv6 meta l4proto tcp drop\n");
-            }
-
+            AppendTproxyTail(sb, spec, port, fwmark, tcp: true);
             sb.Append("\t}\n}\n");
         }
         else
@@ -172,7 +173,7 @@ public static class NftRuleset
                 		meta l4proto tcp redirect to :{port}
                 	{'}'}
 
-                	# A nat chain sees only the first packet of each connection, so the per-interface counters sit here,
+                {UdpChain(spec, port, fwmark, outboundMark)}	# A nat chain sees only the first packet of each connection, so the per-interface counters sit here,
                 	# after NAT, where every packet of a redirected connection passes: addressed to the divert port
                 	# by our redirect, which direct connections to that port never are.
                 	chain count_diverted {'{'}
@@ -184,6 +185,77 @@ public static class NftRuleset
                 """);
         }
 
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// The tproxy rules and the fail-closed drops: TCP's (when <paramref name="tcp"/>) and UDP's when
+    /// <see cref="NftRulesetSpec.Udp"/>, for IPv4 and, with <see cref="NftRulesetSpec.Ipv6"/>, IPv6.
+    /// </summary>
+    private static void AppendTproxyTail(StringBuilder sb, NftRulesetSpec spec, string port, string fwmark, bool tcp)
+    {
+        if (tcp)
+        {
+            sb.Append(spec.Ipv6
+                ? $"\t\tmeta l4proto tcp tproxy ip6 to [::1]:{port} meta mark set {fwmark} accept\n"
+                : "\t\t# IPv6 is not diverted (ipv6: false).\n");
+        }
+
+        if (spec.Udp)
+        {
+            sb.Append("\t\t# Each datagram goes to the UDP socket on the same port, which reads its destination from IP_ORIGDSTADDR.\n");
+            sb.Append(CultureInfo.InvariantCulture, $"\t\tmeta l4proto udp tproxy ip to 127.0.0.1:{port} meta mark set {fwmark} accept\n");
+            if (spec.Ipv6)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"\t\tmeta l4proto udp tproxy ip6 to [::1]:{port} meta mark set {fwmark} accept\n");
+            }
+        }
+
+        sb.Append("\t\t# Fail closed: a connection no listener took (the daemon is starting or stopping) is dropped, and the\n");
+        sb.Append("\t\t# client retries, rather than being forwarded around the proxy.\n");
+        foreach (var family in spec.Ipv6 ? new[] { "ipv4", "ipv6" } : ["ipv4"])
+        {
+            if (tcp)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"\t\tmeta nfproto {family} meta l4proto tcp drop\n");
+            }
+
+            if (spec.Udp)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"\t\tmeta nfproto {family} meta l4proto udp drop\n");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Under REDIRECT, UDP still goes through tproxy, in a mangle-priority chain of its own: a nat redirect would
+    /// lose each datagram's destination. Empty when UDP is not diverted.
+    /// </summary>
+    private static string UdpChain(NftRulesetSpec spec, string port, string fwmark, string outboundMark)
+    {
+        if (!spec.Udp)
+        {
+            return string.Empty;
+        }
+
+        var sb = new StringBuilder();
+        sb.Append("\tchain prerouting_udp {\n");
+        sb.Append("\t\ttype filter hook prerouting priority mangle; policy accept;\n");
+        sb.Append("\t\tmeta l4proto != udp return\n");
+        sb.Append(CultureInfo.InvariantCulture, $"\t\tmeta mark {outboundMark} return\n");
+        sb.Append("\t\tiifname != @interfaces return\n");
+        sb.Append("\t\tip daddr @bypass_v4 return\n");
+        sb.Append("\t\tip6 daddr @bypass_v6 return\n");
+        sb.Append("\t\tip saddr @upstream_v4 return\n");
+        sb.Append("\t\tip6 saddr @upstream_v6 return\n");
+        if (!spec.Ipv6)
+        {
+            sb.Append("\t\tmeta nfproto ipv6 return\n");
+        }
+
+        sb.Append("\t\tcounter name iifname map @interface_counters\n");
+        AppendTproxyTail(sb, spec, port, fwmark, tcp: false);
+        sb.Append("\t}\n\n");
         return sb.ToString();
     }
 
