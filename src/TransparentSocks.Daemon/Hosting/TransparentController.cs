@@ -9,6 +9,7 @@ using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Inbound;
 using TransparentSocks.Engine.Sessions;
 using TransparentSocks.Linux.EventLoop;
+using TransparentSocks.Linux.Network;
 using TransparentSocks.Linux.Relay;
 using TransparentSocks.Nft;
 using TransparentSocks.Options;

@@ -1,10 +1,10 @@
-namespace TransparentSocks.Daemon.Network;
+namespace TransparentSocks.Linux.Network;
 
 /// <summary>
 /// Kernel settings that silently break the transparent path. They are reported, never changed: they belong to
 /// the box's owner.
 /// </summary>
-internal static class SystemChecks
+public static class SystemChecks
 {
     public static IEnumerable<string> Check(IEnumerable<string> interfaces, bool ipv6)
     {

@@ -1,9 +1,9 @@
 using System.Diagnostics;
 
-namespace TransparentSocks.Daemon.Network;
+namespace TransparentSocks.Linux.Processes;
 
 /// <summary>Runs the system's own tools (nft, ip) without a shell, with a deadline, and returns what they said.</summary>
-internal static class Command
+public static class Command
 {
     public readonly record struct Result(int ExitCode, string Output, string Error)
     {
