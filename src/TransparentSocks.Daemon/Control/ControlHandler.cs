@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using TransparentSocks.Control;
 using TransparentSocks.Daemon.Control.Handlers;
 using TransparentSocks.Daemon.Hosting;
+using TransparentSocks.Daemon.Logging;
 using static TransparentSocks.Daemon.Control.Handlers.Replies;
 
 namespace TransparentSocks.Daemon.Control;
@@ -49,7 +50,7 @@ internal sealed class ControlHandler
 
     public async Task<ControlResponse> HandleAsync(ControlRequest request, Peer peer)
     {
-        _logger.LogDebug("control: {Method} {Path} from {Peer}", request.Method, request.Path, peer);
+        Log.ControlRequest(_logger, request.Method, request.Path, peer);
         try
         {
             return await RouteAsync(request, peer).ConfigureAwait(false);
@@ -67,12 +68,12 @@ internal sealed class ControlHandler
                 ErrorCodes.FailedPrecondition => 409,
                 _ => 500,
             };
-            _logger.LogWarning("control: refused for {Peer}: {Error}", peer, ex.Message);
+            Log.ControlRefused(_logger, peer, ex.Message);
             return ControlResponse.Error(status, ex.Code, ex.Message, ex.Field);
         }
         catch (Exception ex)
         {
-            _logger.LogError(ex, "control: {Method} {Path} failed", request.Method, request.Path);
+            Log.ControlFailed(_logger, request.Method, request.Path, ex);
             return ControlResponse.Error(500, ErrorCodes.Internal, "internal error; see the daemon's log");
         }
     }

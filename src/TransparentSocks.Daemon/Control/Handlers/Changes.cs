@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using TransparentSocks.Daemon.Hosting;
+using TransparentSocks.Daemon.Logging;
 using TransparentSocks.Options;
 
 namespace TransparentSocks.Daemon.Control.Handlers;
@@ -15,6 +16,6 @@ internal sealed class Changes(ProxyService proxy, ILogger logger)
     public async Task ChangeAsync(Peer peer, string what, Action<TransparentSocksOptions> change)
     {
         await _proxy.ChangeAsync(change).ConfigureAwait(false);
-        logger.LogInformation("control: {Change} by {Peer}", what, peer);
+        Log.ControlChanged(logger, what, peer);
     }
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using TransparentSocks.Control;
 using TransparentSocks.Daemon.Hosting;
+using TransparentSocks.Daemon.Logging;
 using static TransparentSocks.Daemon.Control.Handlers.Replies;
 
 namespace TransparentSocks.Daemon.Control.Handlers;
@@ -12,7 +13,7 @@ internal sealed class ConfigHandlers(ProxyService proxy, ILogger logger)
 
     public async Task<ControlResponse> ReloadAsync(Peer peer)
     {
-        logger.LogInformation("control: reload by {Peer}", peer);
+        Log.ControlReload(logger, peer);
         var errors = await _proxy.ReloadAsync().ConfigureAwait(false);
         if (errors.Count > 0)
         {
