@@ -3,6 +3,7 @@ using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;
 using TransparentSocks.Cli.Commands;
+using TransparentSocks.Cli.Doctor;
 
 namespace TransparentSocks.Cli;
 

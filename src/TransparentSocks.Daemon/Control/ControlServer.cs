@@ -8,6 +8,7 @@ using Mono.Unix;
 using Mono.Unix.Native;
 using TransparentSocks.Control;
 using TransparentSocks.Daemon.Hosting;
+using TransparentSocks.Daemon.Logging;
 
 namespace TransparentSocks.Daemon.Control;
 
@@ -54,7 +55,7 @@ internal sealed class ControlServer : IHostedService, IDisposable
             _fromSystemd = true;
             _listener = passed;
             _acceptLoop = AcceptLoopAsync(passed);
-            _logger.LogInformation("control socket {Path} ready (passed by systemd)", _path);
+            Log.ControlSocketPassed(_logger, _path);
             return Task.CompletedTask;
         }
 
@@ -88,7 +89,7 @@ internal sealed class ControlServer : IHostedService, IDisposable
 
         _listener = listener;
         _acceptLoop = AcceptLoopAsync(listener);
-        _logger.LogInformation("control socket {Path} ready (owner uid {Uid}, group {Group})", _path, Syscall.geteuid(), control.Group);
+        Log.ControlSocketReady(_logger, _path, Syscall.geteuid(), control.Group);
         return Task.CompletedTask;
     }
 
@@ -124,7 +125,7 @@ internal sealed class ControlServer : IHostedService, IDisposable
         }
         catch (ArgumentException)
         {
-            _logger.LogWarning("control.group {Group} does not exist: the control socket is for root only", group);
+            Log.ControlGroupMissing(_logger, group);
             if (Syscall.chmod(path, ownerOnly) != 0)
             {
                 throw new IOException($"chmod {path}: {Stdlib.GetLastError()}");
@@ -189,7 +190,7 @@ internal sealed class ControlServer : IHostedService, IDisposable
         }
         catch (Exception ex) when (ex is SocketException or OperationCanceledException or IOException)
         {
-            _logger.LogDebug("control connection ended: {Error}", ex.Message);
+            Log.ControlConnectionEnded(_logger, ex.Message);
         }
     }
 

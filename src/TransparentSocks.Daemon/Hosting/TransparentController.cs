@@ -8,6 +8,7 @@ using TransparentSocks.Daemon.Network;
 using TransparentSocks.Engine;
 using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Inbound;
+using TransparentSocks.Linux.Network;
 using TransparentSocks.Nft;
 using TransparentSocks.Options;
 

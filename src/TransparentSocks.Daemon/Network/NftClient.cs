@@ -1,4 +1,5 @@
 using System.Text.Json;
+using TransparentSocks.Linux.Processes;
 using TransparentSocks.Nft;
 
 namespace TransparentSocks.Daemon.Network;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using TransparentSocks.Linux.Processes;
 
 namespace TransparentSocks.Daemon.Network;
 

@@ -1,5 +1,6 @@
 using TransparentSocks.Daemon.Network;
 using TransparentSocks.Linux.Config;
+using TransparentSocks.Linux.Processes;
 using TransparentSocks.Nft;
 using TransparentSocks.Options;
 

@@ -6,7 +6,7 @@ namespace TransparentSocks.Packaging.Tests.Doctor;
 /// <summary><c>transparentsocks doctor</c> as a process inside a gateway namespace of the test's own, against microsocks.</summary>
 public sealed class DoctorTests
 {
-    private static string CliDll => typeof(TransparentSocks.Cli.Commands.DoctorCommand).Assembly.Location;
+    private static string CliDll => typeof(TransparentSocks.Cli.Doctor.DoctorCommand).Assembly.Location;
 
     private sealed class Gateway : IAsyncDisposable
     {

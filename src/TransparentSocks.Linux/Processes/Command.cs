@@ -1,16 +1,22 @@
 using System.Diagnostics;
+using System.Globalization;
 
-namespace TransparentSocks.Daemon.Network;
+namespace TransparentSocks.Linux.Processes;
 
 /// <summary>Runs the system's own tools (nft, ip) without a shell, with a deadline, and returns what they said.</summary>
-internal static class Command
+public static class Command
 {
+    private static readonly string[] ToolDirectories = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"];
+
     public readonly record struct Result(int ExitCode, string Output, string Error)
     {
         public bool Ok => ExitCode == 0;
 
         /// <summary>The tool's own message, for logs and errors.</summary>
         public string Message => (string.IsNullOrWhiteSpace(Error) ? Output : Error).Trim();
+
+        /// <summary>Everything the tool printed, stdout then stderr, for looking for its words.</summary>
+        public string Text => Output + Error;
     }
 
     public static async Task<Result> RunAsync(string program, IEnumerable<string> args, string? stdin = null, TimeSpan? timeout = null)
@@ -36,7 +42,8 @@ internal static class Command
         }
 
         process.StandardInput.Close();
-        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+        var limit = timeout ?? TimeSpan.FromSeconds(30);
+        using var cts = new CancellationTokenSource(limit);
         try
         {
             await process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
@@ -44,16 +51,19 @@ internal static class Command
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            return new Result(-1, string.Empty, $"{program} did not finish in time");
+            return new Result(-1, string.Empty, $"{program} did not finish within {limit.TotalSeconds.ToString("0", CultureInfo.InvariantCulture)} s");
         }
 
         return new Result(process.ExitCode, await output.ConfigureAwait(false), await error.ConfigureAwait(false));
     }
 
-    // A service's PATH may lack the sbin directories where nft and ip live.
-    private static string Resolve(string program)
+    /// <summary>
+    /// Where the tool is installed in the system directories, or null. A service's PATH, and sudo's or cron's, may
+    /// lack the sbin directories where nft and ip live, so these are searched instead of PATH.
+    /// </summary>
+    public static string? Find(string program)
     {
-        foreach (var dir in new[] { "/usr/sbin", "/sbin", "/usr/bin", "/bin" })
+        foreach (var dir in ToolDirectories)
         {
             var path = Path.Combine(dir, program);
             if (File.Exists(path))
@@ -62,6 +72,9 @@ internal static class Command
             }
         }
 
-        return program;
+        return null;
     }
+
+    // A tool outside the system directories is left to PATH.
+    private static string Resolve(string program) => Find(program) ?? program;
 }

@@ -1,0 +1,45 @@
+using Microsoft.Extensions.Logging;
+using TransparentSocks.Daemon.Control;
+
+namespace TransparentSocks.Daemon.Logging;
+
+/// <summary>
+/// The daemon's log lines, with their event ids in one place. Under systemd an id becomes the journal field
+/// EVENTID_ID, so ids are kept unique across the whole process, not just per category, and each subject owns a range:
+/// <list type="bullet">
+/// <item>1000–1199: the engine (server and sessions 1000–1099, interfaces 1100–1199), in TransparentSocks.Engine's own Log.</item>
+/// <item>2000–2099: the control socket and its requests.</item>
+/// <item>2100–2199: hosting, reserved; its lines do not have ids yet.</item>
+/// </list>
+/// Passwords are never a parameter here: a change is logged in the words its handler chose, which name a user but
+/// never a password.
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(2000, LogLevel.Information, "control socket {Path} ready (passed by systemd)")]
+    public static partial void ControlSocketPassed(ILogger logger, string path);
+
+    [LoggerMessage(2001, LogLevel.Information, "control socket {Path} ready (owner uid {Uid}, group {Group})")]
+    public static partial void ControlSocketReady(ILogger logger, string path, uint uid, string group);
+
+    [LoggerMessage(2002, LogLevel.Warning, "control.group {Group} does not exist: the control socket is for root only")]
+    public static partial void ControlGroupMissing(ILogger logger, string group);
+
+    [LoggerMessage(2003, LogLevel.Debug, "control connection ended: {Error}")]
+    public static partial void ControlConnectionEnded(ILogger logger, string error);
+
+    [LoggerMessage(2010, LogLevel.Debug, "control: {Method} {Path} from {Peer}")]
+    public static partial void ControlRequest(ILogger logger, string method, string path, Peer peer);
+
+    [LoggerMessage(2011, LogLevel.Warning, "control: refused for {Peer}: {Error}")]
+    public static partial void ControlRefused(ILogger logger, Peer peer, string error);
+
+    [LoggerMessage(2012, LogLevel.Error, "control: {Method} {Path} failed")]
+    public static partial void ControlFailed(ILogger logger, string method, string path, Exception exception);
+
+    [LoggerMessage(2020, LogLevel.Information, "control: {Change} by {Peer}")]
+    public static partial void ControlChanged(ILogger logger, string change, Peer peer);
+
+    [LoggerMessage(2021, LogLevel.Information, "control: reload by {Peer}")]
+    public static partial void ControlReload(ILogger logger, Peer peer);
+}
