@@ -9,6 +9,7 @@ using TransparentSocks.TestSupport;
 namespace TransparentSocks.Daemon.Tests;
 
 /// <summary>SIGTERM closes the listeners, lets sessions finish for relay.drainTimeout, then resets the rest.</summary>
+[Trait("Category", "Integration")]
 public sealed class GracefulStopTests
 {
     [Fact]

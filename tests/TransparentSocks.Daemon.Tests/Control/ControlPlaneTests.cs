@@ -7,6 +7,7 @@ using TransparentSocks.TestSupport;
 namespace TransparentSocks.Daemon.Tests.Control;
 
 /// <summary>CLI → control socket → daemon, end to end, with the effect checked for real.</summary>
+[Trait("Category", "Integration")]
 public sealed class ControlPlaneTests
 {
     private static readonly ControlJsonContext J = ControlJsonContext.Default;
@@ -280,6 +281,7 @@ internal sealed class ControlledDaemon : IAsyncDisposable
 }
 
 /// <summary>The numbers a dashboard scrapes are the numbers an operator reads in `show`.</summary>
+[Trait("Category", "Integration")]
 public sealed class MetricsMatchShowTests
 {
     [Fact]
@@ -318,6 +320,7 @@ public sealed class MetricsMatchShowTests
 }
 
 /// <summary>`set pooling on` really pre-authenticates connections to the upstream, and `show upstreams` counts them.</summary>
+[Trait("Category", "Integration")]
 public sealed class PoolingCliTests
 {
     [Fact]

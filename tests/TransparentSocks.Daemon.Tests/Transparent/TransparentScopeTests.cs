@@ -8,6 +8,7 @@ using static TransparentSocks.Daemon.Tests.Transparent.TransparentLab;
 namespace TransparentSocks.Daemon.Tests.Transparent;
 
 /// <summary>Scope is honoured: only enabled interfaces, never bypassed destinations, runtime changes, limits.</summary>
+[Trait("Category", "Integration")]
 public sealed class TransparentScopeTests
 {
     [Fact]

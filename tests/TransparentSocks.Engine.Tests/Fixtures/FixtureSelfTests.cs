@@ -10,6 +10,7 @@ namespace TransparentSocks.Engine.Tests.Fixtures;
 /// </summary>
 // The fd-count self-test needs the process to itself, like the bad-input tests.
 [Collection(nameof(TransparentSocks.Engine.Tests.Inbound.FdSensitive))]
+[Trait("Category", "Integration")]
 public sealed class FixtureSelfTests
 {
     private static readonly TimeSpan CurlTimeout = TimeSpan.FromSeconds(20);

@@ -8,6 +8,7 @@ namespace TransparentSocks.Engine.Tests.Fixtures;
 /// Proves the gateway lab with plain routing and no proxy at all: if these fail, the topology (or
 /// the machine) is broken, and no transparent-path test built on it can be trusted.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class GatewayLabSelfTests
 {
     private const int IntegrityPort = 9000;

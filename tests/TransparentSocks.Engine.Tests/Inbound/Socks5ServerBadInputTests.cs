@@ -11,6 +11,7 @@ namespace TransparentSocks.Engine.Tests.Inbound;
 /// pipe or task behind. Tests in this class run one after another so the process-wide fd count is meaningful.
 /// </summary>
 [Collection(nameof(FdSensitive))]
+[Trait("Category", "Unit")]
 public sealed class Socks5ServerBadInputTests
 {
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(10);
