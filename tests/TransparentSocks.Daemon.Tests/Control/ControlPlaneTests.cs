@@ -306,7 +306,7 @@ public sealed class MetricsMatchShowTests
         var server = await Cli.JsonAsync(daemon.Socket, ControlJsonContext.Default.ServerInfo, "show", "server");
         var scrape = await ExternalProcess.RunAsync("curl", ["-sS", $"http://127.0.0.1:{metricsPort}/metrics"], TimeSpan.FromSeconds(30));
         Assert.True(scrape.ExitCode == 0, scrape.Error + daemon.Log);
-        var metrics = Metrics.PrometheusText.Parse(scrape.Output);
+        var metrics = PrometheusText.Parse(scrape.Output);
 
         Assert.Equal(3, server.TotalSessions);
         Assert.Equal(server.TotalSessions, metrics.Value("transparentsocks_connections_total", ("path", "server")));

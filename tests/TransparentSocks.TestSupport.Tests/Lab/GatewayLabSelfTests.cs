@@ -2,7 +2,7 @@ using System.Net;
 using TransparentSocks.TestSupport;
 using TransparentSocks.TestSupport.Lab;
 
-namespace TransparentSocks.Engine.Tests.Fixtures;
+namespace TransparentSocks.TestSupport.Tests.Lab;
 
 /// <summary>
 /// Proves the gateway lab with plain routing and no proxy at all: if these fail, the topology (or

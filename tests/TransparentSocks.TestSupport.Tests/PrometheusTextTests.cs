@@ -1,4 +1,4 @@
-namespace TransparentSocks.Daemon.Tests.Metrics;
+namespace TransparentSocks.TestSupport.Tests;
 
 [Trait("Category", "Unit")]
 public sealed class PrometheusTextTests
