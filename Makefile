@@ -17,7 +17,7 @@ APT_PACKAGES := nftables iproute2 clang microsocks dante-server curl ncat socat 
 APPLIANCE_PACKAGES := dpkg-dev binutils lintian debootstrap systemd-container python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps check-dotnet build publish test demo deb
+.PHONY: deps check-dotnet build publish test test-unit demo deb
 
 # `make test` runs the booted-systemd packaging test too, so it installs what that test needs as well: the README's
 # test command is then all a fresh machine needs.
@@ -46,6 +46,10 @@ test: deps
 	summary=0; bash .ci/trx-summary $(RESULTS_DIR) || summary=$$?; \
 	if [ "$$status" -ne 0 ]; then echo "dotnet test exited with $$status" >&2; exit 1; fi; \
 	exit $$summary
+
+# Only the tests tagged Category=Unit: no root, no namespaces, no peer programs, so no deps to install.
+test-unit: check-dotnet
+	$(DOTNET) test TransparentSocks.sln -c $(CONFIGURATION) --filter Category=Unit
 
 # NativeAOT binaries of the daemon and the CLI (clang links them).
 publish: check-dotnet

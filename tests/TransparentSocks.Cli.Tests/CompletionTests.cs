@@ -7,6 +7,7 @@ namespace TransparentSocks.Cli.Tests;
 /// The script from <c>completion bash</c>, sourced by a real bash, completing with COMP_WORDS/COMP_LINE/COMP_POINT set
 /// the way readline sets them and the real program answering the [suggest] directive.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class CompletionTests : IDisposable
 {
     private readonly DirectoryInfo _bin = Directory.CreateTempSubdirectory("tscli-bin-");

@@ -2,6 +2,7 @@ using TransparentSocks.TestSupport;
 
 namespace TransparentSocks.Cli.Tests;
 
+[Trait("Category", "Integration")]
 public sealed class ConfigCommandTests : IDisposable
 {
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("tscli-test-");

@@ -6,6 +6,7 @@ using TransparentSocks.TestSupport;
 namespace TransparentSocks.Cli.Tests;
 
 /// <summary>Finding the socket, and the two ways of not reaching the daemon: it is not running, or we may not talk to it.</summary>
+[Trait("Category", "Integration")]
 public sealed class ConnectionTests : IDisposable
 {
     private const string Nobody = "65534";

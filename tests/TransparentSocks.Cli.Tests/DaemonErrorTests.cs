@@ -4,6 +4,7 @@ using TransparentSocks.Control;
 namespace TransparentSocks.Cli.Tests;
 
 /// <summary>An error answer becomes "error: MESSAGE (field: F)" on stderr and the exit code of its class.</summary>
+[Trait("Category", "Unit")]
 public sealed class DaemonErrorTests : StubbedCliTest
 {
     [Theory]

@@ -3,6 +3,7 @@ using TransparentSocks.Cli.Tests.Support;
 
 namespace TransparentSocks.Cli.Tests;
 
+[Trait("Category", "Unit")]
 public sealed class HelpTests
 {
     public static TheoryData<string> EveryCommand()

@@ -2,6 +2,7 @@ using TransparentSocks.Cli.Rendering;
 
 namespace TransparentSocks.Cli.Tests;
 
+[Trait("Category", "Unit")]
 public sealed class HumanFormatTests
 {
     [Theory]

@@ -5,6 +5,7 @@ using TransparentSocks.Control;
 namespace TransparentSocks.Cli.Tests;
 
 /// <summary>Human output by default; with --json, the daemon's answer as received, indented.</summary>
+[Trait("Category", "Unit")]
 public sealed class OutputTests : StubbedCliTest
 {
     [Fact]

@@ -4,6 +4,7 @@ using TransparentSocks.Control;
 namespace TransparentSocks.Cli.Tests;
 
 /// <summary>--password works, warns on stderr, and the password never appears in the output.</summary>
+[Trait("Category", "Unit")]
 public sealed class PasswordTests : StubbedCliTest
 {
     private const string Secret = "hunter2-on-the-command-line";

@@ -4,6 +4,7 @@ using TransparentSocks.Control;
 namespace TransparentSocks.Cli.Tests;
 
 /// <summary>Each command sends exactly one request: this method, this route, this body.</summary>
+[Trait("Category", "Unit")]
 public sealed class RequestTests : StubbedCliTest
 {
     [Fact]

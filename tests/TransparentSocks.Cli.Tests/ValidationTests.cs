@@ -3,6 +3,7 @@ using TransparentSocks.Cli.Tests.Support;
 namespace TransparentSocks.Cli.Tests;
 
 /// <summary>Bad values are refused here with a clear message and exit code 2; nothing reaches the daemon.</summary>
+[Trait("Category", "Unit")]
 public sealed class ValidationTests : StubbedCliTest
 {
     [Theory]

@@ -3,6 +3,7 @@ using TransparentSocks.TestSupport;
 
 namespace TransparentSocks.Daemon.Tests;
 
+[Trait("Category", "Integration")]
 public sealed class DaemonTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);

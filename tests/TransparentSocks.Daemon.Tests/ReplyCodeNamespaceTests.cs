@@ -9,6 +9,7 @@ namespace TransparentSocks.Daemon.Tests;
 /// a closed port on its own address (refused) and a veth whose far end is down, which swallows SYNs (timeout).
 /// No packet leaves the namespace.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed partial class ReplyCodeNamespaceTests
 {
     [Fact]

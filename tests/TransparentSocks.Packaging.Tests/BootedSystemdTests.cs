@@ -7,6 +7,7 @@ namespace TransparentSocks.Packaging.Tests;
 /// The .deb installed and run under a booted systemd (booted-systemd.sh: debootstrap root filesystem, nspawn as the
 /// gateway of a client/target lab). The script prints "ok: ..." per check and names the first failure.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class BootedSystemdTests
 {
     [Fact]

@@ -1,15 +1,14 @@
 using System.Runtime.InteropServices;
 using Tmds.Linux;
 using TransparentSocks.Linux.Interop;
-using TransparentSocks.Linux.Sockets;
 using static Tmds.Linux.LibC;
 
 namespace TransparentSocks.Linux.EventLoop;
 
 /// <summary>
-/// One epoll instance and the thread that waits on it. Sockets are registered once, edge-triggered, for read and
-/// write readiness; events are routed to the socket through a slot table (index + generation in the epoll cookie),
-/// which is an O(1) lookup and ignores stale events for a slot that was reused.
+/// One epoll instance and the thread that waits on it. Fds are registered once, edge-triggered, for read and
+/// write readiness; events are routed to their <see cref="IReadinessTarget"/> through a slot table (index +
+/// generation in the epoll cookie), which is an O(1) lookup and ignores stale events for a slot that was reused.
 /// The same thread sweeps deadlines (handshake and idle timeouts) a few times per second.
 /// </summary>
 public sealed unsafe class EventLoop : IDisposable
@@ -23,8 +22,11 @@ public sealed unsafe class EventLoop : IDisposable
     private readonly Thread _thread;
     private readonly Lock _slotLock = new();
     private readonly Stack<int> _freeSlots = new();
-    private LinuxSocket?[] _slots = new LinuxSocket?[256];
-    private uint[] _generations = new uint[256];
+    private IReadinessTarget?[] _slots = new IReadinessTarget?[256];
+
+    // The cookie of each slot's current holder. Written before the holder is published in _slots (and, on growth,
+    // published before _slots), so the loop thread, which reads _slots first, never pairs a holder with an older cookie.
+    private ulong[] _cookies = new ulong[256];
     private int _slotCount;
     private int _registered;
     private volatile bool _stopping;
@@ -57,23 +59,25 @@ public sealed unsafe class EventLoop : IDisposable
 
     public string Name { get; }
 
-    /// <summary>Sockets currently registered on this loop.</summary>
+    /// <summary>Fds currently registered on this loop.</summary>
     public int RegisteredCount => Volatile.Read(ref _registered);
 
     public bool IsLoopThread => Thread.CurrentThread == _thread;
 
-    internal ulong Register(LinuxSocket socket)
+    /// <summary>Adds <paramref name="fd"/> to the epoll set; its events go to <paramref name="target"/> until unregistered.</summary>
+    internal Registration Register(int fd, IReadinessTarget target)
     {
-        int index;
-        uint generation;
+        ulong cookie;
         lock (_slotLock)
         {
-            if (!_freeSlots.TryPop(out index))
+            if (!_freeSlots.TryPop(out var index))
             {
                 if (_slotCount == _slots.Length)
                 {
-                    Array.Resize(ref _generations, _slots.Length * 2);
-                    var grown = new LinuxSocket?[_slots.Length * 2];
+                    var cookies = new ulong[_slots.Length * 2];
+                    Array.Copy(_cookies, cookies, _slots.Length);
+                    Volatile.Write(ref _cookies, cookies);
+                    var grown = new IReadinessTarget?[_slots.Length * 2];
                     Array.Copy(_slots, grown, _slots.Length);
                     Volatile.Write(ref _slots, grown);
                 }
@@ -81,23 +85,24 @@ public sealed unsafe class EventLoop : IDisposable
                 index = _slotCount++;
             }
 
-            generation = ++_generations[index];
-            Volatile.Write(ref _slots[index], socket);
+            var generation = (uint)(_cookies[index] >> 32) + 1;
+            cookie = ((ulong)generation << 32) | (uint)index;
+            _cookies[index] = cookie;
+            Volatile.Write(ref _slots[index], target);
             _registered++;
         }
 
-        var cookie = ((ulong)generation << 32) | (uint)index;
         var ev = default(epoll_event);
         ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
         ev.data.u64 = cookie;
-        if (epoll_ctl(_epfd, EPOLL_CTL_ADD, socket.Fd, &ev) != 0)
+        if (epoll_ctl(_epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
         {
             var error = (Errno)errno;
             Release(cookie);
             throw new InvalidOperationException($"epoll_ctl(ADD) failed: {error}");
         }
 
-        return cookie;
+        return new Registration(this, fd, cookie);
     }
 
     internal void Unregister(int fd, ulong cookie)
@@ -112,7 +117,7 @@ public sealed unsafe class EventLoop : IDisposable
         var index = (int)(uint)cookie;
         lock (_slotLock)
         {
-            if (_generations[index] == (uint)(cookie >> 32) && _slots[index] is not null)
+            if (_cookies[index] == cookie && _slots[index] is not null)
             {
                 _slots[index] = null;
                 _freeSlots.Push(index);
@@ -175,13 +180,13 @@ public sealed unsafe class EventLoop : IDisposable
             return;
         }
 
-        var socket = Volatile.Read(ref slots[index]);
-        if (socket is null || socket.Cookie != cookie)
+        var target = Volatile.Read(ref slots[index]);
+        if (target is null || Volatile.Read(ref _cookies)[index] != cookie)
         {
             return;
         }
 
-        socket.OnEvents(events);
+        target.OnEvents(events);
     }
 
     private void SweepDeadlines(long now)
@@ -189,13 +194,13 @@ public sealed unsafe class EventLoop : IDisposable
         var slots = Volatile.Read(ref _slots);
         for (var i = 0; i < slots.Length; i++)
         {
-            var socket = Volatile.Read(ref slots[i]);
-            if (socket is not null)
+            var target = Volatile.Read(ref slots[i]);
+            if (target is not null)
             {
-                var deadline = socket.DeadlineMs;
+                var deadline = target.DeadlineMs;
                 if (deadline != 0 && now >= deadline)
                 {
-                    socket.Abort(Errno.ETIMEDOUT);
+                    target.OnDeadline();
                 }
             }
         }

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Sources;
 using TransparentSocks.Linux.Interop;
 
@@ -10,82 +9,88 @@ namespace TransparentSocks.Linux.EventLoop;
 /// <remarks>
 /// The caller snapshots <see cref="Tick"/>, tries the system call, and on EAGAIN waits with that snapshot.
 /// An event that arrived between the snapshot and the wait has moved the tick on, so the wait completes at once
-/// and the caller retries: no wakeup is lost and no lock is taken on the fast path.
+/// and the caller retries: no wakeup is lost.
+/// <para>
+/// No lock is taken. The tick and the "a waiter is parked" flag share one word, so parking (tick unchanged, flag
+/// set) and signalling (tick moved, flag cleared) are single compare-and-swaps that cannot interleave: a signal
+/// either lands before the park, whose swap then fails and the wait completes at once, or after it, and then
+/// it sees the flag and completes the waiter. Exactly one signaller sees the flag, so a wait is completed once.
+/// </para>
 /// Continuations run inline on the thread that signals (normally the event-loop thread), and no execution
 /// context is captured, in the manner of Kestrel's socket awaitables. One waiter at a time.
 /// </remarks>
 public sealed class Readiness : IValueTaskSource<Errno>
 {
-    private readonly Lock _lock = new();
-    private ManualResetValueTaskSourceCore<Errno> _core;
-    private int _tick;
-    private bool _waiting;
-    private Errno _aborted;
+    // Bit 0 of _state: a waiter is parked. Bits 1-31: the tick. The tick wraps; only equality with a recent
+    // snapshot is ever asked of it.
+    private const int Parked = 1;
+    private const int OneTick = 2;
 
-    public int Tick => Volatile.Read(ref _tick);
+    private ManualResetValueTaskSourceCore<Errno> _core;
+    private int _state;
+    private int _aborted;
+
+    public int Tick => (int)((uint)Volatile.Read(ref _state) >> 1);
 
     /// <summary>Non-zero once the socket was aborted (timeout, cancel); every later wait fails at once with it.</summary>
-    public Errno AbortError => (Errno)Volatile.Read(ref Unsafe.As<Errno, int>(ref _aborted));
+    public Errno AbortError => (Errno)Volatile.Read(ref _aborted);
 
     public ValueTask<Errno> WaitAsync(int observedTick)
     {
-        lock (_lock)
+        var idle = observedTick << 1;
+        while (true)
         {
-            if (_aborted != Errno.None)
+            var aborted = AbortError;
+            if (aborted != Errno.None)
             {
-                return new ValueTask<Errno>(_aborted);
+                return new ValueTask<Errno>(aborted);
             }
 
-            if (_tick != observedTick)
+            var state = Volatile.Read(ref _state);
+            if ((state & ~Parked) != idle)
             {
                 return new ValueTask<Errno>(Errno.None);
             }
 
-            if (_waiting)
+            if ((state & Parked) != 0)
             {
                 throw new InvalidOperationException("Only one operation may wait for this readiness at a time.");
             }
 
+            // No signaller touches the core until the swap below publishes the flag.
             _core.Reset();
-            _waiting = true;
-            return new ValueTask<Errno>(this, _core.Version);
+            if (Interlocked.CompareExchange(ref _state, idle | Parked, idle) == idle)
+            {
+                // An Abort whose tick move comes after this swap sees the flag and completes the wait with its
+                // error; one whose move came first made the swap fail, and the next pass returns the error.
+                return new ValueTask<Errno>(this, _core.Version);
+            }
         }
     }
 
-    public void Signal()
-    {
-        bool wake;
-        lock (_lock)
-        {
-            _tick++;
-            wake = _waiting;
-            _waiting = false;
-        }
-
-        if (wake)
-        {
-            _core.SetResult(Errno.None);
-        }
-    }
+    public void Signal() => MoveTick(Errno.None);
 
     public void Abort(Errno error)
     {
-        bool wake;
-        Errno result;
-        lock (_lock)
+        _ = Interlocked.CompareExchange(ref _aborted, (int)error, (int)Errno.None);
+        MoveTick(AbortError);
+    }
+
+    private void MoveTick(Errno result)
+    {
+        var state = Volatile.Read(ref _state);
+        while (true)
         {
-            if (_aborted == Errno.None)
+            var seen = Interlocked.CompareExchange(ref _state, unchecked(state + OneTick) & ~Parked, state);
+            if (seen == state)
             {
-                _aborted = error;
+                break;
             }
 
-            result = _aborted;
-            _tick++;
-            wake = _waiting;
-            _waiting = false;
+            state = seen;
         }
 
-        if (wake)
+        if ((state & Parked) != 0)
         {
             _core.SetResult(result);
         }

@@ -15,7 +15,7 @@ namespace TransparentSocks.Linux.Sockets;
 /// and the owner must not <see cref="Dispose"/> while an operation is in flight: <see cref="Abort"/> first,
 /// await the operations, then dispose. That rule is what makes the raw fd safe from reuse races.
 /// </summary>
-public sealed class LinuxSocket : IDisposable
+public sealed class LinuxSocket : IDisposable, IReadinessTarget
 {
     private const int SOL_SOCKET = 1;
     private const int SO_ERROR = 4;
@@ -34,21 +34,19 @@ public sealed class LinuxSocket : IDisposable
     private const int SO_ORIGINAL_DST = 80;
     private const int IP6T_SO_ORIGINAL_DST = 80;
 
+    private readonly Registration _registration;
     private int _fd;
     private long _deadlineMs;
 
     private LinuxSocket(int fd, Loop loop)
     {
         _fd = fd;
-        Loop = loop;
-        Cookie = loop.Register(this);
+        _registration = loop.Register(fd, this);
     }
 
     public int Fd => _fd;
 
-    public Loop Loop { get; }
-
-    internal ulong Cookie { get; }
+    public Loop Loop => _registration.Loop;
 
     public Readiness Readable { get; } = new();
 
@@ -135,7 +133,7 @@ public sealed class LinuxSocket : IDisposable
         }
     }
 
-    internal void OnEvents(uint events)
+    void IReadinessTarget.OnEvents(uint events)
     {
         const uint readMask = 0x001 /* IN */ | 0x2000 /* RDHUP */ | 0x010 /* HUP */ | 0x008 /* ERR */;
         const uint writeMask = 0x004 /* OUT */ | 0x010 /* HUP */ | 0x008 /* ERR */;
@@ -149,6 +147,8 @@ public sealed class LinuxSocket : IDisposable
             Writable.Signal();
         }
     }
+
+    void IReadinessTarget.OnDeadline() => Abort(Errno.ETIMEDOUT);
 
     /// <summary>Fails every pending and future wait with <paramref name="error"/>; the fd stays open until Dispose.</summary>
     public void Abort(Errno error)
@@ -443,7 +443,7 @@ public sealed class LinuxSocket : IDisposable
         }
 
         DeadlineMs = 0;
-        Loop.Unregister(fd, Cookie);
+        _registration.Unregister();
         Sys.close(fd);
         Abort(Errno.ECANCELED);
     }

@@ -4,6 +4,7 @@ using TransparentSocks.Addressing;
 
 namespace TransparentSocks.Core.Tests.Addressing;
 
+[Trait("Category", "Unit")]
 public class IpNetworkTests
 {
     [Theory]

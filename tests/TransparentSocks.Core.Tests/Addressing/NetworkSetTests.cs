@@ -3,6 +3,7 @@ using TransparentSocks.Addressing;
 
 namespace TransparentSocks.Core.Tests.Addressing;
 
+[Trait("Category", "Unit")]
 public class NetworkSetTests
 {
     [Theory]

@@ -5,6 +5,7 @@ using TransparentSocks.Options;
 
 namespace TransparentSocks.Core.Tests.Nft;
 
+[Trait("Category", "Unit")]
 public sealed class NftRulesetTests
 {
     /// <summary>The known configuration the reference files in nft/ are rendered from.</summary>

@@ -3,6 +3,7 @@ using TransparentSocks.Options;
 
 namespace TransparentSocks.Core.Tests.Options;
 
+[Trait("Category", "Unit")]
 public class ConfigLoaderTests
 {
     private static TransparentSocksOptions AssertValid(ConfigResult result)

@@ -4,6 +4,7 @@ using TransparentSocks.Options;
 
 namespace TransparentSocks.Core.Tests.Options;
 
+[Trait("Category", "Unit")]
 public class TransparentOptionsTests
 {
     private static TransparentSocksOptions AssertValid(ConfigResult result)

@@ -6,6 +6,7 @@ using static TransparentSocks.Core.Tests.Socks.Socks5TestMessages;
 
 namespace TransparentSocks.Core.Tests.Socks;
 
+[Trait("Category", "Unit")]
 public class Socks5CodecPropertyTests
 {
     private const int Iterations = 2_000;

@@ -5,6 +5,7 @@ using static TransparentSocks.Core.Tests.Socks.Socks5TestMessages;
 
 namespace TransparentSocks.Core.Tests.Socks;
 
+[Trait("Category", "Unit")]
 public class Socks5CodecRoundTripTests
 {
     [Theory]

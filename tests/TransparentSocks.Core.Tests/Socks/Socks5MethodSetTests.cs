@@ -2,6 +2,7 @@ using TransparentSocks.Socks;
 
 namespace TransparentSocks.Core.Tests.Socks;
 
+[Trait("Category", "Unit")]
 public class Socks5MethodSetTests
 {
     [Fact]

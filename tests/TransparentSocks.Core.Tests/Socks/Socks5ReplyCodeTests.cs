@@ -3,6 +3,7 @@ using TransparentSocks.Socks;
 
 namespace TransparentSocks.Core.Tests.Socks;
 
+[Trait("Category", "Unit")]
 public class Socks5ReplyCodeTests
 {
     [Theory]

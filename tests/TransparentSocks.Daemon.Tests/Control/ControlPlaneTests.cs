@@ -7,6 +7,7 @@ using TransparentSocks.TestSupport;
 namespace TransparentSocks.Daemon.Tests.Control;
 
 /// <summary>CLI → control socket → daemon, end to end, with the effect checked for real.</summary>
+[Trait("Category", "Integration")]
 public sealed class ControlPlaneTests
 {
     private static readonly ControlJsonContext J = ControlJsonContext.Default;
@@ -280,6 +281,7 @@ internal sealed class ControlledDaemon : IAsyncDisposable
 }
 
 /// <summary>The numbers a dashboard scrapes are the numbers an operator reads in `show`.</summary>
+[Trait("Category", "Integration")]
 public sealed class MetricsMatchShowTests
 {
     [Fact]
@@ -304,7 +306,7 @@ public sealed class MetricsMatchShowTests
         var server = await Cli.JsonAsync(daemon.Socket, ControlJsonContext.Default.ServerInfo, "show", "server");
         var scrape = await ExternalProcess.RunAsync("curl", ["-sS", $"http://127.0.0.1:{metricsPort}/metrics"], TimeSpan.FromSeconds(30));
         Assert.True(scrape.ExitCode == 0, scrape.Error + daemon.Log);
-        var metrics = Metrics.PrometheusText.Parse(scrape.Output);
+        var metrics = PrometheusText.Parse(scrape.Output);
 
         Assert.Equal(3, server.TotalSessions);
         Assert.Equal(server.TotalSessions, metrics.Value("transparentsocks_connections_total", ("path", "server")));
@@ -318,6 +320,7 @@ public sealed class MetricsMatchShowTests
 }
 
 /// <summary>`set pooling on` really pre-authenticates connections to the upstream, and `show upstreams` counts them.</summary>
+[Trait("Category", "Integration")]
 public sealed class PoolingCliTests
 {
     [Fact]

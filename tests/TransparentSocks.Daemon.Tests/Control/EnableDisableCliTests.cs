@@ -8,6 +8,7 @@ using static TransparentSocks.Daemon.Tests.Transparent.TransparentLab;
 namespace TransparentSocks.Daemon.Tests.Control;
 
 /// <summary>`transparentsocks enable/disable/show IFACE` against a daemon on a lab gateway: the diversion is real.</summary>
+[Trait("Category", "Integration")]
 public sealed class EnableDisableCliTests
 {
     private static readonly ControlJsonContext J = ControlJsonContext.Default;

@@ -9,6 +9,7 @@ namespace TransparentSocks.Daemon.Tests.Control;
 /// The control socket passed in by systemd (transparentsocks.socket), here through systemd-socket-activate, which
 /// sets LISTEN_PID and LISTEN_FDS the way PID 1 does and starts the daemon on the first connection.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class SocketActivationTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);

@@ -5,6 +5,7 @@ using TransparentSocks.TestSupport;
 namespace TransparentSocks.Daemon.Tests.Metrics;
 
 /// <summary>transparentsocksd as a process with metrics on, scraped with curl and read with a strict parser.</summary>
+[Trait("Category", "Integration")]
 public sealed class MetricsDaemonTests
 {
     private const string User = "metrics-user-q7";

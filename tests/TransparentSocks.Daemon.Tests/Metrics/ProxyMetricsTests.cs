@@ -12,6 +12,7 @@ using TransparentSocks.Nft;
 namespace TransparentSocks.Daemon.Tests.Metrics;
 
 /// <summary>The instruments as a MeterListener sees them, without an exporter or a running data plane.</summary>
+[Trait("Category", "Unit")]
 public sealed class ProxyMetricsTests
 {
     private static readonly string[] Instruments =

@@ -10,6 +10,7 @@ namespace TransparentSocks.Daemon.Tests.Metrics;
 /// Metrics of the transparent path on the real kernel: the daemon in the gateway namespace of a lab, scraped from
 /// inside that namespace on the default metrics.listen, with the diverted figures read from its nft counters.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class TransparentMetricsTests
 {
     private const string UpstreamUser = "up-user-k4";

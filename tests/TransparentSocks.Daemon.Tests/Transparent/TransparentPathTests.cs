@@ -11,6 +11,7 @@ namespace TransparentSocks.Daemon.Tests.Transparent;
 /// The path works: client ns → gateway ns (transparentsocksd, real nft and policy routing) → target ns, through a
 /// real upstream in the gateway ns.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class TransparentPathTests
 {
     [Theory]

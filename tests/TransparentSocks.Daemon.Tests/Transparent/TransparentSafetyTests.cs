@@ -7,6 +7,7 @@ using static TransparentSocks.Daemon.Tests.Transparent.TransparentLab;
 namespace TransparentSocks.Daemon.Tests.Transparent;
 
 /// <summary>Safety: no loops, nothing left behind, exactly one of everything after a crash, nft failures change nothing.</summary>
+[Trait("Category", "Integration")]
 public sealed class TransparentSafetyTests
 {
     [Fact]

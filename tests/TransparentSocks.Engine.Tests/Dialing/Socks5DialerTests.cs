@@ -10,6 +10,7 @@ using TransparentSocks.TestSupport;
 namespace TransparentSocks.Engine.Tests.Dialing;
 
 /// <summary>Our SOCKS5 client against real servers from Debian: microsocks and danted, with and without auth.</summary>
+[Trait("Category", "Integration")]
 public sealed class Socks5DialerTests : IDisposable
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);

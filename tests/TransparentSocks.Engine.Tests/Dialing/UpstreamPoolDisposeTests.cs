@@ -13,6 +13,7 @@ namespace TransparentSocks.Engine.Tests.Dialing;
 /// so the process-wide fd count means something.
 /// </summary>
 [Collection(nameof(FdSensitive))]
+[Trait("Category", "Unit")]
 public sealed class UpstreamPoolDisposeTests : IDisposable
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);

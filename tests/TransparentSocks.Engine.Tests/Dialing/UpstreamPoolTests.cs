@@ -14,6 +14,7 @@ namespace TransparentSocks.Engine.Tests.Dialing;
 /// The pool of pre-authenticated upstream connections: against danted and microsocks for the end-to-end path, and
 /// against <see cref="FakeSocks5Upstream"/> where the test must see which handshake steps went over which connection.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class UpstreamPoolTests : IDisposable
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);

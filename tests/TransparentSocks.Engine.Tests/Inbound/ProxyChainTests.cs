@@ -6,6 +6,7 @@ using TransparentSocks.TestSupport;
 namespace TransparentSocks.Engine.Tests.Inbound;
 
 /// <summary>curl → our SOCKS5 server → our upstream dialer → danted → target: the proxy chain of the original design.</summary>
+[Trait("Category", "Integration")]
 public sealed class ProxyChainTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);

@@ -10,6 +10,7 @@ using TransparentSocks.TestSupport;
 namespace TransparentSocks.Engine.Tests.Inbound;
 
 /// <summary>Real clients (curl, ncat) and real byte streams against the SOCKS5 server on loopback.</summary>
+[Trait("Category", "Integration")]
 public sealed class Socks5ServerClientTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);

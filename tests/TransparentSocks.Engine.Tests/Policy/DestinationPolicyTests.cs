@@ -6,6 +6,7 @@ using TransparentSocks.Engine.Policy;
 
 namespace TransparentSocks.Engine.Tests.Policy;
 
+[Trait("Category", "Unit")]
 public sealed class DestinationPolicyTests
 {
     private static readonly DestinationPolicy Default = new(NetworkSet.DefaultDeniedDestinations, [new IPEndPoint(IPAddress.Parse("203.0.113.1"), 1080)]);
@@ -53,6 +54,7 @@ public sealed class DestinationPolicyTests
         => Assert.False(DestinationPolicy.AllowAll.IsDeniedName("localhost", 80));
 }
 
+[Trait("Category", "Unit")]
 public sealed class UserTableTests
 {
     private readonly UserTable _users = new([new("alice", "wonderland"), new("bob", "builder")]);

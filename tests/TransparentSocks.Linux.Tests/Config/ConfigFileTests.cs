@@ -4,6 +4,7 @@ using TransparentSocks.Options;
 
 namespace TransparentSocks.Linux.Tests.Config;
 
+[Trait("Category", "Unit")]
 public class ConfigFileTests
 {
     private static TransparentSocksOptions AssertValid(ConfigResult result)

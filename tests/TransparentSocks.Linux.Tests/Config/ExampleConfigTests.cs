@@ -5,6 +5,7 @@ using TransparentSocks.Options;
 
 namespace TransparentSocks.Linux.Tests.Config;
 
+[Trait("Category", "Unit")]
 public class ExampleConfigTests
 {
     [Fact]

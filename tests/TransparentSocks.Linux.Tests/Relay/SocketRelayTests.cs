@@ -7,6 +7,7 @@ using TransparentSocks.Options;
 
 namespace TransparentSocks.Linux.Tests.Relay;
 
+[Trait("Category", "Unit")]
 public sealed class SocketRelayTests
 {
     private const long SixtyFourMiB = 64L << 20;

@@ -4,6 +4,7 @@ using TransparentSocks.TestSupport;
 namespace TransparentSocks.Packaging.Tests.Doctor;
 
 /// <summary><c>transparentsocks doctor</c> as a process inside a gateway namespace of the test's own, against microsocks.</summary>
+[Trait("Category", "Integration")]
 public sealed class DoctorTests
 {
     private static string CliDll => typeof(TransparentSocks.Cli.Doctor.DoctorCommand).Assembly.Location;

@@ -7,6 +7,7 @@ using TransparentSocks.TestSupport;
 namespace TransparentSocks.Packaging.Tests.Systemd;
 
 /// <summary>transparentsocksd as systemd runs it: a notify socket of the test's own, then --cleanup in a namespace.</summary>
+[Trait("Category", "Integration")]
 public sealed class DaemonUnderSystemdTests
 {
     private static string DaemonDll => typeof(TransparentSocks.Daemon.Systemd.SdNotify).Assembly.Location;

@@ -9,6 +9,7 @@ using TransparentSocks.Daemon.Systemd;
 
 namespace TransparentSocks.Packaging.Tests.Systemd;
 
+[Trait("Category", "Unit")]
 public sealed class JournaldSinkTests
 {
     private sealed class Capture : ILogEventSink

@@ -2,12 +2,13 @@ using System.Net;
 using TransparentSocks.TestSupport;
 using TransparentSocks.TestSupport.Lab;
 
-namespace TransparentSocks.Engine.Tests.Fixtures;
+namespace TransparentSocks.TestSupport.Tests.Lab;
 
 /// <summary>
 /// Proves the gateway lab with plain routing and no proxy at all: if these fail, the topology (or
 /// the machine) is broken, and no transparent-path test built on it can be trusted.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class GatewayLabSelfTests
 {
     private const int IntegrityPort = 9000;

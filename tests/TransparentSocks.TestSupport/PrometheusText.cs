@@ -1,17 +1,17 @@
 using System.Globalization;
 using System.Text;
 
-namespace TransparentSocks.Daemon.Tests.Metrics;
+namespace TransparentSocks.TestSupport;
 
 /// <summary>One sample line: <c>name{labels} value [timestamp]</c>.</summary>
-internal sealed record PrometheusSample(string Name, IReadOnlyDictionary<string, string> Labels, double Value, long? Timestamp)
+public sealed record PrometheusSample(string Name, IReadOnlyDictionary<string, string> Labels, double Value, long? Timestamp)
 {
     public bool HasLabels(params (string Name, string Value)[] labels)
         => labels.Length == Labels.Count && labels.All(l => Labels.TryGetValue(l.Name, out var v) && v == l.Value);
 }
 
 /// <summary>A metric family: its <c># TYPE</c>, its <c># HELP</c> and its samples, in order.</summary>
-internal sealed record PrometheusFamily(string Name, string? Type, string? Help, IReadOnlyList<PrometheusSample> Samples);
+public sealed record PrometheusFamily(string Name, string? Type, string? Help, IReadOnlyList<PrometheusSample> Samples);
 
 /// <summary>
 /// A strict parser of the Prometheus text exposition format 0.0.4, written for the tests so that a scrape is read
@@ -19,7 +19,7 @@ internal sealed record PrometheusFamily(string Name, string? Type, string? Help,
 /// <see cref="FormatException"/> naming the line: a bad name, an unknown escape, an unterminated or duplicated
 /// label, a TYPE after its samples or given twice, a family split in two, or the same series twice.
 /// </summary>
-internal sealed class PrometheusText
+public sealed class PrometheusText
 {
     private static readonly HashSet<string> Types = ["counter", "gauge", "histogram", "summary", "untyped"];
 

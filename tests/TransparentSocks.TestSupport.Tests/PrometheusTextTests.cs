@@ -1,5 +1,6 @@
-namespace TransparentSocks.Daemon.Tests.Metrics;
+namespace TransparentSocks.TestSupport.Tests;
 
+[Trait("Category", "Unit")]
 public sealed class PrometheusTextTests
 {
     // As the OpenTelemetry exporter writes it: TYPE before HELP, labels sorted, an escaped interface name.

@@ -1,0 +1,25 @@
+namespace TransparentSocks.Linux.EventLoop;
+
+/// <summary>
+/// One fd's place on an <see cref="EventLoop"/>, from <see cref="EventLoop.Register"/>: its epoll events reach the
+/// target until <see cref="Unregister"/>. The cookie (slot index and generation) is what epoll hands back with
+/// each event, so an event still in flight for an earlier holder of the slot is recognised and dropped.
+/// </summary>
+internal readonly struct Registration
+{
+    internal Registration(EventLoop loop, int fd, ulong cookie)
+    {
+        Loop = loop;
+        Fd = fd;
+        Cookie = cookie;
+    }
+
+    public EventLoop Loop { get; }
+
+    public int Fd { get; }
+
+    public ulong Cookie { get; }
+
+    /// <summary>Removes the fd from the epoll set and frees its slot. Call it before the fd is closed.</summary>
+    public void Unregister() => Loop.Unregister(Fd, Cookie);
+}
