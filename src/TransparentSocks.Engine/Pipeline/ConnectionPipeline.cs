@@ -174,6 +174,9 @@ public sealed class ConnectionPipeline
         {
             RelayOutcome.UpstreamError => (true, false),
             RelayOutcome.ClientError => (false, true),
+
+            // Stopped from outside (the drain ran out): neither side got all of its stream.
+            RelayOutcome.Aborted => (true, true),
             _ => (false, false),
         },
     };

@@ -203,6 +203,30 @@ public sealed class ConnectionPipelineTests : IDisposable
     }
 
     [Fact]
+    public async Task RunAsync_SessionAbortedMidStream_BothSidesGetReset()
+    {
+        var destinationSaw = new TaskCompletionSource<SocketError>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var (endPoint, _) = Target(async peer =>
+        {
+            await peer.SendAsync("hello"u8.ToArray());
+            destinationSaw.SetResult(await ReadUntilFailureAsync(peer));
+        });
+        var inbound = new ScriptedInbound(Profile(new DirectDialer(Timeout), repliesInBand: false), Destination.FromEndPoint(endPoint));
+        var (client, run) = await ConnectAsync(inbound);
+        using (client)
+        {
+            var buffer = new byte[5];
+            Assert.Equal(5, await client.ReceiveAsync(buffer.AsMemory()).AsTask().WaitAsync(Timeout));
+
+            // What a drain that ran out does: the stream was cut, so neither end may see a FIN that looks complete.
+            _sessions.AbortAll("test");
+            Assert.Equal(SocketError.ConnectionReset, await ReadUntilFailureAsync(client));
+            Assert.Equal(SocketError.ConnectionReset, await destinationSaw.Task.WaitAsync(Timeout));
+            await run.WaitAsync(Timeout);
+        }
+    }
+
+    [Fact]
     public async Task RunAsync_DialFailsOnInboundWithReplies_ClientGetsTheReplyThenFin()
     {
         var inbound = new ScriptedInbound(
