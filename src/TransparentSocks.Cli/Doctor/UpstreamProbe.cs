@@ -32,35 +32,33 @@ internal static class UpstreamProbe
             }
 
             var withCredentials = username is not null && password is not null;
-            var buffer = new byte[1024];
-            Socks5AuthMethod[] methods = withCredentials ? [Socks5AuthMethod.UsernamePassword] : [Socks5AuthMethod.NoAuthentication];
-            await socket.SendAsync(buffer.AsMemory(0, Socks5Codec.WriteGreeting(buffer, methods)), timeout.Token).ConfigureAwait(false);
-            var selection = await ReadAsync(socket, buffer, static b => Socks5Codec.ParseMethodSelection(b.Span), timeout.Token).ConfigureAwait(false);
-            if (selection is null)
+            var handshake = withCredentials
+                ? new Socks5ClientHandshake(Encoding.UTF8.GetBytes(username!), Encoding.UTF8.GetBytes(password!))
+                : new Socks5ClientHandshake();
+            var output = new byte[Socks5ClientHandshake.MaxOutputLength];
+            var (step, sentCredentials) = await RunAsync(socket, handshake, output, handshake.WriteGreeting(output), timeout.Token).ConfigureAwait(false);
+            if (step is null)
             {
-                return new(CheckStatus.Fail, name, $"{where} answered the greeting with something that is not SOCKS5");
+                return new(CheckStatus.Fail, name, $"{where} closed the connection during the SOCKS5 handshake");
             }
-
-            if (selection == Socks5AuthMethod.NoAcceptable)
-            {
-                return new(CheckStatus.Fail, name, withCredentials
-                    ? $"{where} refuses username/password authentication"
-                    : $"{where} requires authentication and none is configured (transparentsocks set endpoint {where} --username ... --password-file ...)");
-            }
-
-            if (!withCredentials)
-            {
-                return new(CheckStatus.Ok, name, $"{where} speaks SOCKS5 and accepts us without authentication");
-            }
-
-            var length = Socks5Codec.WriteUsernamePassword(buffer, Encoding.UTF8.GetBytes(username!), Encoding.UTF8.GetBytes(password!));
-            await socket.SendAsync(buffer.AsMemory(0, length), timeout.Token).ConfigureAwait(false);
-            var accepted = await ReadAsync(socket, buffer, static b => Socks5Codec.ParseAuthReply(b.Span), timeout.Token).ConfigureAwait(false);
 
             // The password itself is never printed, only whose it was.
-            return accepted == true
-                ? new(CheckStatus.Ok, name, $"{where} accepts the credentials of user {username}")
-                : new(CheckStatus.Fail, name, $"{where} rejects the credentials of user {username}: check the password (file)");
+            return step.Value switch
+            {
+                { Status: Socks5ClientStatus.Authenticated } when sentCredentials
+                    => new(CheckStatus.Ok, name, $"{where} accepts the credentials of user {username}"),
+                { Status: Socks5ClientStatus.Authenticated } when withCredentials
+                    => new(CheckStatus.Ok, name, $"{where} speaks SOCKS5 and needs no authentication (the credentials of user {username} are not used)"),
+                { Status: Socks5ClientStatus.Authenticated }
+                    => new(CheckStatus.Ok, name, $"{where} speaks SOCKS5 and accepts us without authentication"),
+                { Failure: Socks5ClientFailure.AuthRefused }
+                    => new(CheckStatus.Fail, name, $"{where} rejects the credentials of user {username}: check the password (file)"),
+                { Failure: Socks5ClientFailure.NoAcceptableMethod } when withCredentials
+                    => new(CheckStatus.Fail, name, $"{where} refuses username/password authentication"),
+                { Failure: Socks5ClientFailure.NoAcceptableMethod }
+                    => new(CheckStatus.Fail, name, $"{where} requires authentication and none is configured (transparentsocks set endpoint {where} --username ... --password-file ...)"),
+                _ => new(CheckStatus.Fail, name, $"{where} answered the greeting with something that is not SOCKS5 ({step.Value})"),
+            };
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -72,31 +70,47 @@ internal static class UpstreamProbe
         }
     }
 
-    private static async Task<T?> ReadAsync<T>(Socket socket, byte[] buffer, Func<ReadOnlyMemory<byte>, ParseResult<T>> parse, CancellationToken cancellationToken)
-        where T : struct
+    /// <summary>
+    /// Drives the handshake to its first stop (authenticated, or failed), reading exactly what it asks for. Null when
+    /// the upstream closed first; the flag says whether credentials went out, so "accepted" means what it says.
+    /// </summary>
+    private static async Task<(Socks5ClientStep? Step, bool SentCredentials)> RunAsync(
+        Socket socket, Socks5ClientHandshake handshake, byte[] output, int toSend, CancellationToken cancellationToken)
     {
-        var filled = 0;
-        while (filled < buffer.Length)
+        var sentCredentials = false;
+        var received = new byte[Socks5ClientHandshake.MaxOutputLength];
+        while (true)
         {
-            var read = await socket.ReceiveAsync(buffer.AsMemory(filled), cancellationToken).ConfigureAwait(false);
-            if (read == 0)
+            await socket.SendAsync(output.AsMemory(0, toSend), cancellationToken).ConfigureAwait(false);
+            var filled = 0;
+            while (true)
             {
-                return null;
-            }
+                var step = handshake.Feed(received.AsSpan(0, filled), output);
+                if (step.Status == Socks5ClientStatus.Send)
+                {
+                    sentCredentials = true;
+                    toSend = step.Count;
+                    break;
+                }
 
-            filled += read;
-            var result = parse(buffer.AsMemory(0, filled));
-            if (result.IsDone)
-            {
-                return result.Value;
-            }
+                if (step.Status != Socks5ClientStatus.NeedMoreData)
+                {
+                    return (step, sentCredentials);
+                }
 
-            if (result.IsInvalid)
-            {
-                return null;
+                if (filled + step.Count > received.Length)
+                {
+                    return (null, sentCredentials);
+                }
+
+                var read = await socket.ReceiveAsync(received.AsMemory(filled, step.Count), cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    return (null, sentCredentials);
+                }
+
+                filled += read;
             }
         }
-
-        return null;
     }
 }

@@ -3,57 +3,57 @@ using TransparentSocks.Options;
 
 namespace TransparentSocks.Daemon.Logging;
 
-/// <summary>The daemon's log lines for starting, stopping, reloading and the transparent path: event ids 1000–1099.</summary>
+/// <summary>The daemon's log lines for starting, stopping, reloading and the transparent path: event ids 2100–2199 (see Log.cs).</summary>
 internal static partial class Log
 {
-    [LoggerMessage(1000, LogLevel.Information, "transparentsocksd started with {Loops} event loop(s), relay {Relay}")]
+    [LoggerMessage(2100, LogLevel.Information, "transparentsocksd started with {Loops} event loop(s), relay {Relay}")]
     public static partial void Started(ILogger logger, int loops, RelayMode relay);
 
-    [LoggerMessage(1001, LogLevel.Warning, "neither server.enabled nor transparent.enabled is true: the daemon idles until told otherwise")]
+    [LoggerMessage(2101, LogLevel.Warning, "neither server.enabled nor transparent.enabled is true: the daemon idles until told otherwise")]
     public static partial void Idle(ILogger logger);
 
-    [LoggerMessage(1002, LogLevel.Information, "stopping: draining sessions for up to {DrainSeconds} s")]
+    [LoggerMessage(2102, LogLevel.Information, "stopping: draining sessions for up to {DrainSeconds} s")]
     public static partial void Stopping(ILogger logger, double drainSeconds);
 
-    [LoggerMessage(1003, LogLevel.Information, "transparentsocksd stopped")]
+    [LoggerMessage(2103, LogLevel.Information, "transparentsocksd stopped")]
     public static partial void Stopped(ILogger logger);
 
-    [LoggerMessage(1010, LogLevel.Error, "{What} failed: {Error}")]
+    [LoggerMessage(2110, LogLevel.Error, "{What} failed: {Error}")]
     public static partial void SignalWorkFailed(ILogger logger, Exception exception, string what, string error);
 
-    [LoggerMessage(1011, LogLevel.Warning, "cannot restore the default action of {Signal}: {Error}")]
+    [LoggerMessage(2111, LogLevel.Warning, "cannot restore the default action of {Signal}: {Error}")]
     public static partial void SignalDispositionFailed(ILogger logger, string signal, string error);
 
-    [LoggerMessage(1012, LogLevel.Information, "stats: {Line}")]
+    [LoggerMessage(2112, LogLevel.Information, "stats: {Line}")]
     public static partial void Stats(ILogger logger, string line);
 
-    [LoggerMessage(1020, LogLevel.Error, "reload refused, the running configuration stays: {Error}")]
+    [LoggerMessage(2120, LogLevel.Error, "reload refused, the running configuration stays: {Error}")]
     public static partial void ReloadRefused(ILogger logger, string error);
 
-    [LoggerMessage(1021, LogLevel.Information, "configuration reloaded from {Path}")]
+    [LoggerMessage(2121, LogLevel.Information, "configuration reloaded from {Path}")]
     public static partial void Reloaded(ILogger logger, string path);
 
-    [LoggerMessage(1022, LogLevel.Error, "applied, but could not write {Path}: {Error}")]
+    [LoggerMessage(2122, LogLevel.Error, "applied, but could not write {Path}: {Error}")]
     public static partial void SaveFailed(ILogger logger, string path, string error);
 
-    [LoggerMessage(1023, LogLevel.Error, "could not restore the transparent path after a failed change: {Error}")]
+    [LoggerMessage(2123, LogLevel.Error, "could not restore the transparent path after a failed change: {Error}")]
     public static partial void RollbackFailed(ILogger logger, string error);
 
-    [LoggerMessage(1024, LogLevel.Warning, "{Section} changed: it takes effect when the daemon restarts")]
+    [LoggerMessage(2124, LogLevel.Warning, "{Section} changed: it takes effect when the daemon restarts")]
     public static partial void RestartNeeded(ILogger logger, string section);
 
-    [LoggerMessage(1030, LogLevel.Warning, "transparent mode, port, families or marks changed: the transparent path restarts and its sessions are reset")]
+    [LoggerMessage(2130, LogLevel.Warning, "transparent mode, port, families or marks changed: the transparent path restarts and its sessions are reset")]
     public static partial void TransparentRestarting(ILogger logger);
 
-    [LoggerMessage(1031, LogLevel.Warning, "{Warning}")]
+    [LoggerMessage(2131, LogLevel.Warning, "{Warning}")]
     public static partial void SystemWarning(ILogger logger, string warning);
 
-    [LoggerMessage(1032, LogLevel.Information, "transparent path up: {Mode} on port {Port}, {Count} interface(s), fwmark 0x{Fwmark:x}, table {Table}")]
+    [LoggerMessage(2132, LogLevel.Information, "transparent path up: {Mode} on port {Port}, {Count} interface(s), fwmark 0x{Fwmark:x}, table {Table}")]
     public static partial void TransparentUp(ILogger logger, TransparentMode mode, int port, int count, uint fwmark, int table);
 
-    [LoggerMessage(1033, LogLevel.Error, "could not remove the nft table: {Error}")]
+    [LoggerMessage(2133, LogLevel.Error, "could not remove the nft table: {Error}")]
     public static partial void NftRemoveFailed(ILogger logger, string error);
 
-    [LoggerMessage(1034, LogLevel.Information, "transparent path down: nft table and policy routes removed")]
+    [LoggerMessage(2134, LogLevel.Information, "transparent path down: nft table and policy routes removed")]
     public static partial void TransparentDown(ILogger logger);
 }

@@ -9,7 +9,7 @@ namespace TransparentSocks.Daemon.Logging;
 /// <list type="bullet">
 /// <item>1000–1199: the engine (server and sessions 1000–1099, interfaces 1100–1199), in TransparentSocks.Engine's own Log.</item>
 /// <item>2000–2099: the control socket and its requests.</item>
-/// <item>2100–2199: hosting, reserved; its lines do not have ids yet.</item>
+/// <item>2100–2199: hosting (start, stop, apply, reload, the transparent path's kernel state), in Log.Hosting.cs.</item>
 /// </list>
 /// Passwords are never a parameter here: a change is logged in the words its handler chose, which name a user but
 /// never a password.
