@@ -144,7 +144,8 @@ wait_listen() {   # wait_listen PORT PID NAME [NETNS]: up to 10 s, without conne
     die "$name is not listening on 127.0.0.1:$port after 10 s"
 }
 
-write_danted_conf() {  # write_danted_conf FILE PORT EXTERNAL: danted on 127.0.0.1, no auth, logging every connect
+write_danted_conf() {  # write_danted_conf FILE PORT EXTERNAL [LOG]: danted on 127.0.0.1, no auth; LOG is what its
+    local what=${4:-connect error}  # rules log, by default every connect (conn-rate.sh passes "error" alone)
     cat >"$1" <<EOF
 logoutput: stderr
 internal: 127.0.0.1 port = $2
@@ -155,12 +156,12 @@ user.privileged: root
 user.unprivileged: nobody
 client pass {
   from: 0.0.0.0/0 to: 0.0.0.0/0
-  log: connect error
+  log: $what
 }
 socks pass {
   from: 0.0.0.0/0 to: 0.0.0.0/0
   command: connect
-  log: connect error
+  log: $what
 }
 EOF
 }
@@ -196,12 +197,15 @@ run_rounds() {    # run_rounds VISIT: VISIT NAME ROUND for every entry of PROXIE
 }
 
 # ---------------------------------------------------------------- the report
-host_facts() {    # host_facts PKG...: KERNEL CPU DATE COMMIT VERSIONS (iperf3 and the peers' Debian packages)
+host_facts() {    # host_facts PKG...: KERNEL CPU DATE COMMIT VERSIONS (iperf3, if installed, and the peers' Debian packages)
     KERNEL=$(uname -srvm)
     CPU=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
     DATE=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
     COMMIT=$(cat "$OUT/daemon/BUILD-INFO" 2>/dev/null || echo "unknown build")
-    VERSIONS="$(iperf3 --version | head -n 1 | cut -d' ' -f1-2); $(dpkg-query -W -f='${Package} ${Version}; ' "$@")"
+    VERSIONS=
+    # iperf3 is what the iperf benchmarks measure with; conn-rate.sh has no use for it and sets VERSIONS itself.
+    command -v iperf3 >/dev/null && VERSIONS="$(iperf3 --version | head -n 1 | cut -d' ' -f1-2); "
+    VERSIONS+="$(dpkg-query -W -f='${Package} ${Version}; ' "$@")"
     VERSIONS=${VERSIONS%; }
     log "$DATE | $KERNEL | $CPU | $(nproc) cores"
 }
