@@ -358,7 +358,11 @@ hold_phase() {    # hold_phase NAME ROUND: RSS with IDLE_CONNS idle connections 
     [[ -f $base.ready.json ]] || die "$name: loadgen hold was not ready in 40 s"
     sleep 1                           # let the proxy finish what the last connections started
     if [[ $name == direct ]]; then echo '{"rss_kb": 0, "pss_kb": 0, "nprocs": 0}' >"$base.mem.json"
-    else idle_mem "$PROXY_PID" >"$base.mem.json"; fi
+    else
+        idle_mem "$PROXY_PID" >"$base.mem.json"
+        # Raw, for explaining a change in KB/idle conn: threads (stacks), anonymous vs file-backed memory.
+        grep -E '^(Threads|VmRSS|RssAnon|RssFile|RssShmem):' "/proc/$PROXY_PID/status" >"$base.status" || true
+    fi
     snap "$base.s1.json"
     stop_pid "$pid"                   # SIGTERM: it closes every connection and prints its summary
     forget_pid "$pid"

@@ -2,9 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Serilog;
 using Serilog.Events;
-using TransparentSocks.Daemon.Hosting;
 using TransparentSocks.Linux.Config;
-using TransparentSocks.Options;
 
 namespace TransparentSocks.Daemon;
 
@@ -83,14 +81,14 @@ internal static class Program
 
         // systemd: under a unit, log natively to journald (priorities and fields); the console copy would only
         // duplicate every line in the journal.
-        Log.Logger = (Systemd.JournaldSink.UnderSystemd()
+        Serilog.Log.Logger = (Systemd.JournaldSink.UnderSystemd()
                 ? logging.WriteTo.Sink(new Systemd.JournaldSink("transparentsocksd"))
                 : logging.WriteTo.Console(outputTemplate: "{Timestamp:yyyy-MM-dd HH:mm:ss.fff} [{Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}"))
             .CreateLogger();
 
         try
         {
-            Log.Information("transparentsocksd starting with {ConfigPath}", configPath);
+            Serilog.Log.Information("transparentsocksd starting with {ConfigPath}", configPath);
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
             builder.Services.AddSerilog(dispose: false);
             builder.Services.AddSingleton(options);
@@ -126,12 +124,12 @@ internal static class Program
         }
         catch (Exception ex) when (ex is InvalidOperationException or System.Net.Sockets.SocketException)
         {
-            Log.Fatal("transparentsocksd cannot start: {Reason}", ex.Message);
+            Serilog.Log.Fatal("transparentsocksd cannot start: {Reason}", ex.Message);
             return 1;
         }
         finally
         {
-            await Log.CloseAndFlushAsync().ConfigureAwait(false);
+            await Serilog.Log.CloseAndFlushAsync().ConfigureAwait(false);
         }
     }
 

@@ -1,11 +1,7 @@
-using Microsoft.Extensions.Logging;
-using TransparentSocks.Addressing;
 using TransparentSocks.Engine.Configuration;
-using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Inbound;
 using TransparentSocks.Engine.Pipeline;
 using TransparentSocks.Engine.Sessions;
-using TransparentSocks.Engine.Stats;
 using TransparentSocks.Linux.EventLoop;
 using TransparentSocks.Options;
 

@@ -1,9 +1,5 @@
 using System.Text.Json;
-using Microsoft.Extensions.Logging;
-using TransparentSocks.Control;
 using TransparentSocks.Daemon.Control.Handlers;
-using TransparentSocks.Daemon.Hosting;
-using TransparentSocks.Daemon.Logging;
 using static TransparentSocks.Daemon.Control.Handlers.Replies;
 
 namespace TransparentSocks.Daemon.Control;

@@ -3,12 +3,8 @@ using System.Globalization;
 using System.Net.Sockets;
 using System.Text;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Mono.Unix;
 using Mono.Unix.Native;
-using TransparentSocks.Control;
-using TransparentSocks.Daemon.Hosting;
-using TransparentSocks.Daemon.Logging;
 
 namespace TransparentSocks.Daemon.Control;
 

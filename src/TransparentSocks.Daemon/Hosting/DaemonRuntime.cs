@@ -1,12 +1,8 @@
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging;
 using Serilog.Core;
-using TransparentSocks.Control;
-using TransparentSocks.Daemon.Logging;
 using TransparentSocks.Engine;
 using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Linux.Config;
-using TransparentSocks.Options;
 
 namespace TransparentSocks.Daemon.Hosting;
 

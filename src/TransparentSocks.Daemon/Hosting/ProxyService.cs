@@ -1,13 +1,10 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Mono.Unix.Native;
 using Serilog.Core;
-using TransparentSocks.Daemon.Logging;
 using TransparentSocks.Engine;
 using TransparentSocks.Engine.Inbound;
 using TransparentSocks.Engine.Sessions;
-using TransparentSocks.Options;
 
 namespace TransparentSocks.Daemon.Hosting;
 

@@ -1,16 +1,13 @@
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging;
 using TransparentSocks.Addressing;
-using TransparentSocks.Daemon.Logging;
 using TransparentSocks.Daemon.Network;
 using TransparentSocks.Engine;
 using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Inbound;
 using TransparentSocks.Linux.Network;
 using TransparentSocks.Nft;
-using TransparentSocks.Options;
 
 namespace TransparentSocks.Daemon.Hosting;
 

@@ -1,6 +1,3 @@
-using Microsoft.Extensions.Logging;
-using TransparentSocks.Options;
-
 namespace TransparentSocks.Daemon.Logging;
 
 /// <summary>The daemon's log lines for starting, stopping, reloading and the transparent path: event ids 2100–2199 (see Log.cs).</summary>

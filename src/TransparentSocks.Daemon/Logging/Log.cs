@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 using TransparentSocks.Daemon.Control;
 
 namespace TransparentSocks.Daemon.Logging;

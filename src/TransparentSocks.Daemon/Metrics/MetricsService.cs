@@ -1,11 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
-using TransparentSocks.Daemon.Hosting;
-using TransparentSocks.Options;
 
 namespace TransparentSocks.Daemon.Metrics;
 

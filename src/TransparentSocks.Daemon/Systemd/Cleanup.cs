@@ -2,7 +2,6 @@ using TransparentSocks.Daemon.Network;
 using TransparentSocks.Linux.Config;
 using TransparentSocks.Linux.Processes;
 using TransparentSocks.Nft;
-using TransparentSocks.Options;
 
 namespace TransparentSocks.Daemon.Systemd;
 

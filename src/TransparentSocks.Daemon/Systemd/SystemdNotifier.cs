@@ -1,6 +1,5 @@
 using System.Globalization;
 using Microsoft.Extensions.Hosting;
-using TransparentSocks.Daemon.Hosting;
 
 namespace TransparentSocks.Daemon.Systemd;
 

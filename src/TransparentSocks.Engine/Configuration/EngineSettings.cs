@@ -1,5 +1,3 @@
-using TransparentSocks.Addressing;
-using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Inbound;
 using TransparentSocks.Linux.EventLoop;
 using TransparentSocks.Linux.Relay;

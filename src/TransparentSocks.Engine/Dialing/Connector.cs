@@ -1,7 +1,3 @@
-using System.Net;
-using TransparentSocks.Addressing;
-using TransparentSocks.Linux.Interop;
-using TransparentSocks.Linux.Sockets;
 using Loop = TransparentSocks.Linux.EventLoop.EventLoop;
 
 namespace TransparentSocks.Engine.Dialing;

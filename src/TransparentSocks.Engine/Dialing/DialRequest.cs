@@ -1,6 +1,3 @@
-using System.Net;
-using TransparentSocks.Addressing;
-using TransparentSocks.Linux.Sockets;
 using TransparentSocks.Socks;
 using Loop = TransparentSocks.Linux.EventLoop.EventLoop;
 

@@ -1,5 +1,3 @@
-using TransparentSocks.Engine.Stats;
-
 namespace TransparentSocks.Engine.Dialing;
 
 /// <summary>

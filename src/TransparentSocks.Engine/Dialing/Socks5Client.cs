@@ -1,7 +1,4 @@
 using System.Buffers;
-using TransparentSocks.Addressing;
-using TransparentSocks.Linux.Interop;
-using TransparentSocks.Linux.Sockets;
 using TransparentSocks.Socks;
 
 namespace TransparentSocks.Engine.Dialing;

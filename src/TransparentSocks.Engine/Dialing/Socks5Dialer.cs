@@ -1,9 +1,5 @@
-using System.Net;
 using System.Text;
-using TransparentSocks.Addressing;
-using TransparentSocks.Engine.Stats;
 using TransparentSocks.Linux.EventLoop;
-using TransparentSocks.Linux.Sockets;
 using TransparentSocks.Socks;
 using Loop = TransparentSocks.Linux.EventLoop.EventLoop;
 

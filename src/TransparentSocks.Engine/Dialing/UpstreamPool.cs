@@ -1,9 +1,5 @@
-using System.Net;
 using System.Net.Sockets;
-using TransparentSocks.Engine.Stats;
 using TransparentSocks.Linux.EventLoop;
-using TransparentSocks.Linux.Interop;
-using TransparentSocks.Linux.Sockets;
 using Loop = TransparentSocks.Linux.EventLoop.EventLoop;
 
 namespace TransparentSocks.Engine.Dialing;

@@ -1,5 +1,3 @@
-using TransparentSocks.Linux.Interop;
-using TransparentSocks.Linux.Sockets;
 using TransparentSocks.Socks;
 
 namespace TransparentSocks.Engine.Inbound;

@@ -1,16 +1,9 @@
 using System.Buffers;
-using System.Net;
-using Microsoft.Extensions.Logging;
-using TransparentSocks.Addressing;
-using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Logging;
 using TransparentSocks.Engine.Pipeline;
 using TransparentSocks.Engine.Policy;
 using TransparentSocks.Engine.Sessions;
-using TransparentSocks.Engine.Stats;
 using TransparentSocks.Linux.EventLoop;
-using TransparentSocks.Linux.Interop;
-using TransparentSocks.Linux.Sockets;
 using TransparentSocks.Socks;
 
 namespace TransparentSocks.Engine.Inbound;

@@ -1,5 +1,3 @@
-using System.Net;
-using TransparentSocks.Addressing;
 using TransparentSocks.Linux.Relay;
 
 namespace TransparentSocks.Engine.Inbound;

@@ -1,7 +1,3 @@
-using System.Net;
-using Microsoft.Extensions.Logging;
-using TransparentSocks.Addressing;
-
 namespace TransparentSocks.Engine.Logging;
 
 /// <summary>Every log line of the engine, with its event id in one place. Credentials are never a parameter here.</summary>

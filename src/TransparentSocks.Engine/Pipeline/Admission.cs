@@ -1,5 +1,3 @@
-using System.Net;
-
 namespace TransparentSocks.Engine.Pipeline;
 
 /// <summary>

@@ -1,12 +1,8 @@
 using System.Buffers;
-using System.Net;
-using Microsoft.Extensions.Logging;
-using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Logging;
 using TransparentSocks.Engine.Sessions;
 using TransparentSocks.Linux.EventLoop;
 using TransparentSocks.Linux.Relay;
-using TransparentSocks.Linux.Sockets;
 
 namespace TransparentSocks.Engine.Pipeline;
 

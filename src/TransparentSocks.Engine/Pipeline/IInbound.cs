@@ -1,9 +1,5 @@
-using System.Net;
-using TransparentSocks.Addressing;
-using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Policy;
 using TransparentSocks.Engine.Sessions;
-using TransparentSocks.Engine.Stats;
 using TransparentSocks.Linux.Relay;
 
 namespace TransparentSocks.Engine.Pipeline;

@@ -1,8 +1,4 @@
-using System.Net;
-using Microsoft.Extensions.Logging;
 using TransparentSocks.Engine.Logging;
-using TransparentSocks.Linux.Interop;
-using TransparentSocks.Linux.Sockets;
 
 namespace TransparentSocks.Engine.Pipeline;
 

@@ -1,7 +1,5 @@
-using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
-using TransparentSocks.Addressing;
 
 namespace TransparentSocks.Engine.Policy;
 

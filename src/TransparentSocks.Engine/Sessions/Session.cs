@@ -1,9 +1,4 @@
-using System.Net;
-using TransparentSocks.Addressing;
-using TransparentSocks.Engine.Stats;
-using TransparentSocks.Linux.Interop;
 using TransparentSocks.Linux.Relay;
-using TransparentSocks.Linux.Sockets;
 
 namespace TransparentSocks.Engine.Sessions;
 

@@ -1,7 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
-using TransparentSocks.Engine.Stats;
-using TransparentSocks.Linux.Sockets;
 
 namespace TransparentSocks.Engine.Sessions;
 

@@ -1,5 +1,3 @@
-using TransparentSocks.Engine.Dialing;
-
 namespace TransparentSocks.Engine.Stats;
 
 /// <summary>Failed dials by reason, one interlocked counter per <see cref="DialError"/>; shared by inbound and dialer statistics.</summary>

@@ -1,5 +1,3 @@
-using TransparentSocks.Engine.Dialing;
-
 namespace TransparentSocks.Engine.Stats;
 
 /// <summary>

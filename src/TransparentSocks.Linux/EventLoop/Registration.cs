@@ -5,20 +5,13 @@ namespace TransparentSocks.Linux.EventLoop;
 /// target until <see cref="Unregister"/>. The cookie (slot index and generation) is what epoll hands back with
 /// each event, so an event still in flight for an earlier holder of the slot is recognised and dropped.
 /// </summary>
-internal readonly struct Registration
+internal readonly struct Registration(EventLoop loop, int fd, ulong cookie)
 {
-    internal Registration(EventLoop loop, int fd, ulong cookie)
-    {
-        Loop = loop;
-        Fd = fd;
-        Cookie = cookie;
-    }
+    public EventLoop Loop { get; } = loop;
 
-    public EventLoop Loop { get; }
+    public int Fd { get; } = fd;
 
-    public int Fd { get; }
-
-    public ulong Cookie { get; }
+    public ulong Cookie { get; } = cookie;
 
     /// <summary>Removes the fd from the epoll set and frees its slot. Call it before the fd is closed.</summary>
     public void Unregister() => Loop.Unregister(Fd, Cookie);

@@ -7,24 +7,17 @@ namespace TransparentSocks.Linux.Relay;
 /// The kernel pipe one relay direction splices through. Empty pipes are pooled (with a cap) so that a short
 /// connection does not pay for pipe2 + F_SETPIPE_SZ + two closes; a pipe that may still hold bytes is closed.
 /// </summary>
-internal sealed unsafe class PipePair
+internal sealed unsafe class PipePair(int readFd, int writeFd, int capacity)
 {
     private const int MaxPooled = 256;
     private static readonly Lock PoolLock = new();
     private static readonly Stack<PipePair> Pool = new();
 
-    private PipePair(int readFd, int writeFd, int capacity)
-    {
-        ReadFd = readFd;
-        WriteFd = writeFd;
-        Capacity = capacity;
-    }
+    public int ReadFd { get; } = readFd;
 
-    public int ReadFd { get; }
+    public int WriteFd { get; } = writeFd;
 
-    public int WriteFd { get; }
-
-    public int Capacity { get; }
+    public int Capacity { get; } = capacity;
 
     public static int PooledCount
     {

@@ -304,23 +304,16 @@ public static class SocketRelay
     }
 
     /// <summary>What both pumps of one session share: the sockets, the idle deadline and the first failure.</summary>
-    private sealed class SessionState
+    private sealed class SessionState(LinuxSocket client, LinuxSocket upstream, long idleMs)
     {
-        private readonly long _idleMs;
+        private readonly long _idleMs = idleMs;
         private readonly Lock _lock = new();
         private Failure? _firstFailure;
         private volatile bool _failed;
 
-        public SessionState(LinuxSocket client, LinuxSocket upstream, long idleMs)
-        {
-            Client = client;
-            Upstream = upstream;
-            _idleMs = idleMs;
-        }
+        public LinuxSocket Client { get; } = client;
 
-        public LinuxSocket Client { get; }
-
-        public LinuxSocket Upstream { get; }
+        public LinuxSocket Upstream { get; } = upstream;
 
         /// <summary>Checked by the pumps every chunk, so it is a volatile flag rather than the locked record.</summary>
         public bool HasFailed => _failed;

@@ -1,8 +1,3 @@
-using Microsoft.Extensions.Logging;
-using TransparentSocks.Daemon.Hosting;
-using TransparentSocks.Daemon.Logging;
-using TransparentSocks.Options;
-
 namespace TransparentSocks.Daemon.Control.Handlers;
 
 /// <summary>

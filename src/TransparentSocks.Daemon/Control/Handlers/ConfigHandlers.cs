@@ -1,7 +1,3 @@
-using Microsoft.Extensions.Logging;
-using TransparentSocks.Control;
-using TransparentSocks.Daemon.Hosting;
-using TransparentSocks.Daemon.Logging;
 using static TransparentSocks.Daemon.Control.Handlers.Replies;
 
 namespace TransparentSocks.Daemon.Control.Handlers;

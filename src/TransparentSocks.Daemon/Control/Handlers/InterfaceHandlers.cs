@@ -1,7 +1,4 @@
 using TransparentSocks.Addressing;
-using TransparentSocks.Control;
-using TransparentSocks.Daemon.Hosting;
-using TransparentSocks.Options;
 using static TransparentSocks.Daemon.Control.Handlers.Replies;
 
 namespace TransparentSocks.Daemon.Control.Handlers;

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using TransparentSocks.Control;
 
 namespace TransparentSocks.Daemon.Control.Handlers;
 

@@ -1,6 +1,3 @@
-using TransparentSocks.Control;
-using TransparentSocks.Daemon.Hosting;
-using TransparentSocks.Options;
 using static TransparentSocks.Daemon.Control.Handlers.Replies;
 
 namespace TransparentSocks.Daemon.Control.Handlers;

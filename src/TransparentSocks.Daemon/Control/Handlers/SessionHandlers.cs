@@ -1,6 +1,4 @@
 using System.Globalization;
-using TransparentSocks.Control;
-using TransparentSocks.Daemon.Hosting;
 using static TransparentSocks.Daemon.Control.Handlers.Replies;
 
 namespace TransparentSocks.Daemon.Control.Handlers;

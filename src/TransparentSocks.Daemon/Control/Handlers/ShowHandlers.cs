@@ -1,4 +1,3 @@
-using TransparentSocks.Control;
 using static TransparentSocks.Daemon.Control.Handlers.Replies;
 
 namespace TransparentSocks.Daemon.Control.Handlers;

@@ -1,12 +1,9 @@
 using System.Globalization;
-using TransparentSocks.Control;
-using TransparentSocks.Daemon.Hosting;
 using TransparentSocks.Daemon.Network;
 using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Inbound;
 using TransparentSocks.Engine.Stats;
 using TransparentSocks.Nft;
-using TransparentSocks.Options;
 
 namespace TransparentSocks.Daemon.Control.Handlers;
 

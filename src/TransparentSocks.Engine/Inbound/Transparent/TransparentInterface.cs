@@ -1,15 +1,8 @@
-using System.Net;
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging;
-using TransparentSocks.Addressing;
-using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Logging;
 using TransparentSocks.Engine.Pipeline;
 using TransparentSocks.Engine.Policy;
 using TransparentSocks.Engine.Sessions;
-using TransparentSocks.Engine.Stats;
-using TransparentSocks.Linux.Interop;
-using TransparentSocks.Linux.Sockets;
 using TransparentSocks.Options;
 
 namespace TransparentSocks.Engine.Inbound;

@@ -1,6 +1,3 @@
-using System.Net;
-using Microsoft.Extensions.Logging;
-using TransparentSocks.Addressing;
 using TransparentSocks.Engine.Pipeline;
 using TransparentSocks.Engine.Policy;
 using TransparentSocks.Linux.Relay;

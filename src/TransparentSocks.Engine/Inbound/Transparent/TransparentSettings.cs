@@ -1,4 +1,3 @@
-using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Linux.Relay;
 using TransparentSocks.Options;
 
