@@ -147,42 +147,10 @@ forget_pid() {    # forget_pid PID: drop a stopped PID from STARTED, so that cle
 rm -rf "$RUN"
 mkdir -p "$RUN" "$BENCH/results"
 write_danted_conf "$RUN/danted.conf" "$DANTED_PORT" "$GW_TGT_IF" error
-for mode in tproxy redirect; do
-    # As in transparent-iperf.sh, except the log level: "information" logs no line per session (only failures),
-    # and at thousands of connections a second a debug line per session would be a cost of its own.
-    cat >"$RUN/ts-$mode.json" <<EOF
-{
-  "upstream": { "address": "127.0.0.1:$DANTED_PORT" },
-  "transparent": { "enabled": true, "mode": "$mode", "port": $TS_PORT, "interfaces": [ { "name": "$GW_CLI_IF" } ] },
-  "control": { "socket": "$RUN/ts-$mode.sock" },
-  "logging": { "level": "information" }
-}
-EOF
-done
-cat >"$RUN/redsocks.conf" <<EOF
-base {
-  log_debug = off;
-  log_info = off;
-  log = stderr;
-  daemon = off;
-  redirector = iptables;
-}
-redsocks {
-  local_ip = 0.0.0.0;
-  local_port = $RS_PORT;
-  ip = 127.0.0.1;
-  port = $DANTED_PORT;
-  type = socks5;
-}
-EOF
-cat >"$RUN/redsocks.nft" <<EOF
-table ip crbench {
-  chain pre {
-    type nat hook prerouting priority dstnat; policy accept;
-    iifname "$GW_CLI_IF" meta l4proto tcp ip daddr 203.0.113.0/24 redirect to :$RS_PORT
-  }
-}
-EOF
+# "information" logs no line per session (only failures): at thousands of connections a second a debug line per
+# session would be a cost of its own.
+for mode in tproxy redirect; do write_ts_transparent_conf "$RUN/ts-$mode.json" "$mode" information; done
+write_redsocks_conf "$RUN/redsocks.conf" off "$RUN/redsocks.nft" crbench
 for peer in ipt2socks:$I2S_PORT hev-socks5-tproxy:$HEV_PORT; do
     cat >"$RUN/${peer%%:*}.nft" <<EOF
 table ip crbench {

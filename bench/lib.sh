@@ -144,6 +144,45 @@ wait_listen() {   # wait_listen PORT PID NAME [NETNS]: up to 10 s, without conne
     die "$name is not listening on 127.0.0.1:$port after 10 s"
 }
 
+write_ts_transparent_conf() {  # write_ts_transparent_conf FILE MODE LEVEL: transparentsocksd on $GW_CLI_IF through danted
+    # The control socket is the run's own, not the default: network namespaces do not separate socket paths.
+    cat >"$1" <<EOF
+{
+  "upstream": { "address": "127.0.0.1:$DANTED_PORT" },
+  "transparent": { "enabled": true, "mode": "$2", "port": $TS_PORT, "interfaces": [ { "name": "$GW_CLI_IF" } ] },
+  "control": { "socket": "${1%.json}.sock" },
+  "logging": { "level": "$3" }
+}
+EOF
+}
+
+write_redsocks_conf() {  # write_redsocks_conf FILE LOG_INFO(on|off) NFT_FILE NFT_TABLE: redsocks through danted, and its REDIRECT rule
+    cat >"$1" <<EOF
+base {
+  log_debug = off;
+  log_info = $2;
+  log = stderr;
+  daemon = off;
+  redirector = iptables;
+}
+redsocks {
+  local_ip = 0.0.0.0;
+  local_port = $RS_PORT;
+  ip = 127.0.0.1;
+  port = $DANTED_PORT;
+  type = socks5;
+}
+EOF
+    cat >"$3" <<EOF
+table ip $4 {
+  chain pre {
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname "$GW_CLI_IF" meta l4proto tcp ip daddr 203.0.113.0/24 redirect to :$RS_PORT
+  }
+}
+EOF
+}
+
 write_danted_conf() {  # write_danted_conf FILE PORT EXTERNAL [LOG]: danted on 127.0.0.1, no auth; LOG is what its
     local what=${4:-connect error}  # rules log, by default every connect (conn-rate.sh passes "error" alone)
     cat >"$1" <<EOF

@@ -117,42 +117,8 @@ STARTED+=("$DANTED_PID")
 wait_listen "$DANTED_PORT" "$DANTED_PID" danted "$NS_GW"
 expect_comm "$DANTED_PID" danted
 
-# The control socket is ours, not the default one: the network namespace does not separate socket paths, so the
-# default could belong to a daemon that is not ours (a second one refuses to start while it is in use).
-for mode in tproxy redirect; do
-    cat >"$RUN/ts-$mode.json" <<EOF
-{
-  "upstream": { "address": "127.0.0.1:$DANTED_PORT" },
-  "transparent": { "enabled": true, "mode": "$mode", "port": $TS_PORT, "interfaces": [ { "name": "$GW_CLI_IF" } ] },
-  "control": { "socket": "$RUN/ts-$mode.sock" },
-  "logging": { "level": "debug" }
-}
-EOF
-done
-cat >"$RUN/redsocks.conf" <<EOF
-base {
-  log_debug = off;
-  log_info = on;
-  log = stderr;
-  daemon = off;
-  redirector = iptables;
-}
-redsocks {
-  local_ip = 0.0.0.0;
-  local_port = $RS_PORT;
-  ip = 127.0.0.1;
-  port = $DANTED_PORT;
-  type = socks5;
-}
-EOF
-cat >"$RUN/redsocks.nft" <<EOF
-table ip rsbench {
-  chain pre {
-    type nat hook prerouting priority dstnat; policy accept;
-    iifname "$GW_CLI_IF" meta l4proto tcp ip daddr 203.0.113.0/24 redirect to :$RS_PORT
-  }
-}
-EOF
+for mode in tproxy redirect; do write_ts_transparent_conf "$RUN/ts-$mode.json" "$mode" debug; done
+write_redsocks_conf "$RUN/redsocks.conf" on "$RUN/redsocks.nft" rsbench
 
 ts_state() {      # what transparentsocksd has installed in the gateway namespace, as one line
     local t r

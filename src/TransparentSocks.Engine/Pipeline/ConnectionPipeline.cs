@@ -121,6 +121,13 @@ public sealed class ConnectionPipeline
 
             session.Counters.AddUp(request.EarlyData.Length);
 
+            // The early data is out, and a relay can last for hours: the request buffer goes back now, not at the close.
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+                buffer = null;
+            }
+
             // Relay.
             session.State = SessionState.Established;
             Log.SessionConnected(_logger, session.Id, remote, session.Destination, dialer.Name);

@@ -54,67 +54,27 @@ public sealed class UpstreamProbeTests
         return result;
     }
 
-    [Fact]
-    public async Task CheckAsync_NoAuthServerWithoutCredentials_IsOk()
+    /// <summary>What a scripted upstream answers, with or without credentials set, and the verdict the operator reads.</summary>
+    public static TheoryData<string, byte[][], string?, bool, string> Answers() => new()
     {
-        var (where, served) = Serve([0x05, 0x00]);
-        var result = await ProbeAsync(where, served);
-        Assert.Equal(CheckStatus.Ok, result.Status);
-        Assert.Contains("accepts us without authentication", result.Message, StringComparison.Ordinal);
-    }
+        { "no auth, none configured", [[0x05, 0x00]], null, true, "accepts us without authentication" },
+        { "auth wanted, none configured", [[0x05, 0xFF]], null, false, "requires authentication and none is configured" },
+        { "credentials accepted", [[0x05, 0x02], [0x01, 0x00]], "gw", true, "accepts the credentials of user gw" },
+        { "credentials refused", [[0x05, 0x02], [0x01, 0x01]], "gw", false, "rejects the credentials of user gw" },
+        { "auth skipped though set", [[0x05, 0x00]], "gw", true, "needs no authentication" },
+        { "an HTTP server", ["HTTP/1.1 400 Bad Request\r\n\r\n"u8.ToArray()], null, false, "not SOCKS5" },
+        { "closed mid-handshake", [[0x05]], null, false, "closed the connection" },
+    };
 
-    [Fact]
-    public async Task CheckAsync_ServerWantsAuthButNoneConfigured_FailsAndSaysHowToSetIt()
+    [Theory]
+    [MemberData(nameof(Answers))]
+    public async Task CheckAsync_EachUpstreamAnswer_GivesItsVerdict_AndNeverPrintsThePassword(
+        string upstream, byte[][] answers, string? user, bool ok, string says)
     {
-        var (where, served) = Serve([0x05, 0xFF]);
-        var result = await ProbeAsync(where, served);
-        Assert.Equal(CheckStatus.Fail, result.Status);
-        Assert.Contains("requires authentication and none is configured", result.Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task CheckAsync_CredentialsAccepted_IsOkAndNamesTheUserButNeverThePassword()
-    {
-        var (where, served) = Serve([0x05, 0x02], [0x01, 0x00]);
-        var result = await ProbeAsync(where, served, "gw", "s3cret");
-        Assert.Equal(CheckStatus.Ok, result.Status);
-        Assert.Contains("accepts the credentials of user gw", result.Message, StringComparison.Ordinal);
+        var (where, served) = Serve(answers);
+        var result = await ProbeAsync(where, served, user, user is null ? null : "s3cret");
+        Assert.True((ok ? CheckStatus.Ok : CheckStatus.Fail) == result.Status, $"{upstream}: {result}");
+        Assert.Contains(says, result.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("s3cret", result.Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task CheckAsync_CredentialsRefused_Fails()
-    {
-        var (where, served) = Serve([0x05, 0x02], [0x01, 0x01]);
-        var result = await ProbeAsync(where, served, "gw", "wrong");
-        Assert.Equal(CheckStatus.Fail, result.Status);
-        Assert.Contains("rejects the credentials of user gw", result.Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task CheckAsync_ServerSkipsAuthThoughCredentialsAreSet_IsOkAndSaysTheyAreUnused()
-    {
-        var (where, served) = Serve([0x05, 0x00]);
-        var result = await ProbeAsync(where, served, "gw", "s3cret");
-        Assert.Equal(CheckStatus.Ok, result.Status);
-        Assert.Contains("needs no authentication", result.Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task CheckAsync_HttpServerInsteadOfSocks_FailsAsNotSocks5()
-    {
-        var (where, served) = Serve("HTTP/1.1 400 Bad Request\r\n\r\n"u8.ToArray());
-        var result = await ProbeAsync(where, served);
-        Assert.Equal(CheckStatus.Fail, result.Status);
-        Assert.Contains("not SOCKS5", result.Message, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task CheckAsync_ServerClosesMidHandshake_FailsAndSaysSo()
-    {
-        var (where, served) = Serve([0x05]);
-        var result = await ProbeAsync(where, served);
-        Assert.Equal(CheckStatus.Fail, result.Status);
-        Assert.Contains("closed the connection", result.Message, StringComparison.Ordinal);
     }
 }
