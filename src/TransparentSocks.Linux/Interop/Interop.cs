@@ -21,6 +21,10 @@ internal static unsafe partial class Sys
     public const int SHUT_RDWR = 2;
     public const int EFD_NONBLOCK = 0x800;
     public const int EFD_CLOEXEC = 0x80000;
+    public const int SOCK_DGRAM = 2;
+    public const int MSG_DONTWAIT = 0x40;
+    public const int MSG_TRUNC = 0x20;
+    public const int MSG_CTRUNC = 0x08;
 
     [LibraryImport(Libc, SetLastError = true)]
     public static partial nint splice(int fdIn, nint offIn, int fdOut, nint offOut, nuint len, uint flags);
@@ -52,5 +56,49 @@ internal static unsafe partial class Sys
     [LibraryImport(Libc, SetLastError = true)]
     public static partial nint read(int fd, byte* buf, nuint len);
 
+    [LibraryImport(Libc, SetLastError = true)]
+    public static partial int socket(int domain, int type, int protocol);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    public static partial int bind(int fd, byte* addr, uint addrLen);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    public static partial int getsockname(int fd, byte* addr, uint* addrLen);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    public static partial nint sendto(int fd, byte* buf, nuint len, int flags, byte* addr, uint addrLen);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    public static partial int recvmmsg(int fd, MMsgHdr* msgs, uint vlen, int flags, nint timeout);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    public static partial int sendmmsg(int fd, MMsgHdr* msgs, uint vlen, int flags);
+
     public static Errno LastErrno => (Errno)Marshal.GetLastPInvokeError();
+}
+
+/// <summary>struct iovec.</summary>
+internal unsafe struct IoVec
+{
+    public byte* Base;
+    public nuint Length;
+}
+
+/// <summary>struct msghdr (x86-64 and aarch64 layout: 56 bytes).</summary>
+internal unsafe struct MsgHdr
+{
+    public byte* Name;
+    public uint NameLength;
+    public IoVec* Iov;
+    public nuint IovLength;
+    public byte* Control;
+    public nuint ControlLength;
+    public int Flags;
+}
+
+/// <summary>struct mmsghdr: a msghdr and the byte count the kernel fills in (64 bytes).</summary>
+internal struct MMsgHdr
+{
+    public MsgHdr Header;
+    public uint Length;
 }

@@ -22,15 +22,11 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
     private const int SO_REUSEADDR = 2;
     private const int SO_KEEPALIVE = 9;
     private const int SO_LINGER = 13;
-    private const int SO_MARK = 36;
     private const int IPPROTO_TCP = 6;
     private const int TCP_NODELAY = 1;
     private const int IPPROTO_IPV6 = 41;
     private const int IPV6_V6ONLY = 26;
     private const int SOL_IP = 0;
-    private const int IP_TRANSPARENT = 19;
-    private const int IPV6_TRANSPARENT = 75;
-    private const int SO_BINDTODEVICE = 25;
     private const int SO_ORIGINAL_DST = 80;
     private const int IP6T_SO_ORIGINAL_DST = 80;
 
@@ -342,22 +338,16 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
             ? Errno.None
             : Sys.LastErrno;
 
-    public unsafe Errno SetOption(int level, int name, int value)
-        => setsockopt(_fd, level, name, &value, sizeof(int)) == 0 ? Errno.None : (Errno)errno;
+    public Errno SetOption(int level, int name, int value) => SocketOptions.Set(_fd, level, name, value);
 
-    public unsafe int GetOption(int level, int name)
-    {
-        int value = 0;
-        socklen_t len = sizeof(int);
-        return getsockopt(_fd, level, name, &value, &len) == 0 ? value : -1;
-    }
+    public int GetOption(int level, int name) => SocketOptions.Get(_fd, level, name);
 
     public Errno SetNoDelay(bool on = true) => SetOption(IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0);
 
     public Errno SetKeepAlive(bool on = true) => SetOption(SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0);
 
     /// <summary>SO_MARK, so policy routing and nft can recognise (and skip) the proxy's own traffic. Needs CAP_NET_ADMIN.</summary>
-    public Errno SetMark(uint mark) => SetOption(SOL_SOCKET, SO_MARK, unchecked((int)mark));
+    public Errno SetMark(uint mark) => SocketOptions.SetMark(_fd, mark);
 
     /// <summary>Makes the next close send RST instead of FIN, to pass a peer's reset on.</summary>
     public unsafe Errno SetLingerZero()
@@ -369,26 +359,14 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
     }
 
     /// <summary>IP_TRANSPARENT / IPV6_TRANSPARENT: lets a TPROXY listener accept connections addressed to anyone. Needs CAP_NET_ADMIN.</summary>
-    public Errno SetTransparent(AddressFamily family)
-        => family == AddressFamily.InterNetworkV6
-            ? SetOption(IPPROTO_IPV6, IPV6_TRANSPARENT, 1)
-            : SetOption(SOL_IP, IP_TRANSPARENT, 1);
+    public Errno SetTransparent(AddressFamily family) => SocketOptions.SetTransparent(_fd, family);
 
     /// <summary>
     /// SO_BINDTODEVICE: the socket only sees traffic of that interface. A listener bound this way is what TPROXY's
     /// socket lookup (which passes the ingress device) and REDIRECT's local delivery pick for that interface alone,
     /// so an accepted connection knows its ingress interface by the listener that accepted it.
     /// </summary>
-    public unsafe Errno SetBindToDevice(string interfaceName)
-    {
-        Span<byte> name = stackalloc byte[16];
-        name.Clear();
-        var n = System.Text.Encoding.ASCII.GetBytes(interfaceName.AsSpan(0, Math.Min(interfaceName.Length, 15)), name);
-        fixed (byte* p = name)
-        {
-            return setsockopt(_fd, SOL_SOCKET, SO_BINDTODEVICE, p, (socklen_t)(n + 1)) == 0 ? Errno.None : (Errno)errno;
-        }
-    }
+    public Errno SetBindToDevice(string interfaceName) => SocketOptions.SetBindToDevice(_fd, interfaceName);
 
     /// <summary>
     /// The destination a REDIRECT (nat) rule rewrote: SO_ORIGINAL_DST / IP6T_SO_ORIGINAL_DST from conntrack.
