@@ -26,13 +26,34 @@ internal static class Socks5Address
 
     public static ParseResult<Destination> Parse(ReadOnlySpan<byte> input)
     {
+        var raw = ParseInPlace(input);
+        if (!raw.IsDone)
+        {
+            return raw.IsInvalid ? ParseResult<Destination>.Invalid(raw.Error) : ParseResult<Destination>.NeedMore(raw.Needed);
+        }
+
+        var at = raw.Value;
+        var bytes = input.Slice(at.Offset, at.Length);
+        var destination = at.Type == Socks5AddressType.DomainName
+            ? Destination.FromHost(Encoding.Latin1.GetString(bytes), at.Port)
+            : Destination.FromAddress(new IPAddress(bytes), at.Port);
+        return ParseResult<Destination>.Done(destination, raw.Consumed);
+    }
+
+    /// <summary>
+    /// Like <see cref="Parse"/>, with the same checks, but says where the address lies instead of building it, so
+    /// the UDP relay reads a header per datagram without allocating.
+    /// </summary>
+    public static ParseResult<Socks5AddressSpan> ParseInPlace(ReadOnlySpan<byte> input)
+    {
         if (input.IsEmpty)
         {
             // ATYP and one more byte: every address type is at least that long, and a name's length byte is the second.
-            return ParseResult<Destination>.NeedMore(2);
+            return ParseResult<Socks5AddressSpan>.NeedMore(2);
         }
 
         int addressLength;
+        var offset = 1;
         switch ((Socks5AddressType)input[0])
         {
             case Socks5AddressType.IPv4:
@@ -44,40 +65,37 @@ internal static class Socks5Address
             case Socks5AddressType.DomainName:
                 if (input.Length < 2)
                 {
-                    return ParseResult<Destination>.NeedMore(input.Length, 2);
+                    return ParseResult<Socks5AddressSpan>.NeedMore(input.Length, 2);
                 }
 
                 var nameLength = input[1];
                 if (nameLength == 0)
                 {
-                    return ParseResult<Destination>.Invalid(Socks5ParseError.EmptyDomain);
+                    return ParseResult<Socks5AddressSpan>.Invalid(Socks5ParseError.EmptyDomain);
                 }
 
                 // Check the name bytes already here so a bad name fails before the rest arrives.
                 var available = input.Slice(2, Math.Min(nameLength, input.Length - 2));
                 if (available.IndexOfAny(BadDomainBytes) >= 0)
                 {
-                    return ParseResult<Destination>.Invalid(Socks5ParseError.BadDomain);
+                    return ParseResult<Socks5AddressSpan>.Invalid(Socks5ParseError.BadDomain);
                 }
 
-                addressLength = 1 + nameLength;
+                addressLength = nameLength;
+                offset = 2;
                 break;
             default:
-                return ParseResult<Destination>.Invalid(Socks5ParseError.UnknownAddressType);
+                return ParseResult<Socks5AddressSpan>.Invalid(Socks5ParseError.UnknownAddressType);
         }
 
-        var length = 1 + addressLength + 2;
+        var length = offset + addressLength + 2;
         if (input.Length < length)
         {
-            return ParseResult<Destination>.NeedMore(input.Length, length);
+            return ParseResult<Socks5AddressSpan>.NeedMore(input.Length, length);
         }
 
-        var address = input.Slice(1, addressLength);
-        var port = BinaryPrimitives.ReadUInt16BigEndian(input.Slice(1 + addressLength));
-        var destination = input[0] == (byte)Socks5AddressType.DomainName
-            ? Destination.FromHost(Encoding.Latin1.GetString(address[1..]), port)
-            : Destination.FromAddress(new IPAddress(address), port);
-        return ParseResult<Destination>.Done(destination, length);
+        var port = BinaryPrimitives.ReadUInt16BigEndian(input[(offset + addressLength)..]);
+        return ParseResult<Socks5AddressSpan>.Done(new Socks5AddressSpan((Socks5AddressType)input[0], offset, addressLength, port), length);
     }
 
     /// <summary>The encoded length of <paramref name="destination"/>; throws if it cannot be encoded.</summary>

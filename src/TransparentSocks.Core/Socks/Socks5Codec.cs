@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net.Sockets;
 using TransparentSocks.Addressing;
 
@@ -245,6 +246,56 @@ public static class Socks5Codec
 
         var length = 3 + address.Consumed;
         return ParseResult<Socks5UdpHeader>.Done(new Socks5UdpHeader(datagram[2], address.Value, length), length);
+    }
+
+    /// <summary>
+    /// <see cref="ParseUdpHeader"/> without building the address: the relay's per-datagram parse. The same checks,
+    /// the same errors; the address's offset is from the start of <paramref name="datagram"/>.
+    /// </summary>
+    public static ParseResult<Socks5UdpFrame> ParseUdpFrame(ReadOnlySpan<byte> datagram)
+    {
+        if ((datagram.Length >= 1 && datagram[0] != 0) || (datagram.Length >= 2 && datagram[1] != 0))
+        {
+            return ParseResult<Socks5UdpFrame>.Invalid(Socks5ParseError.ReservedNotZero);
+        }
+
+        if (datagram.Length < 3)
+        {
+            return ParseResult<Socks5UdpFrame>.NeedMore();
+        }
+
+        var address = Socks5Address.ParseInPlace(datagram[3..]);
+        if (!address.IsDone)
+        {
+            return address.IsInvalid ? ParseResult<Socks5UdpFrame>.Invalid(address.Error) : ParseResult<Socks5UdpFrame>.NeedMore();
+        }
+
+        var at = address.Value with { Offset = address.Value.Offset + 3 };
+        var length = 3 + address.Consumed;
+        return ParseResult<Socks5UdpFrame>.Done(new Socks5UdpFrame(datagram[2], at, length), length);
+    }
+
+    /// <summary>
+    /// Writes RSV RSV FRAG=0 ATYP ADDR PORT for an IP address given as its 4 or 16 bytes, ending at
+    /// <paramref name="dest"/>'s end, so it can be written into the room right before a payload. Returns its length.
+    /// </summary>
+    public static int WriteUdpHeaderBefore(Span<byte> dest, ReadOnlySpan<byte> address, ushort port)
+    {
+        if (address.Length is not (4 or 16))
+        {
+            throw new ArgumentException("an IPv4 or IPv6 address is 4 or 16 bytes", nameof(address));
+        }
+
+        var length = 3 + 1 + address.Length + 2;
+        EnsureLength(dest, length);
+        var header = dest[^length..];
+        header[0] = 0;
+        header[1] = 0;
+        header[2] = 0;
+        header[3] = address.Length == 4 ? (byte)Socks5AddressType.IPv4 : (byte)Socks5AddressType.IPv6;
+        address.CopyTo(header[4..]);
+        BinaryPrimitives.WriteUInt16BigEndian(header[(4 + address.Length)..], port);
+        return length;
     }
 
     /// <summary>Writes VER NMETHODS METHODS; needs 1 to 255 methods, none of them <see cref="Socks5AuthMethod.NoAcceptable"/>.</summary>
