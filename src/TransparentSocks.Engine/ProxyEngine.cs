@@ -2,6 +2,7 @@ using TransparentSocks.Engine.Configuration;
 using TransparentSocks.Engine.Inbound;
 using TransparentSocks.Engine.Pipeline;
 using TransparentSocks.Engine.Sessions;
+using TransparentSocks.Engine.Udp;
 using TransparentSocks.Linux.EventLoop;
 using TransparentSocks.Options;
 
@@ -24,7 +25,11 @@ public sealed class ProxyEngine : IDisposable
         _loops = new EventLoopGroup(workers);
         _loggerFactory = loggerFactory;
         _pipeline = new ConnectionPipeline(_loops, Sessions, loggerFactory.CreateLogger("TransparentSocks.Pipeline"));
+        Udp = new UdpRuntime(_loops.Next());
     }
+
+    /// <summary>The one thread, lock and buffers all UDP relaying shares.</summary>
+    public UdpRuntime Udp { get; }
 
     public int Workers => _loops.Loops.Count;
 
@@ -105,7 +110,7 @@ public sealed class ProxyEngine : IDisposable
             throw new InvalidOperationException("the transparent path is already open");
         }
 
-        _transparent = new TransparentPath(EngineSettings.Transparent(options), _pipeline, _loggerFactory.CreateLogger("TransparentSocks.Transparent"));
+        _transparent = new TransparentPath(EngineSettings.Transparent(options), _pipeline, _loggerFactory.CreateLogger("TransparentSocks.Transparent"), Udp);
         return _transparent;
     }
 
@@ -144,7 +149,11 @@ public sealed class ProxyEngine : IDisposable
     }
 
     /// <summary>Releases the event loops; <see cref="StopAsync"/> first, or sessions still on them are cut.</summary>
-    public void Dispose() => _loops.Dispose();
+    public void Dispose()
+    {
+        Udp.Dispose();
+        _loops.Dispose();
+    }
 }
 
 /// <summary>An inbound as reports see it.</summary>

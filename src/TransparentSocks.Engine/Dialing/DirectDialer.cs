@@ -26,6 +26,14 @@ public sealed class DirectDialer : IDialer
         return result;
     }
 
+    public ValueTask<Udp.UdpAssociateResult> AssociateAsync(Udp.UdpRuntime runtime, UdpStats stats, CancellationToken cancellationToken = default)
+    {
+        Stats.DialStarted();
+        var result = Udp.DirectUdpAssociation.Open(runtime, stats, _options.Mark);
+        Stats.AssociationCompleted(result);
+        return ValueTask.FromResult(result);
+    }
+
     private async ValueTask<DialResult> DialCoreAsync(DialRequest request, CancellationToken cancellationToken)
     {
         var addresses = request.Addresses;

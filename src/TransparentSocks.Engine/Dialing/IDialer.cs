@@ -20,4 +20,11 @@ public interface IDialer
 
     /// <summary>Never throws for network failures: they come back as <see cref="DialResult"/> values.</summary>
     ValueTask<DialResult> DialAsync(DialRequest request, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Opens the outbound leg of one UDP flow on <paramref name="runtime"/>'s loop: a socket of its own (direct) or
+    /// a UDP ASSOCIATE with the upstream. Drops on its way back count in <paramref name="stats"/>. Never throws for
+    /// network failures.
+    /// </summary>
+    ValueTask<Udp.UdpAssociateResult> AssociateAsync(Udp.UdpRuntime runtime, UdpStats stats, CancellationToken cancellationToken = default);
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using TransparentSocks.Linux.EventLoop;
+using TransparentSocks.Engine.Udp;
 using TransparentSocks.Socks;
 using Loop = TransparentSocks.Linux.EventLoop.EventLoop;
 
@@ -111,6 +112,15 @@ public sealed class Socks5Dialer : IDialer, IAsyncDisposable, IDisposable
         Stats.DialStarted();
         var result = await DialCoreAsync(request, cancellationToken).ConfigureAwait(false);
         Stats.DialCompleted(result);
+        return result;
+    }
+
+    /// <summary>A UDP ASSOCIATE on a control connection of its own, opened, authenticated and marked as a CONNECT's is.</summary>
+    public async ValueTask<UdpAssociateResult> AssociateAsync(UdpRuntime runtime, UdpStats stats, CancellationToken cancellationToken = default)
+    {
+        Stats.DialStarted();
+        var result = await Socks5UdpAssociation.OpenAsync(runtime, stats, OpenAsync, _settings.Server, _settings.Mark, cancellationToken).ConfigureAwait(false);
+        Stats.AssociationCompleted(result);
         return result;
     }
 

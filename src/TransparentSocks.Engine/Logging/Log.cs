@@ -41,4 +41,25 @@ internal static partial class Log
 
     [LoggerMessage(1101, LogLevel.Information, "interface {Interface} disabled; its running sessions continue")]
     public static partial void InterfaceDisabled(ILogger logger, string @interface);
+
+    [LoggerMessage(1200, LogLevel.Debug, "udp {Ingress}: flow {Client} -> {Destination} opened via {Upstream}")]
+    public static partial void UdpFlowOpened(ILogger logger, string ingress, UdpEndpoint client, UdpEndpoint destination, string upstream);
+
+    [LoggerMessage(1201, LogLevel.Debug, "udp {Ingress}: flow {Client}: association via {Upstream} failed: {Reason}")]
+    public static partial void UdpAssociateFailed(ILogger logger, string ingress, UdpEndpoint client, string upstream, string reason);
+
+    [LoggerMessage(1202, LogLevel.Debug, "udp {Ingress}: flow {Client} closed ({Reason}): {Up} datagrams up, {Down} down")]
+    public static partial void UdpFlowClosed(ILogger logger, string ingress, UdpEndpoint client, string reason, long up, long down);
+
+    [LoggerMessage(1203, LogLevel.Error, "udp {Ingress}: unexpected failure")]
+    public static partial void UdpCrashed(ILogger logger, string ingress, Exception exception);
+
+    [LoggerMessage(1204, LogLevel.Information, "udp {Ingress}: relaying diverted UDP on port {Port}")]
+    public static partial void UdpInterfaceEnabled(ILogger logger, string ingress, int port);
+
+    [LoggerMessage(1205, LogLevel.Information, "udp {Ingress}: association {Client} on {Relay} opened via {Upstream}")]
+    public static partial void UdpAssociationOpened(ILogger logger, string ingress, IPEndPoint client, UdpEndpoint relay, string upstream);
+
+    [LoggerMessage(1206, LogLevel.Debug, "udp {Ingress}: association {Client} closed ({Reason}): {Up} datagrams up, {Down} down")]
+    public static partial void UdpAssociationClosed(ILogger logger, string ingress, IPEndPoint client, string reason, long up, long down);
 }

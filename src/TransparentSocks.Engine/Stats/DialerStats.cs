@@ -9,6 +9,7 @@ public sealed class DialerStats
     private readonly FailureCounters _failures = new();
     private long _dials;
     private long _connections;
+    private long _udpAssociations;
     private int _pooledIdle;
     private long _poolHits;
     private long _poolMisses;
@@ -22,6 +23,9 @@ public sealed class DialerStats
 
     /// <summary>Dials that produced a connected socket.</summary>
     public long Connections => Volatile.Read(ref _connections);
+
+    /// <summary>UDP associations opened (with an upstream: UDP ASSOCIATE replies that succeeded).</summary>
+    public long UdpAssociations => Volatile.Read(ref _udpAssociations);
 
     /// <summary>Dials that failed, for any reason.</summary>
     public long Failures => _failures.Total;
@@ -58,6 +62,18 @@ public sealed class DialerStats
         if (result.Succeeded)
         {
             Interlocked.Increment(ref _connections);
+            return;
+        }
+
+        _failures.Record(result.Error);
+    }
+
+    /// <summary>A UDP association is a dial too: its failures count with the TCP ones, by the same reasons.</summary>
+    internal void AssociationCompleted(in Udp.UdpAssociateResult result)
+    {
+        if (result.Succeeded)
+        {
+            Interlocked.Increment(ref _udpAssociations);
             return;
         }
 

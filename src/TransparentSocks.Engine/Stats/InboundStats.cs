@@ -24,6 +24,9 @@ public sealed class InboundStats
 
     public string Name { get; }
 
+    /// <summary>The inbound's UDP: transparent flows, or the server's UDP ASSOCIATE relays.</summary>
+    public UdpStats Udp { get; } = new();
+
     /// <summary>Connections accepted from the kernel.</summary>
     public long Accepted => Volatile.Read(ref _accepted);
 

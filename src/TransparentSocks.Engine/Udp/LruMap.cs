@@ -121,6 +121,18 @@ public sealed class LruMap<TKey, TValue>
         return true;
     }
 
+    /// <summary>
+    /// The entries last touched before <paramref name="olderThan"/>, oldest first, into <paramref name="into"/>.
+    /// Touches keep the list in time order, so the walk stops at the first newer entry: a sweep costs what it finds.
+    /// </summary>
+    public void CollectOlderThan(long olderThan, List<(TKey Key, TValue Value, long Stamp)> into)
+    {
+        for (var slot = _tail; slot != None && _stamps[slot] < olderThan; slot = _prev[slot])
+        {
+            into.Add((_keys[slot], _values[slot], _stamps[slot]));
+        }
+    }
+
     private void Unlink(int slot)
     {
         _index.Remove(_keys[slot]);

@@ -14,6 +14,44 @@ public readonly record struct UdpEndpoint(ulong High, ulong Low, ushort Port)
 
     public bool IsIPv4 => High == 0 && (Low & 0xFFFF_FFFF_0000_0000UL) == MappedPrefix;
 
+    /// <summary>0.0.0.0 or ::, which a SOCKS5 server's BND.ADDR uses for "the address you reached me at".</summary>
+    public bool IsUnspecified => High == 0 && (Low == 0 || Low == MappedPrefix);
+
+    public System.Net.Sockets.AddressFamily Family => IsIPv4 ? System.Net.Sockets.AddressFamily.InterNetwork : System.Net.Sockets.AddressFamily.InterNetworkV6;
+
+    public UdpEndpoint WithPort(ushort port) => this with { Port = port };
+
+    /// <summary>From an address's 4 or 16 bytes in network order, as a SOCKS5 header carries them.</summary>
+    public static bool TryFromAddressBytes(ReadOnlySpan<byte> address, ushort port, out UdpEndpoint endpoint)
+    {
+        switch (address.Length)
+        {
+            case 4:
+                endpoint = new(0, MappedPrefix | BinaryPrimitives.ReadUInt32BigEndian(address), port);
+                return true;
+            case 16:
+                endpoint = new(BinaryPrimitives.ReadUInt64BigEndian(address), BinaryPrimitives.ReadUInt64BigEndian(address[8..]), port);
+                return true;
+            default:
+                endpoint = default;
+                return false;
+        }
+    }
+
+    /// <summary>Writes the address's bytes: 4 for IPv4, 16 otherwise. Returns how many.</summary>
+    public int WriteAddressBytes(Span<byte> address)
+    {
+        if (IsIPv4)
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(address, (uint)Low);
+            return 4;
+        }
+
+        BinaryPrimitives.WriteUInt64BigEndian(address, High);
+        BinaryPrimitives.WriteUInt64BigEndian(address[8..], Low);
+        return 16;
+    }
+
     /// <summary>Reads a sockaddr_in or sockaddr_in6 (as recvmsg and the IP_ORIGDSTADDR message give them).</summary>
     public static bool TryRead(ReadOnlySpan<byte> sockaddr, out UdpEndpoint endpoint)
     {

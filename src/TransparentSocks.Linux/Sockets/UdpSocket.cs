@@ -24,14 +24,13 @@ public interface IUdpReceiver
 public sealed unsafe class UdpSocket : IReadinessTarget, IDisposable
 {
     private readonly Registration _registration;
-    private readonly IUdpReceiver _receiver;
     private int _fd;
 
-    private UdpSocket(int fd, AddressFamily family, Loop loop, IUdpReceiver receiver)
+    private UdpSocket(int fd, AddressFamily family, Loop loop, IUdpReceiver? receiver)
     {
         _fd = fd;
         Family = family;
-        _receiver = receiver;
+        Receiver = receiver;
         _registration = loop.Register(fd, this);
     }
 
@@ -43,13 +42,19 @@ public sealed unsafe class UdpSocket : IReadinessTarget, IDisposable
 
     public bool IsClosed => Volatile.Read(ref _fd) < 0;
 
+    /// <summary>
+    /// Told when datagrams wait. Settable so that an owner that needs the socket to exist first can take it over; a
+    /// socket nobody has sent from receives nothing, so no edge is lost before it is set.
+    /// </summary>
+    public IUdpReceiver? Receiver { get; set; }
+
     /// <summary>Whatever the receiver keeps per socket (its flow, its association), so a readable socket needs no lookup.</summary>
     public object? Owner { get; set; }
 
     long IReadinessTarget.DeadlineMs => 0;
 
     /// <summary>Opens the socket; EMFILE and the like come back as the errno, never as an exception.</summary>
-    public static Errno TryOpen(AddressFamily family, Loop loop, IUdpReceiver receiver, out UdpSocket? socket)
+    public static Errno TryOpen(AddressFamily family, Loop loop, IUdpReceiver? receiver, out UdpSocket? socket)
     {
         var af = family == AddressFamily.InterNetworkV6 ? SockAddr.AF_INET6 : SockAddr.AF_INET;
         var fd = Sys.socket(af, Sys.SOCK_DGRAM | Sys.SOCK_NONBLOCK | Sys.SOCK_CLOEXEC, 0);
@@ -77,7 +82,7 @@ public sealed unsafe class UdpSocket : IReadinessTarget, IDisposable
         const uint readMask = 0x001 /* IN */ | 0x010 /* HUP */ | 0x008 /* ERR */;
         if ((events & readMask) != 0 && !IsClosed)
         {
-            _receiver.OnReadable(this);
+            Receiver?.OnReadable(this);
         }
     }
 

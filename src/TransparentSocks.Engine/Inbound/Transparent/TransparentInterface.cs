@@ -92,6 +92,17 @@ public sealed class TransparentInterface : IInbound
             throw;
         }
 
+        try
+        {
+            _owner.Udp?.Enable(Name, () => Dialer, Stats.Udp);
+        }
+        catch
+        {
+            _bound.ForEach(s => s.Dispose());
+            _bound.Clear();
+            throw;
+        }
+
         _listeners.AddRange(_bound.Select(socket => Listener.Start(socket, this, _pipeline, _connections, _logger)));
         _bound.Clear();
 
@@ -163,6 +174,7 @@ public sealed class TransparentInterface : IInbound
         }
 
         _stopping = true;
+        _owner.Udp?.Disable(Name);
         await Task.WhenAll(_listeners.Select(l => l.StopAsync())).ConfigureAwait(false);
 
         Log.InterfaceDisabled(_logger, Name);

@@ -1,5 +1,6 @@
 using TransparentSocks.Engine.Pipeline;
 using TransparentSocks.Engine.Policy;
+using TransparentSocks.Engine.Udp;
 using TransparentSocks.Linux.Relay;
 
 namespace TransparentSocks.Engine.Inbound;
@@ -22,7 +23,7 @@ public sealed class TransparentPath : IAsyncDisposable
     private readonly HashSet<string> _served = new(StringComparer.Ordinal);
     private readonly DestinationPolicy _policy;
 
-    public TransparentPath(TransparentSettings settings, ConnectionPipeline pipeline, ILogger logger)
+    public TransparentPath(TransparentSettings settings, ConnectionPipeline pipeline, ILogger logger, UdpRuntime? udp = null)
     {
         _settings = settings;
         _pipeline = pipeline;
@@ -30,7 +31,15 @@ public sealed class TransparentPath : IAsyncDisposable
 
         // A client that connects to the divert port itself (not diverted) would otherwise make us dial ourselves.
         _policy = new DestinationPolicy(NetworkSet.Empty, [new IPEndPoint(IPAddress.Any, settings.Port), new IPEndPoint(IPAddress.IPv6Any, settings.Port)]);
+        if (settings.Udp && udp is not null)
+        {
+            Udp = new TransparentUdp(
+                udp, new TransparentUdpSettings(settings.Port, settings.Ipv6, settings.UdpTimeout, settings.UdpDnsTimeout, settings.MaxUdpFlows), _policy, logger);
+        }
     }
+
+    /// <summary>The UDP relay of the enabled interfaces; null when UDP is not diverted.</summary>
+    public TransparentUdp? Udp { get; }
 
     public TransparentSettings Settings => Volatile.Read(ref _settings);
 
@@ -127,6 +136,8 @@ public sealed class TransparentPath : IAsyncDisposable
         {
             _interfaces.Clear();
         }
+
+        Udp?.Dispose();
     }
 
     public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero).ConfigureAwait(false);

@@ -12,6 +12,15 @@ public sealed record TransparentSettings
     public bool Ipv6 { get; init; } = true;
 
     public RelaySettings Relay { get; init; } = new();
+
+    /// <summary>Relay the interfaces' diverted UDP too.</summary>
+    public bool Udp { get; init; } = true;
+
+    public TimeSpan UdpTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    public TimeSpan UdpDnsTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    public int MaxUdpFlows { get; init; } = 4096;
 }
 
 /// <param name="Name">The interface, as the kernel names it.</param>
