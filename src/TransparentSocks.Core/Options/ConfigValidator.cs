@@ -15,6 +15,10 @@ internal static class ConfigValidator
     // first connection that arms the timer.
     internal const double MaxSeconds = int.MaxValue / 1000;
 
+    // Timers count whole milliseconds, and the relay reads a deadline of 0 ms as "no deadline": a positive value
+    // below one millisecond would silently switch the timeout off.
+    internal const double MinSeconds = 0.001;
+
     private static readonly NetworkSet Loopback = new([IpNetwork.Parse("127.0.0.0/8"), IpNetwork.Parse("::1/128")]);
 
     public static List<string> Validate(TransparentSocksOptions options, string? baseDirectory, PasswordFileReader? readPasswordFile)
@@ -396,15 +400,19 @@ internal static class ConfigValidator
         }
     }
 
-    private static void ValidateSeconds(string path, double seconds, List<string> errors)
+    private static void ValidateSeconds(string path, double seconds, List<string> errors, double max = MaxSeconds)
     {
         if (!double.IsFinite(seconds) || seconds <= 0)
         {
             errors.Add($"{path}: must be greater than 0");
         }
-        else if (seconds > MaxSeconds)
+        else if (seconds < MinSeconds)
         {
-            errors.Add($"{path}: must be at most {MaxSeconds.ToString(CultureInfo.InvariantCulture)} seconds");
+            errors.Add($"{path}: must be at least {MinSeconds.ToString(CultureInfo.InvariantCulture)} seconds; a shorter timeout would round to 0 ms, which means none");
+        }
+        else if (seconds > max)
+        {
+            errors.Add($"{path}: must be at most {max.ToString(CultureInfo.InvariantCulture)} seconds");
         }
     }
 
