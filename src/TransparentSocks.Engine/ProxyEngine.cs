@@ -103,20 +103,22 @@ public sealed class ProxyEngine : IDisposable
     public Task StopServerListeningAsync() => _server is { IsListening: true } s ? s.StopListeningAsync() : Task.CompletedTask;
 
     /// <summary>Creates the transparent inbound (no interface enabled yet). Throws when it already exists.</summary>
-    public TransparentPath OpenTransparent(TransparentSocksOptions options)
+    /// <param name="udp">Whether nft diverts UDP to the path: <c>transparent.udp</c>, unless the kernel cannot.</param>
+    public TransparentPath OpenTransparent(TransparentSocksOptions options, bool udp)
     {
         if (_transparent is not null)
         {
             throw new InvalidOperationException("the transparent path is already open");
         }
 
-        _transparent = new TransparentPath(EngineSettings.Transparent(options), _pipeline, _loggerFactory.CreateLogger("TransparentSocks.Transparent"), Udp);
+        _transparent = new TransparentPath(
+            EngineSettings.Transparent(options) with { Udp = udp }, _pipeline, _loggerFactory.CreateLogger("TransparentSocks.Transparent"), Udp);
         return _transparent;
     }
 
-    /// <summary>New relay settings (idle timeout, relay mode) for transparent sessions accepted from now on.</summary>
-    public void UpdateTransparentRelay(TransparentSocksOptions options)
-        => _transparent?.UpdateRelay(EngineSettings.Relay(options, options.Transparent.IdleTimeout));
+    /// <summary>New limits (idle timeout, relay mode, UDP timeouts and cap) for transparent sessions and flows from now on.</summary>
+    public void UpdateTransparent(TransparentSocksOptions options)
+        => _transparent?.Update(EngineSettings.Transparent(options));
 
     /// <summary>Stops the transparent inbound: listeners first, then its sessions get up to <paramref name="drain"/>.</summary>
     public async Task CloseTransparentAsync(TimeSpan drain)

@@ -6,19 +6,10 @@ namespace TransparentSocks.Cli.Doctor;
 /// <summary>What nftables can do here and what other tables already do, read through <c>nft</c> itself.</summary>
 internal static class NftState
 {
-    /// <summary>A throwaway table with one tproxy rule, checked by nft without being committed (<c>nft -c</c>).</summary>
+    /// <summary>The daemon's own tproxy probe, checked by nft without being committed (<c>nft -c</c>).</summary>
     public static async Task<CheckResult> CheckTproxyAsync()
     {
-        const string probe = """
-            table inet transparentsocks_doctor {
-              chain probe {
-                type filter hook prerouting priority mangle; policy accept;
-                meta l4proto tcp tproxy ip to 127.0.0.1:1 meta mark set 0x1 accept
-                meta l4proto tcp tproxy ip6 to [::1]:1 meta mark set 0x1 accept
-              }
-            }
-            """;
-        var result = await Tools.RunAsync("nft", ["-c", "-f", "-"], probe).ConfigureAwait(false);
+        var result = await Tools.RunAsync("nft", ["-c", "-f", "-"], NftRuleset.RenderTproxyProbe(ipv6: true)).ConfigureAwait(false);
         return result switch
         {
             null => new(CheckStatus.Fail, "nft-tproxy", "nft is not installed: apt install nftables"),

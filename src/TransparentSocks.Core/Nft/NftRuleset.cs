@@ -25,9 +25,10 @@ public sealed record NftRulesetSpec
 
     /// <summary>
     /// Also divert the interfaces' forwarded UDP, always with tproxy to <see cref="Port"/> (REDIRECT cannot keep a
-    /// datagram's destination), under the same bypass sets, marks and fail-closed rule as TCP.
+    /// datagram's destination), under the same bypass sets, marks and fail-closed rule as TCP. On by default, as
+    /// <c>transparent.udp</c> is.
     /// </summary>
-    public bool Udp { get; init; }
+    public bool Udp { get; init; } = true;
 
     public IReadOnlyList<string> Interfaces { get; init; } = [];
 
@@ -72,7 +73,7 @@ public static class NftRuleset
             delete table {QualifiedTable}
 
             table {QualifiedTable} {'{'}
-            	# Interfaces whose forwarded TCP is diverted. Enabling or disabling an interface adds or removes one
+            	# Interfaces whose forwarded {(spec.Udp ? "TCP and UDP are" : "TCP is")} diverted. Enabling or disabling an interface adds or removes one
             	# element (and its counter) in a transaction of its own; no rule is rebuilt.
             	set interfaces {'{'}
             		type ifname
@@ -211,8 +212,11 @@ public static class NftRuleset
             }
         }
 
-        sb.Append("\t\t# Fail closed: a connection no listener took (the daemon is starting or stopping) is dropped, and the\n");
-        sb.Append("\t\t# client retries, rather than being forwarded around the proxy.\n");
+        sb.Append(tcp && spec.Udp
+            ? "\t\t# Fail closed: a connection or datagram no socket took (the daemon is starting or stopping) is dropped, and\n\t\t# the client retries, rather than being forwarded around the proxy.\n"
+            : tcp
+                ? "\t\t# Fail closed: a connection no listener took (the daemon is starting or stopping) is dropped, and the\n\t\t# client retries, rather than being forwarded around the proxy.\n"
+                : "\t\t# Fail closed: a datagram no socket took (the daemon is starting or stopping) is dropped rather than\n\t\t# forwarded around the proxy.\n");
         foreach (var family in spec.Ipv6 ? new[] { "ipv4", "ipv6" } : ["ipv4"])
         {
             if (tcp)
@@ -239,6 +243,8 @@ public static class NftRuleset
         }
 
         var sb = new StringBuilder();
+        sb.Append("\t# A nat redirect would lose each datagram's destination, so UDP goes through tproxy even here, before nat;\n");
+        sb.Append(CultureInfo.InvariantCulture, $"\t# the policy route for mark {fwmark} delivers it to the local socket.\n");
         sb.Append("\tchain prerouting_udp {\n");
         sb.Append("\t\ttype filter hook prerouting priority mangle; policy accept;\n");
         sb.Append("\t\tmeta l4proto != udp return\n");
@@ -274,6 +280,24 @@ public static class NftRuleset
         delete counter {{QualifiedTable}} {{CounterName(iface)}}
 
         """;
+
+    /// <summary>
+    /// A throwaway table whose only rules are tproxy ones, for <c>nft -c</c>: the check asks the kernel without
+    /// committing anything, and it refuses where the kernel has no TPROXY (nft_tproxy) for a family.
+    /// </summary>
+    public static string RenderTproxyProbe(bool ipv6)
+    {
+        var v6 = ipv6 ? "\t\tmeta l4proto { tcp, udp } tproxy ip6 to [::1]:1 meta mark set 0x1 accept\n" : string.Empty;
+        return $$"""
+            table inet {{Table}}_probe {
+            	chain probe {
+            		type filter hook prerouting priority mangle; policy accept;
+            		meta l4proto { tcp, udp } tproxy ip to 127.0.0.1:1 meta mark set 0x1 accept
+            {{v6}}	}
+            }
+
+            """;
+    }
 
     /// <summary>Removes the table whether or not it exists.</summary>
     public static string RenderDelete() => $"""

@@ -15,6 +15,16 @@ internal static class ConfigValidator
     // first connection that arms the timer.
     internal const double MaxSeconds = int.MaxValue / 1000;
 
+    // Timers count whole milliseconds, and the relay reads a deadline of 0 ms as "no deadline": a positive value
+    // below one millisecond would silently switch the timeout off.
+    internal const double MinSeconds = 0.001;
+
+    // UDP has no close: a flow that outlives its client holds its sockets until the timeout, so a day is the ceiling.
+    internal const double MaxUdpSeconds = 86400;
+
+    // Each flow or association holds sockets of its own; a million is already far past any fd limit a unit sets.
+    internal const int MaxUdpEntries = 1_000_000;
+
     private static readonly NetworkSet Loopback = new([IpNetwork.Parse("127.0.0.0/8"), IpNetwork.Parse("::1/128")]);
 
     public static List<string> Validate(TransparentSocksOptions options, string? baseDirectory, PasswordFileReader? readPasswordFile)
@@ -115,6 +125,8 @@ internal static class ConfigValidator
         ValidateSeconds("server.idleTimeout", server.IdleTimeoutSeconds, errors);
         ValidateAtLeastOne("server.maxHandshakes", server.MaxHandshakes, errors);
         ValidateAtLeastOne("server.maxConnections", server.MaxConnections, errors);
+        ValidateSeconds("server.udpTimeout", server.UdpTimeoutSeconds, errors, MaxUdpSeconds);
+        ValidateRange("server.maxUdpAssociations", server.MaxUdpAssociations, 1, MaxUdpEntries, errors);
         if (!Enum.IsDefined(server.Outbound))
         {
             errors.Add($"server.outbound: {server.Outbound} is not an outbound");
@@ -175,6 +187,9 @@ internal static class ConfigValidator
         ValidateRange("transparent.rulePriority", transparent.RulePriority, 1, 32765, errors);
         ValidateNetworks("transparent.bypass", transparent.Bypass, errors);
         ValidateSeconds("transparent.idleTimeout", transparent.IdleTimeoutSeconds, errors);
+        ValidateSeconds("transparent.udpTimeout", transparent.UdpTimeoutSeconds, errors, MaxUdpSeconds);
+        ValidateSeconds("transparent.udpDnsTimeout", transparent.UdpDnsTimeoutSeconds, errors, MaxUdpSeconds);
+        ValidateRange("transparent.maxUdpFlows", transparent.MaxUdpFlows, 1, MaxUdpEntries, errors);
 
         var interfaces = transparent.Interfaces ?? [];
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -396,15 +411,19 @@ internal static class ConfigValidator
         }
     }
 
-    private static void ValidateSeconds(string path, double seconds, List<string> errors)
+    private static void ValidateSeconds(string path, double seconds, List<string> errors, double max = MaxSeconds)
     {
         if (!double.IsFinite(seconds) || seconds <= 0)
         {
             errors.Add($"{path}: must be greater than 0");
         }
-        else if (seconds > MaxSeconds)
+        else if (seconds < MinSeconds)
         {
-            errors.Add($"{path}: must be at most {MaxSeconds.ToString(CultureInfo.InvariantCulture)} seconds");
+            errors.Add($"{path}: must be at least {MinSeconds.ToString(CultureInfo.InvariantCulture)} seconds; a shorter timeout would round to 0 ms, which means none");
+        }
+        else if (seconds > max)
+        {
+            errors.Add($"{path}: must be at most {max.ToString(CultureInfo.InvariantCulture)} seconds");
         }
     }
 

@@ -41,11 +41,24 @@ public sealed class ServerOptions
 
     public OutboundKind Outbound { get; set; } = OutboundKind.Direct;
 
+    /// <summary>Accept UDP ASSOCIATE (RFC 1928 §7); false answers it with 0x07, command not supported.</summary>
+    public bool Udp { get; set; } = true;
+
+    /// <summary>How long an association lives without a datagram either way, even while its TCP connection stays open.</summary>
+    [JsonPropertyName("udpTimeout")]
+    public double UdpTimeoutSeconds { get; set; } = 60;
+
+    /// <summary>Open UDP associations at most; each holds a relay socket besides its TCP connection.</summary>
+    public int MaxUdpAssociations { get; set; } = 1024;
+
     [JsonIgnore]
     public TimeSpan HandshakeTimeout => TimeSpan.FromSeconds(HandshakeTimeoutSeconds);
 
     [JsonIgnore]
     public TimeSpan IdleTimeout => TimeSpan.FromSeconds(IdleTimeoutSeconds);
+
+    [JsonIgnore]
+    public TimeSpan UdpTimeout => TimeSpan.FromSeconds(UdpTimeoutSeconds);
 
     // The resolved values below are computed on each access so they can never disagree with the raw settings;
     // read them once at startup rather than per connection.

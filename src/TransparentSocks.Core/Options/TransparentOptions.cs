@@ -4,8 +4,8 @@ using TransparentSocks.Addressing;
 namespace TransparentSocks.Options;
 
 /// <summary>
-/// The transparent path (<c>"transparent"</c>): TCP forwarded through the enabled interfaces is diverted by nft to a
-/// local listener and relayed through a SOCKS5 proxy, without the clients being configured for one.
+/// The transparent path (<c>"transparent"</c>): TCP (and UDP) forwarded through the enabled interfaces is diverted by
+/// nft to a local listener and relayed through a SOCKS5 proxy, without the clients being configured for one.
 /// </summary>
 public sealed class TransparentOptions
 {
@@ -43,10 +43,36 @@ public sealed class TransparentOptions
     [JsonPropertyName("idleTimeout")]
     public double IdleTimeoutSeconds { get; set; } = 300;
 
+    /// <summary>
+    /// Also divert the interfaces' forwarded UDP, with tproxy in either mode (REDIRECT cannot keep a datagram's
+    /// destination). Under REDIRECT on a kernel without TPROXY the daemon says so at start and leaves UDP alone.
+    /// </summary>
+    public bool Udp { get; set; } = true;
+
+    /// <summary>How long a UDP flow (one client address and port) lives without a datagram either way.</summary>
+    [JsonPropertyName("udpTimeout")]
+    public double UdpTimeoutSeconds { get; set; } = 60;
+
+    /// <summary>
+    /// The idle timeout of a flow whose datagrams all went to port 53: a lookup is one exchange, and keeping its
+    /// association for the full <see cref="UdpTimeoutSeconds"/> would fill <see cref="MaxUdpFlows"/> with finished queries.
+    /// </summary>
+    [JsonPropertyName("udpDnsTimeout")]
+    public double UdpDnsTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>UDP flows at most on the transparent path; past it the flow idle the longest is evicted.</summary>
+    public int MaxUdpFlows { get; set; } = 4096;
+
     public List<InterfaceOptions> Interfaces { get; set; } = [];
 
     [JsonIgnore]
     public TimeSpan IdleTimeout => TimeSpan.FromSeconds(IdleTimeoutSeconds);
+
+    [JsonIgnore]
+    public TimeSpan UdpTimeout => TimeSpan.FromSeconds(UdpTimeoutSeconds);
+
+    [JsonIgnore]
+    public TimeSpan UdpDnsTimeout => TimeSpan.FromSeconds(UdpDnsTimeoutSeconds);
 
     /// <summary>
     /// IPv4 destinations that are not the Internet: this-network, private, shared (CGNAT), loopback, link-local,

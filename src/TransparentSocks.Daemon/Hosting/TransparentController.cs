@@ -25,6 +25,9 @@ internal sealed class TransparentController : IAsyncDisposable
     private UpstreamOptions _upstream = new();
     private TransparentPath? _path;
     private NftRulesetSpec? _applied;
+
+    // Decided once per start: under REDIRECT the kernel may lack the TPROXY that UDP needs.
+    private bool _udp;
     private IDialer? _defaultDialer;
     private readonly Dictionary<Socks5DialerSettings, Socks5Dialer> _dialers = [];
 
@@ -44,7 +47,8 @@ internal sealed class TransparentController : IAsyncDisposable
         _options = options.Transparent;
         _upstream = options.Upstream;
         _defaultDialer = _upstream.Endpoint is null ? null : DialerFor(_upstream.Endpoint.Value, _upstream.Username, _upstream.EffectivePassword);
-        _path = _engine.OpenTransparent(options);
+        _udp = await UdpDivertibleAsync().ConfigureAwait(false);
+        _path = _engine.OpenTransparent(options, _udp);
 
         try
         {
@@ -56,7 +60,9 @@ internal sealed class TransparentController : IAsyncDisposable
             var spec = await BuildSpecAsync(_options.Interfaces.Select(i => i.Name!)).ConfigureAwait(false);
             await NftClient.ApplyAsync(NftRuleset.Render(spec)).ConfigureAwait(false);
             _applied = spec;
-            if (_options.Mode == TransparentMode.Tproxy)
+
+            // tproxy'd packets reach the local socket only through the marked route, whichever mode diverted them.
+            if (_options.Mode == TransparentMode.Tproxy || _udp)
             {
                 await PolicyRouting.InstallAsync(_options.Fwmark, _options.RouteTable, _options.RulePriority, _options.IPv6).ConfigureAwait(false);
             }
@@ -80,13 +86,13 @@ internal sealed class TransparentController : IAsyncDisposable
             Log.SystemWarning(_logger, warning);
         }
 
-        Log.TransparentUp(_logger, _options.Mode, _options.Port, _options.Interfaces.Count, _options.Fwmark, _options.RouteTable);
+        Log.TransparentUp(_logger, _options.Mode, _options.Port, _options.Interfaces.Count, _udp ? "diverted" : "not diverted", _options.Fwmark, _options.RouteTable);
     }
 
     /// <summary>
-    /// Brings the running path to a new configuration: interfaces, bypass list, upstreams, limits and idle timeout.
+    /// Brings the running path to a new configuration: interfaces, bypass list, upstreams, limits and timeouts.
     /// An nft failure or a listener that cannot bind leaves the kernel's ruleset and the running interfaces as they
-    /// were. Mode, port, families and routing marks are structural: the caller restarts the path for those.
+    /// were. Mode, port, families, UDP and routing marks are structural: the caller restarts the path for those.
     /// </summary>
     public async Task ReconfigureAsync(TransparentSocksOptions options)
     {
@@ -138,7 +144,7 @@ internal sealed class TransparentController : IAsyncDisposable
             throw;
         }
 
-        _engine.UpdateTransparentRelay(options);
+        _engine.UpdateTransparent(options);
         foreach (var (name, iface) in current)
         {
             if (wanted.TryGetValue(name, out var w))
@@ -157,7 +163,7 @@ internal sealed class TransparentController : IAsyncDisposable
 
     /// <summary>Whether moving to <paramref name="next"/> needs the path torn down and built again.</summary>
     public static bool IsStructuralChange(TransparentOptions current, TransparentOptions next)
-        => current.Mode != next.Mode || current.Port != next.Port || current.IPv6 != next.IPv6 || current.Fwmark != next.Fwmark
+        => current.Mode != next.Mode || current.Port != next.Port || current.IPv6 != next.IPv6 || current.Udp != next.Udp || current.Fwmark != next.Fwmark
            || current.RouteTable != next.RouteTable || current.RulePriority != next.RulePriority;
 
     public async Task StopAsync(TimeSpan drain)
@@ -184,6 +190,32 @@ internal sealed class TransparentController : IAsyncDisposable
         _path = null;
         _defaultDialer = null;
         await DisposeUnusedDialersAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Whether this start diverts UDP. Under TPROXY the whole ruleset needs TPROXY, so a kernel without it fails the
+    /// start anyway; under REDIRECT only UDP does, and TCP keeps working while the log says UDP is not diverted.
+    /// </summary>
+    private async Task<bool> UdpDivertibleAsync()
+    {
+        if (!_options.Udp)
+        {
+            return false;
+        }
+
+        if (_options.Mode == TransparentMode.Tproxy)
+        {
+            return true;
+        }
+
+        var refusal = await NftClient.CheckAsync(NftRuleset.RenderTproxyProbe(_options.IPv6)).ConfigureAwait(false);
+        if (refusal is not null)
+        {
+            Log.UdpNotDiverted(_logger, refusal);
+            return false;
+        }
+
+        return true;
     }
 
     private IDialer ResolveDialer(InterfaceOptions iface, string field)
@@ -260,7 +292,7 @@ internal sealed class TransparentController : IAsyncDisposable
     }
 
     private static bool SameExceptInterfaces(NftRulesetSpec a, NftRulesetSpec b)
-        => a.Mode == b.Mode && a.Port == b.Port && a.Fwmark == b.Fwmark && a.OutboundMark == b.OutboundMark && a.Ipv6 == b.Ipv6
+        => a.Mode == b.Mode && a.Port == b.Port && a.Fwmark == b.Fwmark && a.OutboundMark == b.OutboundMark && a.Ipv6 == b.Ipv6 && a.Udp == b.Udp
            && a.Bypass.SequenceEqual(b.Bypass) && a.UpstreamSources.SequenceEqual(b.UpstreamSources);
 
     private async Task<NftRulesetSpec> BuildSpecAsync(IEnumerable<string> interfaces)
@@ -282,6 +314,7 @@ internal sealed class TransparentController : IAsyncDisposable
             Fwmark = _options.Fwmark,
             OutboundMark = _upstream.EffectiveMark(transparentEnabled: true),
             Ipv6 = _options.IPv6,
+            Udp = _udp,
             Interfaces = [.. interfaces],
             Bypass = [.. _options.BypassNetworks, .. OwnAddresses(), .. upstreams],
             UpstreamSources = [.. upstreams.Distinct()],

@@ -39,18 +39,21 @@ internal static partial class Log
     [LoggerMessage(2124, LogLevel.Warning, "{Section} changed: it takes effect when the daemon restarts")]
     public static partial void RestartNeeded(ILogger logger, string section);
 
-    [LoggerMessage(2130, LogLevel.Warning, "transparent mode, port, families or marks changed: the transparent path restarts and its sessions are reset")]
+    [LoggerMessage(2130, LogLevel.Warning, "transparent mode, port, families, UDP or marks changed: the transparent path restarts and its sessions are reset")]
     public static partial void TransparentRestarting(ILogger logger);
 
     [LoggerMessage(2131, LogLevel.Warning, "{Warning}")]
     public static partial void SystemWarning(ILogger logger, string warning);
 
-    [LoggerMessage(2132, LogLevel.Information, "transparent path up: {Mode} on port {Port}, {Count} interface(s), fwmark 0x{Fwmark:x}, table {Table}")]
-    public static partial void TransparentUp(ILogger logger, TransparentMode mode, int port, int count, uint fwmark, int table);
+    [LoggerMessage(2132, LogLevel.Information, "transparent path up: {Mode} on port {Port}, {Count} interface(s), UDP {Udp}, fwmark 0x{Fwmark:x}, table {Table}")]
+    public static partial void TransparentUp(ILogger logger, TransparentMode mode, int port, int count, string udp, uint fwmark, int table);
 
     [LoggerMessage(2133, LogLevel.Error, "could not remove the nft table: {Error}")]
     public static partial void NftRemoveFailed(ILogger logger, string error);
 
     [LoggerMessage(2134, LogLevel.Information, "transparent path down: nft table and policy routes removed")]
     public static partial void TransparentDown(ILogger logger);
+
+    [LoggerMessage(2135, LogLevel.Warning, "transparent.udp is on but this kernel has no TPROXY, which REDIRECT mode needs for UDP: UDP is NOT diverted and is forwarded around the proxy (modprobe nft_tproxy, or set transparent.udp to false to silence this): {Error}")]
+    public static partial void UdpNotDiverted(ILogger logger, string error);
 }

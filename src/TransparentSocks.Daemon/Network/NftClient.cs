@@ -19,6 +19,13 @@ internal static class NftClient
         }
     }
 
+    /// <summary>Asks the kernel whether it would take <paramref name="script"/> (<c>nft -c</c>); null when it would, nft's message when not.</summary>
+    public static async Task<string?> CheckAsync(string script)
+    {
+        var result = await Command.RunAsync("nft", ["-c", "-f", "-"], stdin: script).ConfigureAwait(false);
+        return result.Ok ? null : result.Message;
+    }
+
     public static async Task<bool> TableExistsAsync()
         => (await Command.RunAsync("nft", ["list", "table", NftRuleset.Family, NftRuleset.Table]).ConfigureAwait(false)).Ok;
 

@@ -33,16 +33,27 @@ public static class EngineSettings
             MaxHandshakes = server.MaxHandshakes,
             MaxConnections = server.MaxConnections,
             Relay = Relay(options, server.IdleTimeout),
+            Udp = server.Udp,
+            UdpTimeout = server.UdpTimeout,
+            MaxUdpAssociations = server.MaxUdpAssociations,
         };
     }
 
-    public static TransparentSettings Transparent(TransparentSocksOptions options) => new()
+    public static TransparentSettings Transparent(TransparentSocksOptions options)
     {
-        Mode = options.Transparent.Mode,
-        Port = options.Transparent.Port,
-        Ipv6 = options.Transparent.IPv6,
-        Relay = Relay(options, options.Transparent.IdleTimeout),
-    };
+        var transparent = options.Transparent;
+        return new TransparentSettings
+        {
+            Mode = transparent.Mode,
+            Port = transparent.Port,
+            Ipv6 = transparent.IPv6,
+            Relay = Relay(options, transparent.IdleTimeout),
+            Udp = transparent.Udp,
+            UdpTimeout = transparent.UdpTimeout,
+            UdpDnsTimeout = transparent.UdpDnsTimeout,
+            MaxUdpFlows = transparent.MaxUdpFlows,
+        };
+    }
 
     /// <summary>The server's outbound when it is direct; its sockets carry the same mark as upstream ones.</summary>
     public static DirectDialer Direct(TransparentSocksOptions options)

@@ -25,4 +25,12 @@ public sealed record Socks5ServerSettings
     public int MaxConnections { get; init; } = 10000;
 
     public RelaySettings Relay { get; init; } = new();
+
+    /// <summary>Whether UDP ASSOCIATE is served; false answers it with reply 0x07 (command not supported).</summary>
+    public bool Udp { get; init; } = true;
+
+    /// <summary>An association with no datagram either way for this long is closed, even while its TCP connection is open.</summary>
+    public TimeSpan UdpTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    public int MaxUdpAssociations { get; init; } = 1024;
 }

@@ -16,6 +16,7 @@ public sealed class NftRulesetTests
         Fwmark = 0x5453,
         OutboundMark = 0x5454,
         Ipv6 = true,
+        Udp = true,
         Interfaces = ["eth1", "wlan0"],
         Bypass =
         [

@@ -71,4 +71,31 @@ public sealed class NftRulesetUdpTests
             Assert.DoesNotContain("meta nfproto ipv6 meta l4proto udp drop", text, StringComparison.Ordinal);
         }
     }
+
+    [Fact]
+    public void NftRulesetSpec_Default_DivertsUdpAsTheConfigDefaultDoes()
+        => Assert.Equal(new TransparentOptions().Udp, new NftRulesetSpec().Udp);
+
+    [Fact]
+    public void RenderTproxyProbe_NeverNamesTheDaemonsTable()
+    {
+        // Were the probe ever committed, it must not replace or touch the live table.
+        foreach (var ipv6 in new[] { false, true })
+        {
+            var probe = NftRuleset.RenderTproxyProbe(ipv6);
+            Assert.DoesNotContain($"{NftRuleset.QualifiedTable} ", probe, StringComparison.Ordinal);
+            Assert.DoesNotContain("delete", probe, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void RenderTproxyProbe_ProbesUdpForTheFamiliesDiverted()
+    {
+        var v4 = Lines(NftRuleset.RenderTproxyProbe(ipv6: false));
+        var both = Lines(NftRuleset.RenderTproxyProbe(ipv6: true));
+
+        Assert.Contains("meta l4proto { tcp, udp } tproxy ip to 127.0.0.1:1 meta mark set 0x1 accept", v4);
+        Assert.DoesNotContain(v4, l => l.Contains("ip6", StringComparison.Ordinal));
+        Assert.Contains("meta l4proto { tcp, udp } tproxy ip6 to [::1]:1 meta mark set 0x1 accept", both);
+    }
 }

@@ -159,6 +159,8 @@ public class ConfigLoaderTests
         { """{ "server": { "handshakeTimeout": "10" } }""", "server.handshakeTimeout" },
         { """{ "server": { "idleTimeout": 0 } }""", "server.idleTimeout" },
         { """{ "server": { "idleTimeout": 1e12 } }""", "server.idleTimeout" },
+        { """{ "server": { "idleTimeout": 0.0005 } }""", "server.idleTimeout" },
+        { """{ "server": { "idleTimeout": 5e-324 } }""", "server.idleTimeout" },
         { """{ "server": { "maxHandshakes": 0 } }""", "server.maxHandshakes" },
         { """{ "server": { "maxHandshakes": 1.5 } }""", "server.maxHandshakes" },
         { """{ "server": { "maxConnections": -5 } }""", "server.maxConnections" },
@@ -203,6 +205,15 @@ public class ConfigLoaderTests
         var options = AssertValid(ConfigLoader.Parse($$"""{ "relay": { "drainTimeout": {{seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}} } }""", null));
 
         Assert.Equal(TimeSpan.FromSeconds(seconds), options.Relay.DrainTimeout);
+    }
+
+    [Fact]
+    public void Parse_TimeoutBelowOneMillisecond_IsRefusedRatherThanRoundedToNone()
+    {
+        var error = Assert.Single(ConfigLoader.Parse("""{ "upstream": { "connectTimeout": 0.0009 } }""", null).Errors);
+
+        Assert.Equal("upstream.connectTimeout: must be at least 0.001 seconds; a shorter timeout would round to 0 ms, which means none", error);
+        Assert.Equal(TimeSpan.FromMilliseconds(1), AssertValid(ConfigLoader.Parse("""{ "upstream": { "connectTimeout": 0.001 } }""", null)).Upstream.ConnectTimeout);
     }
 
     [Theory]

@@ -52,4 +52,27 @@ public sealed class NftRulesetKernelTests
             File.Delete(path);
         }
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task TproxyProbe_OnAKernelWithTproxy_IsAcceptedAndLeavesNoTable(bool ipv6)
+    {
+        // A refusal here would make the daemon leave UDP undiverted under REDIRECT on a kernel that can divert it.
+        var path = Path.Combine(Path.GetTempPath(), $"tsk-nft-{Guid.NewGuid():N}.nft");
+        await File.WriteAllTextAsync(path, NftRuleset.RenderTproxyProbe(ipv6));
+        try
+        {
+            await using var ns = await NetworkNamespace.CreateAsync("tsknft");
+            var result = await ns.ExecAsync("nft", "-c", "-f", path);
+            Assert.True(result.ExitCode == 0, $"nft refused the probe: {result.Error}");
+
+            var tables = await ns.ExecAsync("nft", "list", "tables");
+            Assert.Equal(string.Empty, tables.Output.Trim());
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }

@@ -43,10 +43,19 @@ public sealed class TransparentPath : IAsyncDisposable
 
     public TransparentSettings Settings => Volatile.Read(ref _settings);
 
-    /// <summary>New relay settings (idle timeout, engine) for sessions accepted from now on.</summary>
-    public void UpdateRelay(RelaySettings relay)
+    /// <summary>
+    /// New limits for sessions and flows accepted from now on: the relay (idle timeout, engine) and the UDP timeouts
+    /// and cap. Mode, port, families and <see cref="TransparentSettings.Udp"/> are kept: changing them rebuilds the path.
+    /// </summary>
+    public void Update(TransparentSettings next)
     {
-        Volatile.Write(ref _settings, _settings with { Relay = relay });
+        Volatile.Write(ref _settings, _settings with
+        {
+            Relay = next.Relay,
+            UdpTimeout = next.UdpTimeout,
+            UdpDnsTimeout = next.UdpDnsTimeout,
+            MaxUdpFlows = next.MaxUdpFlows,
+        });
         foreach (var iface in Interfaces)
         {
             iface.Refresh();

@@ -13,13 +13,16 @@ public sealed record TransparentSettings
 
     public RelaySettings Relay { get; init; } = new();
 
-    /// <summary>Relay the interfaces' diverted UDP too.</summary>
+    /// <summary>Whether nft diverts the interfaces' UDP to <see cref="Port"/>; like the mode and port, fixed for the path's life.</summary>
     public bool Udp { get; init; } = true;
 
+    /// <summary>A UDP flow (one client address and port) with no datagram either way for this long is closed.</summary>
     public TimeSpan UdpTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>The idle timeout of a flow whose datagrams have all gone to port 53.</summary>
     public TimeSpan UdpDnsTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Flows at most; past it the one idle the longest is evicted.</summary>
     public int MaxUdpFlows { get; init; } = 4096;
 }
 

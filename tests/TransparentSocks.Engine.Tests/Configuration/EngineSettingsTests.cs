@@ -1,0 +1,76 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using TransparentSocks.Engine.Configuration;
+using TransparentSocks.Engine.Inbound;
+using TransparentSocks.Options;
+
+namespace TransparentSocks.Engine.Tests.Configuration;
+
+[Trait("Category", "Unit")]
+public sealed class EngineSettingsTests
+{
+    private static TransparentSocksOptions UdpOptions()
+    {
+        var options = new TransparentSocksOptions();
+        options.Transparent.Udp = false;
+        options.Transparent.UdpTimeoutSeconds = 90;
+        options.Transparent.UdpDnsTimeoutSeconds = 2.5;
+        options.Transparent.MaxUdpFlows = 77;
+        options.Server.Udp = false;
+        options.Server.UdpTimeoutSeconds = 30;
+        options.Server.MaxUdpAssociations = 5;
+        return options;
+    }
+
+    [Fact]
+    public void Transparent_UdpOptions_AreCarriedIntoTheSettings()
+    {
+        var settings = EngineSettings.Transparent(UdpOptions());
+
+        Assert.False(settings.Udp);
+        Assert.Equal(TimeSpan.FromSeconds(90), settings.UdpTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(2.5), settings.UdpDnsTimeout);
+        Assert.Equal(77, settings.MaxUdpFlows);
+    }
+
+    [Fact]
+    public void Server_UdpOptions_AreCarriedIntoTheSettings()
+    {
+        var settings = EngineSettings.Server(UdpOptions());
+
+        Assert.False(settings.Udp);
+        Assert.Equal(TimeSpan.FromSeconds(30), settings.UdpTimeout);
+        Assert.Equal(5, settings.MaxUdpAssociations);
+    }
+
+    [Fact]
+    public void DefaultOptions_GiveTheSettingsRecordsOwnUdpDefaults()
+    {
+        // Two sources of defaults (the options and the records) must not drift apart.
+        var options = new TransparentSocksOptions();
+        var transparent = EngineSettings.Transparent(options);
+        var server = EngineSettings.Server(options);
+        var bareTransparent = new TransparentSettings();
+        var bareServer = new Socks5ServerSettings();
+
+        Assert.Equal(
+            (bareTransparent.Udp, bareTransparent.UdpTimeout, bareTransparent.UdpDnsTimeout, bareTransparent.MaxUdpFlows),
+            (transparent.Udp, transparent.UdpTimeout, transparent.UdpDnsTimeout, transparent.MaxUdpFlows));
+        Assert.Equal((bareServer.Udp, bareServer.UdpTimeout, bareServer.MaxUdpAssociations), (server.Udp, server.UdpTimeout, server.MaxUdpAssociations));
+    }
+
+    [Fact]
+    public void UpdateTransparent_Reload_TakesNewUdpLimitsButKeepsWhetherUdpIsDiverted()
+    {
+        using var engine = new ProxyEngine(1, NullLoggerFactory.Instance);
+        var path = engine.OpenTransparent(new TransparentSocksOptions(), udp: false);
+        var next = UdpOptions();
+        next.Transparent.Udp = true;
+
+        engine.UpdateTransparent(next);
+
+        Assert.False(path.Settings.Udp);
+        Assert.Equal(TimeSpan.FromSeconds(90), path.Settings.UdpTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(2.5), path.Settings.UdpDnsTimeout);
+        Assert.Equal(77, path.Settings.MaxUdpFlows);
+    }
+}
