@@ -10,9 +10,11 @@ RESULTS_DIR ?= artifacts/test-results
 HANG_TIMEOUT ?= 5m
 HANG_DUMP ?= none
 
-# The real peers the integration tests drive (nft, ip, microsocks, danted, curl, ncat, socat, iperf3)
-# and clang, which NativeAOT links with.
-APT_PACKAGES := nftables iproute2 clang microsocks dante-server curl ncat socat iperf3 procps ca-certificates
+# The real peers the integration tests drive (nft, ip, microsocks, danted, curl, ncat, socat, iperf3; for UDP
+# v2ray, dnsmasq, dig and PySocks) and clang, which NativeAOT links with. dnsmasq-base is the bare binary: the
+# dnsmasq package would also install a system service answering on port 53.
+APT_PACKAGES := nftables iproute2 clang microsocks dante-server curl ncat socat iperf3 procps ca-certificates \
+	v2ray dnsmasq-base bind9-dnsutils python3-socks
 # What building the .deb and booting it under systemd add (packaging/, the booted-systemd test and demo).
 APPLIANCE_PACKAGES := dpkg-dev binutils lintian debootstrap systemd-container python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -7,7 +7,8 @@ namespace TransparentSocks.TestSupport;
 /// <summary>
 /// A real Dante SOCKS5 server (danted), kept in the foreground so its pid stays ours. Each CONNECT is
 /// logged with its destination, e.g. <c>tcp/connect [: username%tsocks-test@127.0.0.1.41548 127.0.0.1.1080 -> 127.0.0.1.43933 127.0.0.1.8080</c>
-/// (Dante writes endpoints as ADDRESS.PORT).
+/// (Dante writes endpoints as ADDRESS.PORT). Started with <c>udp: true</c> it also relays UDP ASSOCIATE, and
+/// logs every datagram each way; <see cref="UdpDatagrams"/> reads those lines back.
 /// </summary>
 public sealed class Dante : IAsyncDisposable
 {
@@ -15,17 +16,21 @@ public sealed class Dante : IAsyncDisposable
 
     private readonly DirectoryInfo _directory;
 
-    private Dante(ExternalProcess process, IPEndPoint endPoint, DirectoryInfo directory, bool requireAuth)
+    private Dante(ExternalProcess process, IPEndPoint endPoint, DirectoryInfo directory, bool requireAuth, bool udp)
     {
         Process = process;
         EndPoint = endPoint;
         _directory = directory;
         RequiresAuth = requireAuth;
+        RelaysUdp = udp;
     }
 
     public IPEndPoint EndPoint { get; }
 
     public bool RequiresAuth { get; }
+
+    /// <summary>Whether UDP ASSOCIATE is allowed (otherwise danted refuses it with reply 0x02).</summary>
+    public bool RelaysUdp { get; }
 
     /// <summary>The account clients must authenticate as when <see cref="RequiresAuth"/> is set.</summary>
     public static string Username => DanteUser.Username;
@@ -42,13 +47,17 @@ public sealed class Dante : IAsyncDisposable
     /// Starts danted on a free port of <paramref name="listen"/> and waits until it listens.
     /// <paramref name="requireAuth"/> selects the <c>username</c> method and creates the system user
     /// first. <paramref name="external"/> is the interface or address Dante dials out from; <c>lo</c>
-    /// reaches both 127.0.0.1 and ::1 targets.
+    /// reaches both 127.0.0.1 and ::1 targets, and an interface name (the gateway lab's
+    /// <see cref="Lab.GatewayLab.TargetInterface"/>) gives both of its addresses. <paramref name="udp"/>
+    /// allows UDP ASSOCIATE: danted answers with BND = <paramref name="listen"/> and a fresh port per
+    /// association, and sends the datagrams out from the external address.
     /// </summary>
     public static async Task<Dante> StartAsync(
         IPAddress listen,
         bool requireAuth,
         string external = "lo",
-        string? networkNamespace = null)
+        string? networkNamespace = null,
+        bool udp = false)
     {
         if (requireAuth)
         {
@@ -59,18 +68,18 @@ public sealed class Dante : IAsyncDisposable
         for (var attempt = 0; attempt < StartAttempts; attempt++)
         {
             var directory = Directory.CreateTempSubdirectory("tsocks-dante-");
-            var endPoint = new IPEndPoint(listen, PortAllocator.GetFreeTcpPort(listen));
+            var endPoint = new IPEndPoint(listen, PortAllocator.GetFreeTcpPort(listen, networkNamespace));
             var configPath = Path.Combine(directory.FullName, "danted.conf");
             await File.WriteAllTextAsync(
                 configPath,
-                BuildConfig(endPoint, requireAuth, external, Path.Combine(directory.FullName, "danted.log")));
+                BuildConfig(endPoint, requireAuth, external, Path.Combine(directory.FullName, "danted.log"), udp));
 
             // Without -D danted stays in the foreground; -N 1 keeps it to one set of worker processes.
             string[] arguments = ["-f", configPath, "-N", "1", "-p", Path.Combine(directory.FullName, "danted.pid")];
             var process = networkNamespace is null
                 ? ExternalProcess.Start("danted", arguments)
                 : ExternalProcess.Start("ip", ["netns", "exec", networkNamespace, "danted", .. arguments]);
-            var dante = new Dante(process, endPoint, directory, requireAuth);
+            var dante = new Dante(process, endPoint, directory, requireAuth, udp);
             if (await ListenProbe.WaitAsync(process, endPoint))
             {
                 return dante;
@@ -119,6 +128,16 @@ public sealed class Dante : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The datagrams danted relayed so far, both ways, in log order. Needs <c>udp: true</c>; a datagram
+    /// that matched no pass rule is not logged at all.
+    /// </summary>
+    public IReadOnlyList<DanteUdpDatagram> UdpDatagrams => DanteUdpDatagram.ParseLog(ReadLog());
+
+    /// <summary>Polls the log until a relayed datagram satisfies <paramref name="match"/>. False on timeout.</summary>
+    public Task<bool> WaitForUdpDatagramAsync(Func<DanteUdpDatagram, bool> match, TimeSpan timeout)
+        => Poll.UntilAsync(() => UdpDatagrams.Any(match), timeout);
+
     /// <summary>Dante's way of writing an endpoint in its log: ADDRESS.PORT.</summary>
     public static string FormatLogEndPoint(IPEndPoint endPoint) =>
         $"{endPoint.Address}.{endPoint.Port.ToString(CultureInfo.InvariantCulture)}";
@@ -136,10 +155,27 @@ public sealed class Dante : IAsyncDisposable
         }
     }
 
-    private static string BuildConfig(IPEndPoint endPoint, bool requireAuth, string external, string logPath)
+    private static string BuildConfig(IPEndPoint endPoint, bool requireAuth, string external, string logPath, bool udp)
     {
         var port = endPoint.Port.ToString(CultureInfo.InvariantCulture);
         var method = requireAuth ? "username" : "none";
+        // Replies from the target need a rule of their own (udpreply); iooperation is what logs each datagram.
+        var udpRules = udp
+            ? """
+            socks pass {
+                from: 0/0 to: 0/0
+                command: udpassociate
+                log: error connect disconnect iooperation
+            }
+
+            socks pass {
+                from: 0/0 to: 0/0
+                command: udpreply
+                log: error connect disconnect iooperation
+            }
+
+            """
+            : string.Empty;
         return $$"""
             logoutput: {{logPath}}
             internal: {{endPoint.Address}} port = {{port}}
@@ -161,6 +197,7 @@ public sealed class Dante : IAsyncDisposable
                 log: error connect disconnect
             }
 
+            {{udpRules}}
             """;
     }
 }

@@ -40,6 +40,16 @@ public static class PortAllocator
         throw new InvalidOperationException($"no free TCP port on {address} between {LowestPort} and {HighestPort}");
     }
 
+    /// <summary>
+    /// A port for a server that will listen on <paramref name="address"/> inside <paramref name="networkNamespace"/>
+    /// (or here, when null). A namespace is the test's own and fresh, and its addresses (the lab's 198.51.100.1)
+    /// do not exist here to test a bind on, so there the port is checked on loopback, only to keep it unique.
+    /// </summary>
+    public static int GetFreeTcpPort(IPAddress address, string? networkNamespace)
+        => networkNamespace is null
+            ? GetFreeTcpPort(address)
+            : GetFreeTcpPort(address.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback);
+
     private static bool IsFree(IPAddress address, int port)
     {
         using var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);

@@ -20,10 +20,16 @@ public static class Socks5TestClient
     }
 
     /// <summary>
-    /// Runs greeting, optional auth and CONNECT with the product's own client state machine, reading exactly what it
-    /// asks for; returns the reply. Throws if the server breaks the protocol or refuses the method or credentials.
+    /// Runs greeting, optional auth and the request (CONNECT unless <paramref name="command"/> says otherwise) with the
+    /// product's own client state machine, reading exactly what it asks for; returns the reply. Throws if the server
+    /// breaks the protocol or refuses the method or credentials.
     /// </summary>
-    public static async Task<Socks5Reply> HandshakeAsync(Socket socket, Destination destination, string? user = null, string? password = null)
+    public static async Task<Socks5Reply> HandshakeAsync(
+        Socket socket,
+        Destination destination,
+        string? user = null,
+        string? password = null,
+        Socks5Command command = Socks5Command.Connect)
     {
         var handshake = user is null
             ? new Socks5ClientHandshake()
@@ -35,7 +41,7 @@ public static class Socks5TestClient
             throw new InvalidOperationException($"handshake failed before the request: {step}");
         }
 
-        step = await ExchangeAsync(socket, handshake, output, handshake.WriteRequest(output, Socks5Command.Connect, destination));
+        step = await ExchangeAsync(socket, handshake, output, handshake.WriteRequest(output, command, destination));
         return step.Status switch
         {
             Socks5ClientStatus.Succeeded => new Socks5Reply(Socks5ReplyCode.Succeeded, step.Bound),

@@ -67,6 +67,26 @@ public static partial class NetworkNamespaceSockets
     public static Socket CreateTcpSocket(this NetworkNamespace ns, AddressFamily family)
         => ns.CreateInside(() => new Socket(family, SocketType.Stream, ProtocolType.Tcp));
 
+    /// <summary>
+    /// A UDP socket created inside <paramref name="ns"/> and bound to <paramref name="local"/> (port 0 for
+    /// any), so its datagrams leave with that namespace's routes and source addresses.
+    /// </summary>
+    public static Socket CreateUdpSocket(this NetworkNamespace ns, IPEndPoint local)
+        => ns.CreateInside(() =>
+        {
+            var socket = new Socket(local.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            try
+            {
+                socket.Bind(local);
+                return socket;
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        });
+
     private static T RunSwitched<T>(NetworkNamespace ns, Func<T> factory)
     {
         var tid = GetTid();
