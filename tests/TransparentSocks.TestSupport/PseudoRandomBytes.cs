@@ -18,6 +18,14 @@ public sealed class PseudoRandomBytes
         _state = unchecked((ulong)seed * 0x9E3779B97F4A7C15UL);
     }
 
+    /// <summary>The first <paramref name="count"/> bytes for <paramref name="seed"/>.</summary>
+    public static byte[] Create(int count, int seed)
+    {
+        var bytes = new byte[count];
+        new PseudoRandomBytes(seed).Fill(bytes);
+        return bytes;
+    }
+
     /// <summary>The lowercase hex SHA-256 of the first <paramref name="count"/> bytes for <paramref name="seed"/>.</summary>
     public static string Sha256Hex(long count, int seed)
     {
