@@ -24,8 +24,8 @@ public sealed class ProxyEngine : IDisposable
     {
         _loops = new EventLoopGroup(workers);
         _loggerFactory = loggerFactory;
-        _pipeline = new ConnectionPipeline(_loops, Sessions, loggerFactory.CreateLogger("TransparentSocks.Pipeline"));
         Udp = new UdpRuntime(_loops.Next());
+        _pipeline = new ConnectionPipeline(_loops, Sessions, loggerFactory.CreateLogger("TransparentSocks.Pipeline"), Udp);
     }
 
     /// <summary>The one thread, lock and buffers all UDP relaying shares.</summary>

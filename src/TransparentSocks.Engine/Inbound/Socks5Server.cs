@@ -13,7 +13,7 @@ namespace TransparentSocks.Engine.Inbound;
 /// SOCKS5 reply; the <see cref="ConnectionPipeline"/> does the rest with its dialer (direct, or the upstream for a
 /// proxy chain).
 /// </summary>
-public sealed class Socks5Server : IInbound, IAsyncDisposable
+public sealed class Socks5Server : IInbound, IUdpInbound, IAsyncDisposable
 {
     public const string InboundName = "server";
 
@@ -57,7 +57,8 @@ public sealed class Socks5Server : IInbound, IAsyncDisposable
         var settings = Settings;
         return new InboundProfile(
             InboundName, Stats, _admission, new AdmissionLimits(settings.AllowedClients, settings.MaxConnections, settings.MaxHandshakes),
-            new Route(Dialer, _policy, settings.ResolveTimeout), settings.Relay, RepliesInBand: true, RequestBufferSize: HandshakeBufferSize);
+            new Route(Dialer, _policy, settings.ResolveTimeout), settings.Relay, RepliesInBand: true, RequestBufferSize: HandshakeBufferSize,
+            Udp: settings.Udp ? new UdpLimits(settings.UdpTimeout, settings.MaxUdpAssociations) : null);
     }
 
     /// <summary>Binds and starts accepting. Throws <see cref="System.Net.Sockets.SocketException"/> naming the address when it cannot.</summary>
@@ -199,6 +200,11 @@ public sealed class Socks5Server : IInbound, IAsyncDisposable
             return Fail(session, reader.Describe(request, "request"));
         }
 
+        if (request.Value.Command == Socks5Command.UdpAssociate && Settings.Udp)
+        {
+            return InboundRequest.ForUdp(request.Value.Destination);
+        }
+
         if (request.Value.Command != Socks5Command.Connect)
         {
             await SendAsync(client, static b => Socks5Codec.WriteReply(b, Socks5ReplyCode.CommandNotSupported, default)).ConfigureAwait(false);
@@ -232,6 +238,12 @@ public sealed class Socks5Server : IInbound, IAsyncDisposable
 
         var bound = Destination.FromEndPoint(local);
         return await SendAsync(session.ClientSocket, b => Socks5Codec.WriteReply(b, Socks5ReplyCode.Succeeded, bound)).ConfigureAwait(false);
+    }
+
+    ValueTask<bool> IUdpInbound.ReplyAssociatedAsync(Session session, Socks5ReplyCode code, IPEndPoint? relay)
+    {
+        var bound = relay is null ? default : Destination.FromEndPoint(relay);
+        return SendAsync(session.ClientSocket, b => Socks5Codec.WriteReply(b, code, bound));
     }
 
     private static async ValueTask<bool> SendAsync(LinuxSocket socket, WriteMessage write)

@@ -1,6 +1,7 @@
 using System.Buffers;
 using TransparentSocks.Engine.Logging;
 using TransparentSocks.Engine.Sessions;
+using TransparentSocks.Engine.Udp;
 using TransparentSocks.Linux.EventLoop;
 using TransparentSocks.Linux.Relay;
 
@@ -16,12 +17,14 @@ public sealed class ConnectionPipeline
     private readonly EventLoopGroup _loops;
     private readonly SessionTable _sessions;
     private readonly ILogger _logger;
+    private readonly UdpRuntime? _udp;
 
-    public ConnectionPipeline(EventLoopGroup loops, SessionTable sessions, ILogger logger)
+    public ConnectionPipeline(EventLoopGroup loops, SessionTable sessions, ILogger logger, UdpRuntime? udp = null)
     {
         _loops = loops;
         _sessions = sessions;
         _logger = logger;
+        _udp = udp;
     }
 
     public SessionTable Sessions => _sessions;
@@ -93,6 +96,11 @@ public sealed class ConnectionPipeline
             }
 
             session.Destination = request.Destination;
+            if (request.UdpAssociate)
+            {
+                ending = await AssociateAsync(inbound, profile, session).ConfigureAwait(false);
+                return;
+            }
 
             // Route and dial.
             var dialer = profile.Route.Dialer;
@@ -224,6 +232,64 @@ public sealed class ConnectionPipeline
         }
 
         return await route.Dialer.DialAsync(new DialRequest(destination, loop, addresses)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A UDP ASSOCIATE: the outbound leg from the route's dialer (direct, or the upstream's own association), a relay
+    /// socket for the client, the reply naming it, then the TCP connection held until it or the association ends.
+    /// </summary>
+    private async Task<Ending> AssociateAsync(IInbound inbound, InboundProfile profile, Session session)
+    {
+        var udpInbound = inbound as IUdpInbound;
+        var limits = profile.Udp;
+        var stats = profile.Stats.Udp;
+        if (udpInbound is null || limits is null || _udp is null)
+        {
+            return Ending.NoRequest;
+        }
+
+        var dialer = profile.Route.Dialer;
+        session.Upstream = dialer.Name;
+        session.State = SessionState.Connecting;
+        if (limits.MaxAssociations > 0 && stats.Active >= limits.MaxAssociations)
+        {
+            Log.DialFailed(_logger, session.Id, session.ClientEndPoint, session.Destination, dialer.Name, $"UDP ASSOCIATE refused: {limits.MaxAssociations} associations are open");
+            await udpInbound.ReplyAssociatedAsync(session, Socks.Socks5ReplyCode.GeneralFailure, null).ConfigureAwait(false);
+            return Ending.DialFailed;
+        }
+
+        var opened = await dialer.AssociateAsync(_udp, stats).ConfigureAwait(false);
+        if (!opened.Succeeded)
+        {
+            session.Stats.DialFailed(opened.Error);
+            Log.DialFailed(_logger, session.Id, session.ClientEndPoint, session.Destination, dialer.Name, $"UDP ASSOCIATE: {opened}");
+            await udpInbound.ReplyAssociatedAsync(session, opened.Error.ToReplyCode(), null).ConfigureAwait(false);
+            return Ending.DialFailed;
+        }
+
+        var local = session.ClientSocket.GetLocalEndPoint() ?? new IPEndPoint(IPAddress.Any, 0);
+        var error = ServerUdpAssociation.TryOpen(
+            _udp, opened.Association!, session.ClientSocket, local, session.ClientEndPoint, session.Destination, profile.Route, limits.Timeout, stats, _logger,
+            out var association);
+        if (error != Errno.None)
+        {
+            Log.DialFailed(_logger, session.Id, session.ClientEndPoint, session.Destination, dialer.Name, $"UDP ASSOCIATE: relay socket: {error.Describe()}");
+            await udpInbound.ReplyAssociatedAsync(session, Socks.Socks5ReplyCode.GeneralFailure, null).ConfigureAwait(false);
+            return Ending.DialFailed;
+        }
+
+        if (!await udpInbound.ReplyAssociatedAsync(session, Socks.Socks5ReplyCode.Succeeded, association!.RelayEndPoint).ConfigureAwait(false))
+        {
+            session.ClientSocket.Abort(Errno.ECANCELED);
+            await association.RunAsync().ConfigureAwait(false);
+            return Ending.ClientGone;
+        }
+
+        session.State = SessionState.Established;
+        Log.UdpAssociationOpened(_logger, profile.Ingress, session.ClientEndPoint, UdpEndpoint.From(association.RelayEndPoint), dialer.Name);
+        var reason = await association.RunAsync().ConfigureAwait(false);
+        Log.UdpAssociationClosed(_logger, profile.Ingress, session.ClientEndPoint, reason, association.DatagramsUp, association.DatagramsDown);
+        return Ending.Relayed;
     }
 
     /// <summary>A dial the route step ended before the dialer ran still counts as one of the dialer's, failed.</summary>

@@ -1,6 +1,7 @@
 using TransparentSocks.Engine.Policy;
 using TransparentSocks.Engine.Sessions;
 using TransparentSocks.Linux.Relay;
+using Socks5 = TransparentSocks.Socks;
 
 namespace TransparentSocks.Engine.Pipeline;
 
@@ -38,18 +39,37 @@ public sealed record InboundProfile(
     Route Route,
     RelaySettings Relay,
     bool RepliesInBand,
-    int RequestBufferSize);
+    int RequestBufferSize,
+    UdpLimits? Udp = null);
 
 /// <summary>The route step's input: the dialer (direct, an upstream, a group) and the destinations it must refuse.</summary>
 /// <param name="ResolveTimeout">For names resolved here, before the policy sees their addresses.</param>
 public sealed record Route(IDialer Dialer, DestinationPolicy Policy, TimeSpan ResolveTimeout);
 
 /// <summary>What an inbound read from its client.</summary>
-public readonly record struct InboundRequest(bool Ok, Destination Destination, ReadOnlyMemory<byte> EarlyData)
+/// <param name="UdpAssociate">The client asked for a UDP relay (SOCKS5 UDP ASSOCIATE); <paramref name="Destination"/>
+/// is then where it says its datagrams will come from (zeros when it does not know).</param>
+public readonly record struct InboundRequest(bool Ok, Destination Destination, ReadOnlyMemory<byte> EarlyData, bool UdpAssociate = false)
 {
     public static InboundRequest Failed => default;
 
     public static InboundRequest For(Destination destination, ReadOnlyMemory<byte> earlyData = default) => new(true, destination, earlyData);
+
+    public static InboundRequest ForUdp(Destination declared) => new(true, declared, default, UdpAssociate: true);
+}
+
+/// <summary>An inbound that can ask for a UDP relay, and answers with where the client's datagrams go.</summary>
+public interface IUdpInbound
+{
+    /// <summary>Tells the client the association's outcome: BND is the relay's address on success. False when the client is gone.</summary>
+    ValueTask<bool> ReplyAssociatedAsync(Session session, Socks5.Socks5ReplyCode code, IPEndPoint? relay);
+}
+
+/// <param name="Timeout">An association with no datagram either way for this long ends.</param>
+/// <param name="MaxAssociations">Open at most (0 = no limit); past it, UDP ASSOCIATE gets a general failure.</param>
+public sealed record UdpLimits(TimeSpan Timeout, int MaxAssociations)
+{
+    public static UdpLimits Default { get; } = new(TimeSpan.FromSeconds(60), 1024);
 }
 
 /// <param name="AllowedClients">Null lets every source address in.</param>
