@@ -9,10 +9,15 @@ public static class FdCounter
     /// Descriptors that a proxy can leak: sockets, pipes and anonymous inodes (epoll, eventfd). Files are left out,
     /// because the runtime maps assemblies as it loads them, whenever its JIT decides, and that is no leak.
     /// </summary>
-    public static int Count()
+    public static int Count() => CountOf("self");
+
+    /// <summary>The same for another process (the daemon under test), by pid.</summary>
+    public static int CountOf(int pid) => CountOf(pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    private static int CountOf(string process)
     {
         var count = 0;
-        foreach (var entry in Directory.EnumerateFileSystemEntries("/proc/self/fd"))
+        foreach (var entry in Directory.EnumerateFileSystemEntries($"/proc/{process}/fd"))
         {
             string? target;
             try

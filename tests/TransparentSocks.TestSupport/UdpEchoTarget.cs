@@ -23,11 +23,17 @@ public sealed class UdpEchoTarget : IAsyncDisposable
     private readonly Task _loop;
     private int _disposed;
 
-    public UdpEchoTarget(IPAddress address, int port = 0)
+    /// <param name="reuseAddress">SO_REUSEADDR, as dnsmasq and most DNS servers set it on their UDP sockets.</param>
+    public UdpEchoTarget(IPAddress address, int port = 0, bool reuseAddress = false)
     {
         _socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
         {
+            if (reuseAddress)
+            {
+                _socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            }
+
             // The load tests send a thousand datagrams in a burst; the default buffer would drop some before we read.
             _socket.ReceiveBufferSize = 4 * 1024 * 1024;
             _socket.Bind(new IPEndPoint(address, port));

@@ -66,4 +66,211 @@ public sealed class TransparentUdpTests
         // And the datagrams went through the upstream's relay, not around it.
         Assert.True(await dante.WaitForUdpDatagramAsync(d => !d.IsReply && d.Target.Equals(new IPEndPoint(lab.TargetV4, 7)), ReplyWait), dante.ReadLog());
     }
+
+    private static string UdpConfig(GatewayLab lab, IPEndPoint upstream, string udpExtra = "")
+    {
+        var config = Config(lab, upstream);
+        return config.Replace("\"interfaces\":", $"{udpExtra} \"interfaces\":", StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Dig_FromClient_ResolvesThroughDnsmasqInTheTarget_AndTheQueryArrivesThroughTheUpstream()
+    {
+        await using var lab = await GatewayLab.CreateAsync("tsu-dns");
+        await using var dnsmasq = await Dnsmasq.StartAsync(lab.TargetV4, 53, networkNamespace: lab.Target.Name);
+        await using var dante = await Dante.StartAsync(IPAddress.Loopback, requireAuth: false, external: lab.TargetInterface, networkNamespace: lab.Gateway.Name, udp: true);
+        await using var daemon = await NamespacedDaemon.StartAsync(lab.Gateway, Config(lab, dante.EndPoint));
+
+        var name = $"www.{Dnsmasq.Domain}";
+        var answer = await Dig.QueryAsync(lab.TargetV4, name, networkNamespace: lab.Client.Name);
+
+        Assert.True(answer.Answered, answer.Process.Output + answer.Process.Error + daemon.Log);
+        Assert.Equal([Dnsmasq.DefaultAddressV4.ToString()], answer.Answers);
+
+        // dnsmasq saw the query from the gateway's outside address, where danted relays from: through the upstream.
+        Assert.True(await dnsmasq.WaitForQueryAsync(name, lab.GatewayTargetSideV4, ReplyWait), dnsmasq.ReadLog());
+        Assert.DoesNotContain(dnsmasq.Queries, q => q.Source.Equals(lab.ClientV4));
+        Assert.True(await dante.WaitForUdpDatagramAsync(d => !d.IsReply && d.Target.Equals(new IPEndPoint(lab.TargetV4, 53)), ReplyWait), dante.ReadLog());
+    }
+
+    [Fact]
+    public async Task Echo_ThroughV2Ray_RoundTripsOverIPv4AndIPv6()
+    {
+        await using var lab = await GatewayLab.CreateAsync("tsu-v2ray");
+        await using var echo4 = lab.Target.CreateInside(() => new UdpEchoTarget(IPAddress.Any, 7));
+        await using var echo6 = lab.Target.CreateInside(() => new UdpEchoTarget(IPAddress.IPv6Any, 7));
+        await using var v2ray = await V2Ray.StartAsync(IPAddress.Loopback, networkNamespace: lab.Gateway.Name);
+        await using var daemon = await NamespacedDaemon.StartAsync(lab.Gateway, Config(lab, v2ray.EndPoint));
+
+        foreach (var target in new[] { new IPEndPoint(lab.TargetV4, 7), new IPEndPoint(lab.TargetV6, 7) })
+        {
+            var local = new IPEndPoint(target.AddressFamily == AddressFamily.InterNetworkV6 ? lab.ClientV6 : lab.ClientV4, 0);
+            using var client = lab.Client.CreateUdpSocket(local);
+
+            // v2ray 4.34 cuts client payloads past 2038 bytes (V2Ray.MaxIntactPayloadV4), so the sizes stop below it.
+            foreach (var size in new[] { 1, 512, 1400 })
+            {
+                var payload = PseudoRandomBytes.Create(size, seed: size);
+                var reply = await ExchangeAsync(client, target, payload, ReplyWait);
+                Assert.True(reply is not null, $"no reply to {size} bytes to {target}\n{daemon.Log}\n{v2ray.ReadErrorLog()}");
+                Assert.Equal(payload, reply);
+            }
+        }
+
+        Assert.Equal(3, echo4.Received.Count);
+        Assert.Equal(3, echo6.Received.Count);
+        Assert.All(echo4.Received, r => Assert.Equal(lab.GatewayTargetSideV4, r.Source.Address));
+    }
+
+    /// <summary>The ceiling: per flow its upstream's control connection and UDP socket, one reply socket, and the daemon's own.</summary>
+    private static int FdCeiling(int baseline, int flows) => baseline + (2 * flows) + 16;
+
+    [Fact]
+    public async Task ThousandClientPorts_OneDatagramEach_AtLeast99PercentAnswered_AndFdsStayUnderTheCeiling()
+    {
+        const int ports = 1000;
+        await using var lab = await GatewayLab.CreateAsync("tsu-many");
+        await using var echo = lab.Target.CreateInside(() => new UdpEchoTarget(IPAddress.Any, 7));
+        await using var dante = await Dante.StartAsync(IPAddress.Loopback, requireAuth: false, external: lab.TargetInterface, networkNamespace: lab.Gateway.Name, udp: true);
+        await using var daemon = await NamespacedDaemon.StartAsync(lab.Gateway, Config(lab, dante.EndPoint, "tproxy").Replace("\"debug\"", "\"information\"", StringComparison.Ordinal));
+        var baseline = FdCounter.CountOf(daemon.Process.Pid);
+        var target = new IPEndPoint(lab.TargetV4, 7);
+
+        var clients = new List<Socket>(ports);
+        try
+        {
+            for (var i = 0; i < ports; i++)
+            {
+                clients.Add(lab.Client.CreateUdpSocket(new IPEndPoint(lab.ClientV4, 0)));
+            }
+
+            // Paced in bursts of 50, so the client's own socket buffers are not what drops datagrams.
+            var payload = "ping"u8.ToArray();
+            var answered = 0;
+            var peak = 0;
+            for (var start = 0; start < ports; start += 50)
+            {
+                var burst = clients.Skip(start).Take(50).ToList();
+                await Task.WhenAll(burst.Select(c => c.SendToAsync(payload, target)));
+                var replies = await Task.WhenAll(burst.Select(c => ReceiveOneAsync(c, ReplyWait)));
+                answered += replies.Count(r => r);
+                peak = Math.Max(peak, FdCounter.CountOf(daemon.Process.Pid));
+            }
+
+            Assert.True(answered >= ports * 99 / 100, $"{answered} of {ports} answered\n{daemon.Log}");
+            Assert.True(peak <= FdCeiling(baseline, ports), $"{peak} fds open with {ports} flows; ceiling {FdCeiling(baseline, ports)} (baseline {baseline})");
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task MaxUdpFlows_CapsTheFlows_AndTheirFds_EvictingTheOldest()
+    {
+        const int cap = 50;
+        await using var lab = await GatewayLab.CreateAsync("tsu-cap");
+        await using var echo = lab.Target.CreateInside(() => new UdpEchoTarget(IPAddress.Any, 7));
+        await using var dante = await Dante.StartAsync(IPAddress.Loopback, requireAuth: false, external: lab.TargetInterface, networkNamespace: lab.Gateway.Name, udp: true);
+        await using var daemon = await NamespacedDaemon.StartAsync(lab.Gateway, UdpConfig(lab, dante.EndPoint, $$""" "maxUdpFlows": {{cap}}, """));
+        var baseline = FdCounter.CountOf(daemon.Process.Pid);
+        var target = new IPEndPoint(lab.TargetV4, 7);
+
+        var peak = 0;
+        for (var i = 0; i < 3 * cap; i++)
+        {
+            using var client = lab.Client.CreateUdpSocket(new IPEndPoint(lab.ClientV4, 0));
+            var reply = await ExchangeAsync(client, target, "ping"u8.ToArray(), ReplyWait);
+            Assert.True(reply is not null, $"flow {i} got no reply\n{daemon.Log}");
+            peak = Math.Max(peak, FdCounter.CountOf(daemon.Process.Pid));
+        }
+
+        Assert.True(peak <= FdCeiling(baseline, cap), $"{peak} fds open with the flows capped at {cap}; ceiling {FdCeiling(baseline, cap)} (baseline {baseline})");
+        Assert.True(TransparentLab.Count(daemon.Log, "evicted: the flow table is full") >= 2 * cap, daemon.Log);
+    }
+
+    [Fact]
+    public async Task IdleFlows_AreReclaimed_AndTheFdCountReturnsToItsBaseline()
+    {
+        await using var lab = await GatewayLab.CreateAsync("tsu-idle");
+        await using var echo = lab.Target.CreateInside(() => new UdpEchoTarget(IPAddress.Any, 7));
+        await using var dante = await Dante.StartAsync(IPAddress.Loopback, requireAuth: false, external: lab.TargetInterface, networkNamespace: lab.Gateway.Name, udp: true);
+        await using var daemon = await NamespacedDaemon.StartAsync(lab.Gateway, UdpConfig(lab, dante.EndPoint, """ "udpTimeout": 2, "udpDnsTimeout": 1, """));
+        var target = new IPEndPoint(lab.TargetV4, 7);
+
+        // The first flow also opens what the daemon keeps for good (the runtime's lazily made descriptors); the baseline
+        // is what is left once that flow has gone idle.
+        using (var first = lab.Client.CreateUdpSocket(new IPEndPoint(lab.ClientV4, 0)))
+        {
+            Assert.NotNull(await ExchangeAsync(first, target, "warm"u8.ToArray(), ReplyWait));
+        }
+
+        var before = FdCounter.CountOf(daemon.Process.Pid);
+        await Poll.UntilAsync(() => FdCounter.CountOf(daemon.Process.Pid) <= before - 3, TimeSpan.FromSeconds(10));
+        var baseline = FdCounter.CountOf(daemon.Process.Pid);
+
+        for (var i = 0; i < 20; i++)
+        {
+            using var client = lab.Client.CreateUdpSocket(new IPEndPoint(lab.ClientV4, 0));
+            Assert.NotNull(await ExchangeAsync(client, target, "ping"u8.ToArray(), ReplyWait));
+        }
+
+        var busy = FdCounter.CountOf(daemon.Process.Pid);
+        Assert.True(busy >= baseline + 20, $"{busy} fds with 20 flows open, baseline {baseline}");
+
+        var settled = await Poll.UntilAsync(() => FdCounter.CountOf(daemon.Process.Pid) <= baseline, TimeSpan.FromSeconds(10));
+        Assert.True(settled, $"{FdCounter.CountOf(daemon.Process.Pid)} fds 10 s after the flows went idle; baseline {baseline} (before the warm-up flow closed: {before})\n{daemon.Log}");
+        Assert.Contains("closed (idle)", daemon.Log, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AServiceOnTheGatewayOnTheSamePort_IsNotDisturbed_BeforeDuringOrAfter(bool serviceSharesItsPort)
+    {
+        await using var lab = await GatewayLab.CreateAsync("tsu-local");
+        await using var echo = lab.Target.CreateInside(() => new UdpEchoTarget(IPAddress.Any, 7));
+
+        // The gateway's own service on the wildcard address and the same port number as the remote one.
+        await using var local = lab.Gateway.CreateInside(() => new UdpEchoTarget(IPAddress.Any, 7, reuseAddress: serviceSharesItsPort));
+        await using var dante = await Dante.StartAsync(IPAddress.Loopback, requireAuth: false, external: lab.TargetInterface, networkNamespace: lab.Gateway.Name, udp: true);
+        using var client = lab.Client.CreateUdpSocket(new IPEndPoint(lab.ClientV4, 0));
+        var service = new IPEndPoint(lab.GatewayClientSideV4, 7);
+        var remote = new IPEndPoint(lab.TargetV4, 7);
+
+        Assert.NotNull(await ExchangeAsync(client, service, "before"u8.ToArray(), ReplyWait));
+        await using (var daemon = await NamespacedDaemon.StartAsync(lab.Gateway, Config(lab, dante.EndPoint)))
+        {
+            var proxied = await ExchangeAsync(client, remote, "proxied"u8.ToArray(), ReplyWait);
+            Assert.NotNull(await ExchangeAsync(client, service, "meanwhile"u8.ToArray(), ReplyWait));
+
+            // A service that shares its port (SO_REUSEADDR, as dnsmasq does) lets the reply socket bind beside it; one
+            // that does not keeps its port to itself, and the proxied reply is dropped rather than the service hurt.
+            if (serviceSharesItsPort)
+            {
+                Assert.True(proxied is not null, daemon.Log);
+            }
+
+            Assert.Single(echo.Received);
+        }
+
+        Assert.NotNull(await ExchangeAsync(client, service, "after"u8.ToArray(), ReplyWait));
+        Assert.Equal([6, 9, 5], local.Received.Select(r => r.Size));
+    }
+
+    private static async Task<bool> ReceiveOneAsync(Socket socket, TimeSpan wait)
+    {
+        var buffer = new byte[2048];
+        using var cts = new CancellationTokenSource(wait);
+        try
+        {
+            await socket.ReceiveFromAsync(buffer, new IPEndPoint(IPAddress.Any, 0), cts.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
 }
