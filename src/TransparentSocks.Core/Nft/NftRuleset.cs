@@ -212,11 +212,9 @@ public static class NftRuleset
             }
         }
 
-        sb.Append(tcp && spec.Udp
-            ? "\t\t# Fail closed: a connection or datagram no socket took (the daemon is starting or stopping) is dropped, and\n\t\t# the client retries, rather than being forwarded around the proxy.\n"
-            : tcp
-                ? "\t\t# Fail closed: a connection no listener took (the daemon is starting or stopping) is dropped, and the\n\t\t# client retries, rather than being forwarded around the proxy.\n"
-                : "\t\t# Fail closed: a datagram no socket took (the daemon is starting or stopping) is dropped rather than\n\t\t# forwarded around the proxy.\n");
+        var what = !tcp ? "datagram" : spec.Udp ? "connection or datagram" : "connection";
+        sb.Append(CultureInfo.InvariantCulture, $"\t\t# Fail closed: a {what} no socket took (the daemon is starting or stopping) is dropped,\n");
+        sb.Append("\t\t# and the client retries, rather than being forwarded around the proxy.\n");
         foreach (var family in spec.Ipv6 ? new[] { "ipv4", "ipv6" } : ["ipv4"])
         {
             if (tcp)
