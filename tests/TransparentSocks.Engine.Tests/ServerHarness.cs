@@ -5,6 +5,7 @@ using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Inbound;
 using TransparentSocks.Engine.Pipeline;
 using TransparentSocks.Engine.Sessions;
+using TransparentSocks.Engine.Udp;
 using TransparentSocks.Linux.EventLoop;
 using TransparentSocks.Linux.Relay;
 using TransparentSocks.Options;
@@ -14,14 +15,17 @@ namespace TransparentSocks.Engine.Tests;
 /// <summary>A real <see cref="Socks5Server"/> on loopback with its own event loops, for tests.</summary>
 internal sealed class ServerHarness : IAsyncDisposable
 {
-    private ServerHarness(EventLoopGroup loops, Socks5Server server, SessionTable sessions)
+    private ServerHarness(EventLoopGroup loops, Socks5Server server, SessionTable sessions, UdpRuntime udp)
     {
+        Udp = udp;
         Loops = loops;
         Server = server;
         Sessions = sessions;
     }
 
     public EventLoopGroup Loops { get; }
+
+    public UdpRuntime Udp { get; }
 
     public Socks5Server Server { get; }
 
@@ -38,9 +42,11 @@ internal sealed class ServerHarness : IAsyncDisposable
         TimeSpan? idleTimeout = null,
         int maxConnections = 10000,
         RelayMode engine = RelayMode.Splice,
-        IPAddress? listen = null)
+        IPAddress? listen = null,
+        bool udp = true)
     {
         var loops = new EventLoopGroup(2);
+        var udpRuntime = new UdpRuntime(loops.Next());
         var sessions = new SessionTable();
         var settings = new Socks5ServerSettings
         {
@@ -51,17 +57,19 @@ internal sealed class ServerHarness : IAsyncDisposable
             HandshakeTimeout = handshakeTimeout ?? TimeSpan.FromSeconds(10),
             MaxConnections = maxConnections,
             Relay = new RelaySettings { Mode = engine, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5) },
+            Udp = udp,
         };
         var server = new Socks5Server(
-            settings, dialer ?? new DirectDialer(TimeSpan.FromSeconds(5)), new ConnectionPipeline(loops, sessions, NullLogger.Instance),
+            settings, dialer ?? new DirectDialer(TimeSpan.FromSeconds(5)), new ConnectionPipeline(loops, sessions, NullLogger.Instance, udpRuntime),
             NullLogger.Instance);
         server.Start();
-        return new ServerHarness(loops, server, sessions);
+        return new ServerHarness(loops, server, sessions, udpRuntime);
     }
 
     public async ValueTask DisposeAsync()
     {
         await Server.StopAsync(TimeSpan.FromSeconds(2));
+        Udp.Dispose();
         Loops.Dispose();
     }
 }

@@ -245,6 +245,12 @@ public sealed class ConnectionPipeline
         var stats = profile.Stats.Udp;
         if (udpInbound is null || limits is null || _udp is null)
         {
+            // Only a UDP-capable inbound asks, and only with UDP on; a pipeline built without UDP still answers.
+            if (udpInbound is not null)
+            {
+                await udpInbound.ReplyAssociatedAsync(session, Socks.Socks5ReplyCode.CommandNotSupported, null).ConfigureAwait(false);
+            }
+
             return Ending.NoRequest;
         }
 

@@ -137,4 +137,87 @@ public sealed class ServerUdpTests
 
         Assert.Equal(Socks5ReplyCode.CommandNotSupported, reply.Code);
     }
+
+    [Fact]
+    public async Task GarbageFlood_AtTheRelayAndThroughTheTransparentPath_TheDaemonKeepsServing()
+    {
+        const int datagrams = 20_000;
+        await using var lab = await GatewayLab.CreateAsync("tsu-flood");
+        await using var echo = lab.Target.CreateInside(() => new UdpEchoTarget(IPAddress.Any, 7));
+        await using var dante = await Dante.StartAsync(IPAddress.Loopback, requireAuth: false, external: lab.TargetInterface, networkNamespace: lab.Gateway.Name, udp: true);
+        var config = ServerConfig(lab, upstream: $$""" "upstream": { "address": "{{dante.EndPoint}}" }, "transparent": { "enabled": true, "port": 12345, "interfaces": [ { "name": "{{lab.ClientInterface}}" } ] } """)
+            .Replace("\"debug\"", "\"information\"", StringComparison.Ordinal);
+        await using var daemon = await NamespacedDaemon.StartAsync(lab.Gateway, config);
+        var target = Destination.FromEndPoint(new IPEndPoint(lab.TargetV4, 7));
+
+        using var udp = lab.Client.CreateUdpSocket(new IPEndPoint(lab.ClientV4, 0));
+        var association = await Socks5UdpAssociation.OpenAsync(
+            await lab.ConnectFromClientAsync(Server(lab)), Destination.FromEndPoint((IPEndPoint)udp.LocalEndPoint!), User, Password);
+        using var _ = association;
+        var random = new Random(8);
+        var buffer = new byte[1500];
+        using var junk = lab.Client.CreateUdpSocket(new IPEndPoint(lab.ClientV4, 0));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        for (var i = 0; i < datagrams && DateTime.UtcNow < deadline; i++)
+        {
+            var datagram = buffer.AsMemory(0, random.Next(0, buffer.Length));
+            random.NextBytes(datagram.Span);
+            if (i % 2 == 0)
+            {
+                // From the client itself: headers that start right (RSV RSV FRAG=0) and then go wrong (an unknown
+                // ATYP, or cut short), or are whole and carry junk. Any address they name is the lab's target, so
+                // nothing the daemon sends can leave the lab.
+                var span = datagram.Span;
+                if (span.Length >= 10)
+                {
+                    span[..3].Clear();
+                    switch (i % 6)
+                    {
+                        case 0:
+                            span[3] = (byte)random.Next(5, 256);
+                            break;
+                        case 2:
+                            WriteLabHeader(span, lab.TargetV4);
+                            datagram = datagram[..random.Next(3, 10)];
+                            break;
+                        default:
+                            WriteLabHeader(span, lab.TargetV4);
+                            break;
+                    }
+                }
+
+                await association.SendRawAsync(udp, datagram);
+            }
+            else
+            {
+                // Random payloads through the transparent path, to random ports of the target: one flow, many destinations.
+                await junk.SendToAsync(datagram, new IPEndPoint(lab.TargetV4, random.Next(1, 65536)));
+            }
+
+            if (i % 500 == 499)
+            {
+                await Task.Delay(5);
+            }
+        }
+
+        Assert.False(daemon.Process.HasExited, daemon.Log);
+
+        // Drain what the flood's replies left in the client's buffer, then an honest exchange on each path works.
+        while (await Socks5UdpAssociation.ReceiveAsync(udp, TimeSpan.FromMilliseconds(200)) is not null)
+        {
+        }
+
+        var reply = await association.ExchangeAsync(udp, target, "still here"u8.ToArray(), ReplyWait);
+        Assert.True(reply is not null && reply.Payload.SequenceEqual("still here"u8.ToArray()), daemon.Log);
+        using var honest = lab.Client.CreateUdpSocket(new IPEndPoint(lab.ClientV4, 0));
+        var direct = await TransparentUdpTests.ExchangeAsync(honest, new IPEndPoint(lab.TargetV4, 7), "transparent"u8.ToArray(), ReplyWait);
+        Assert.True(direct is not null, daemon.Log);
+        Assert.DoesNotContain("unexpected failure", daemon.Log, StringComparison.Ordinal);
+    }
+
+    private static void WriteLabHeader(Span<byte> datagram, IPAddress target)
+    {
+        datagram[3] = 1;
+        target.TryWriteBytes(datagram[4..8], out _);
+    }
 }

@@ -177,17 +177,30 @@ public sealed class TransparentUdpTests
         var baseline = FdCounter.CountOf(daemon.Process.Pid);
         var target = new IPEndPoint(lab.TargetV4, 7);
 
+        // Every socket stays open to the end, so no two flows share a port the kernel handed out again.
         var peak = 0;
-        for (var i = 0; i < 3 * cap; i++)
+        var clients = new List<Socket>();
+        try
         {
-            using var client = lab.Client.CreateUdpSocket(new IPEndPoint(lab.ClientV4, 0));
-            var reply = await ExchangeAsync(client, target, "ping"u8.ToArray(), ReplyWait);
-            Assert.True(reply is not null, $"flow {i} got no reply\n{daemon.Log}");
-            peak = Math.Max(peak, FdCounter.CountOf(daemon.Process.Pid));
+            for (var i = 0; i < 3 * cap; i++)
+            {
+                var client = lab.Client.CreateUdpSocket(new IPEndPoint(lab.ClientV4, 0));
+                clients.Add(client);
+                var reply = await ExchangeAsync(client, target, "ping"u8.ToArray(), ReplyWait);
+                Assert.True(reply is not null, $"flow {i} got no reply\n{daemon.Log}");
+                peak = Math.Max(peak, FdCounter.CountOf(daemon.Process.Pid));
+            }
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
         }
 
         Assert.True(peak <= FdCeiling(baseline, cap), $"{peak} fds open with the flows capped at {cap}; ceiling {FdCeiling(baseline, cap)} (baseline {baseline})");
-        Assert.True(TransparentLab.Count(daemon.Log, "evicted: the flow table is full") >= 2 * cap, daemon.Log);
+        // 3 × cap flows through a table of cap: every flow past the first cap evicted one. The log is read as it comes.
+        Assert.True(
+            await Poll.UntilAsync(() => TransparentLab.Count(daemon.Log, "evicted: the flow table is full") >= 2 * cap, ReplyWait),
+            $"{TransparentLab.Count(daemon.Log, "evicted: the flow table is full")} evictions logged\n{daemon.Log}");
     }
 
     [Fact]
@@ -210,13 +223,15 @@ public sealed class TransparentUdpTests
         await Poll.UntilAsync(() => FdCounter.CountOf(daemon.Process.Pid) <= before - 3, TimeSpan.FromSeconds(10));
         var baseline = FdCounter.CountOf(daemon.Process.Pid);
 
-        for (var i = 0; i < 20; i++)
+        // Twenty flows, their sockets all open at once so that each has a port of its own.
+        var clients = Enumerable.Range(0, 20).Select(_ => lab.Client.CreateUdpSocket(new IPEndPoint(lab.ClientV4, 0))).ToList();
+        foreach (var client in clients)
         {
-            using var client = lab.Client.CreateUdpSocket(new IPEndPoint(lab.ClientV4, 0));
             Assert.NotNull(await ExchangeAsync(client, target, "ping"u8.ToArray(), ReplyWait));
         }
 
         var busy = FdCounter.CountOf(daemon.Process.Pid);
+        clients.ForEach(c => c.Dispose());
         Assert.True(busy >= baseline + 20, $"{busy} fds with 20 flows open, baseline {baseline}");
 
         var settled = await Poll.UntilAsync(() => FdCounter.CountOf(daemon.Process.Pid) <= baseline, TimeSpan.FromSeconds(10));
