@@ -51,7 +51,7 @@ public sealed class ProxyEngine : IDisposable
 
         if (_transparent is { } path)
         {
-            var mode = path.Settings.Mode == TransparentMode.Redirect ? "redirect" : "tproxy";
+            var mode = InboundView.PathOf(path.Settings.Mode);
             foreach (var iface in path.Interfaces)
             {
                 result.Add(new InboundView(mode, iface.Name, iface.Stats, iface.Dialer));
@@ -60,6 +60,9 @@ public sealed class ProxyEngine : IDisposable
 
         return result;
     }
+
+    /// <summary>The transparent path's UDP flows, over every interface; empty when UDP is not diverted.</summary>
+    public IReadOnlyList<UdpFlowInfo> UdpFlows() => _transparent?.Udp?.Flows() ?? [];
 
     /// <summary>Closed plus live bytes of every inbound in <paramref name="inbounds"/>, in one pass.</summary>
     public Traffic Traffic(IReadOnlyList<InboundView> inbounds) => Sessions.Traffic([.. inbounds.Select(i => i.Stats)]);
@@ -161,4 +164,8 @@ public sealed class ProxyEngine : IDisposable
 /// <summary>An inbound as reports see it.</summary>
 /// <param name="Path">"server", "tproxy" or "redirect": the metrics' <c>path</c> label.</param>
 /// <param name="Interface">The interface's name; null for the server.</param>
-public sealed record InboundView(string Path, string? Interface, InboundStats Stats, IDialer Dialer);
+public sealed record InboundView(string Path, string? Interface, InboundStats Stats, IDialer Dialer)
+{
+    /// <summary>The <c>path</c> label of the transparent path in <paramref name="mode"/>.</summary>
+    public static string PathOf(TransparentMode mode) => mode == TransparentMode.Redirect ? "redirect" : "tproxy";
+}

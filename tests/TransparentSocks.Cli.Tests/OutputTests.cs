@@ -72,9 +72,74 @@ public sealed class OutputTests : StubbedCliTest
               bytes up:          1.5 KiB (1536)
               bytes down:        1.5 MiB (1572864)
               connect failures:  3 (refused 2, timeout 1)
+              udp flows:         3 active, 14 total, 2 evicted, 1 failed to open
+              udp up:            40 datagrams, 3.1 KiB (3200)
+              udp down:          38 datagrams, 1.5 MiB (1572864)
+              udp dropped:       5 (queue_full 4, malformed 1)
 
             """,
             result.Output);
+    }
+
+    [Fact]
+    public async Task ShowInterface_UdpNotDiverted_SaysUdpOff()
+    {
+        Stub.On(HttpMethod.Get, ControlApi.Interface("eth1"), StubReply.Ok(Canned.Eth1 with { Udp = null }, ControlJsonContext.Default.InterfaceInfo));
+
+        var result = await RunAsync("show", "eth1");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.EndsWith("  connect failures:  3 (refused 2, timeout 1)\n  udp:               off\n", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Show_Human_ReportsUdpOfThePathTheServerAndEachInterface()
+    {
+        var result = await RunAsync("show");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var lines = result.Output.Split('\n');
+        Assert.Contains("  udp:              3 flows (max 4096), 2 reply sockets (max 1024)", lines);
+        Assert.Contains("  udp flows:           1 active, 4 total, 0 evicted, 0 failed to open", lines);
+        Assert.Contains("  udp down:            38 datagrams, 1.5 MiB (1572864)", lines);
+        Assert.Contains("  udp dropped:         3 (wrong_source 2, fragmented 1)", lines);
+        Assert.Contains("  udp:          5 associations", lines);
+        var header = Array.FindIndex(lines, l => l.StartsWith("  NAME", StringComparison.Ordinal));
+        Assert.Matches(@" +UDP FLOWS +UDP DROPPED$", lines[header]);
+        Assert.Matches(@" +3 +5$", lines[header + 1]);
+        Assert.Matches(@" +0 +0$", lines[header + 2]);
+    }
+
+    [Fact]
+    public async Task Show_UdpNotDiverted_SaysOffForThePathAndInTheInterfaceTable()
+    {
+        var status = Canned.Status with
+        {
+            Transparent = Canned.Status.Transparent with { Udp = null },
+            Interfaces = [Canned.Eth1 with { Udp = null }],
+        };
+        Stub.On(HttpMethod.Get, ControlApi.Status, StubReply.Ok(status, ControlJsonContext.Default.StatusResponse));
+
+        var result = await RunAsync("show");
+
+        var lines = result.Output.Split('\n');
+        Assert.Contains("  udp:              off", lines);
+        var header = Array.FindIndex(lines, l => l.StartsWith("  NAME", StringComparison.Ordinal));
+        Assert.Matches(@" +off +-$", lines[header + 1]);
+    }
+
+    [Fact]
+    public async Task ShowServer_DaemonWithoutUdpFields_ParsesAndSaysUdpOff()
+    {
+        Stub.On(HttpMethod.Get, ControlApi.Server, new StubReply(200, """
+            {"running":true,"listen":"127.0.0.1:1080","authRequired":false,"users":0,"outbound":"direct","accepted":1,"rejected":0,
+             "authFailures":0,"handshakeFailures":0,"activeSessions":0,"totalSessions":1,"bytesUp":10,"bytesDown":20,"failures":{}}
+            """));
+
+        var result = await RunAsync("show", "server");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.EndsWith("  connect failures:    none\n  udp:                 off\n", result.Output, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -89,6 +154,39 @@ public sealed class OutputTests : StubbedCliTest
         Assert.Matches(@"^7 +eth1 +192\.168\.1\.20:51234 +93\.184\.216\.34:443 +default +established +1\.5 KiB \(1536\) +1\.5 MiB \(1572864\) +3m12s$", lines[1]);
         Assert.Matches(@"^9 +server +127\.0\.0\.1:40000 +example\.com:80 +- +connecting +0 B +0 B +0s$", lines[2]);
         Assert.Equal("2 of 5 sessions shown", lines[3]);
+    }
+
+    [Fact]
+    public async Task ShowSessions_WithUdp_PrintsTheFlowsInATableOfTheirOwnAfterTheSessions()
+    {
+        Stub.On(HttpMethod.Get, ControlApi.Sessions, StubReply.Ok(Canned.SessionsWithUdp, ControlJsonContext.Default.SessionsResponse));
+
+        var result = await RunAsync("show", "sessions");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var lines = result.Output.TrimEnd('\n').Split('\n');
+        Assert.Equal(10, lines.Length);
+        Assert.Equal("2 of 5 sessions shown", lines[3]);
+        Assert.Equal(string.Empty, lines[4]);
+        Assert.Equal("UDP flows", lines[5]);
+        Assert.Matches(@"^  INBOUND +CLIENT +DESTINATION +UPSTREAM +STATE +DGRAMS TX +TX +DGRAMS RX +RX +IDLE +AGE$", lines[6]);
+        Assert.Matches(@"^  eth1 +192\.168\.1\.20:53001 +198\.51\.100\.53:53 +default +established +12 +840 B +11 +2\.0 KiB \(2048\) +4s +1m15s$", lines[7]);
+        Assert.Matches(@"^  wg0 +\[fd00::20\]:443 +\[2001:db8::1\]:443 +- +connecting +1 +1\.2 KiB \(1200\) +0 +0 B +0s +0s$", lines[8]);
+        Assert.Equal("  2 of 3 flows shown", lines[9]);
+    }
+
+    [Fact]
+    public async Task ShowSessions_OnlyUdp_PrintsOnlyTheFlowTable()
+    {
+        var udpOnly = Canned.SessionsWithUdp with { Total = 0, Sessions = [], UdpTotal = 1, UdpFlows = [Canned.SessionsWithUdp.UdpFlows![0]] };
+        Stub.On(HttpMethod.Get, ControlApi.Sessions, StubReply.Ok(udpOnly, ControlJsonContext.Default.SessionsResponse));
+
+        var result = await RunAsync("show", "sessions");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var lines = result.Output.TrimEnd('\n').Split('\n');
+        Assert.Equal(["UDP flows", "  1 flows"], [lines[0], lines[^1]]);
+        Assert.Equal(4, lines.Length);
     }
 
     [Fact]
@@ -109,8 +207,8 @@ public sealed class OutputTests : StubbedCliTest
         Assert.True(result.ExitCode == 0, result.ToString());
         var lines = result.Output.TrimEnd('\n').Split('\n');
         Assert.Equal(3, lines.Length);
-        Assert.Matches(@"^default +127\.0\.0\.1:1081 +gw +set +eth1,server +12 +1 +2$", lines[1]);
-        Assert.Matches(@"^interface:wg0 +10\.8\.0\.1:1080 +- +- +wg0 +4 +0 +0$", lines[2]);
+        Assert.Matches(@"^default +127\.0\.0\.1:1081 +gw +set +eth1,server +12 +1 +2 +5$", lines[1]);
+        Assert.Matches(@"^interface:wg0 +10\.8\.0\.1:1080 +- +- +wg0 +4 +0 +0 +0$", lines[2]);
     }
 
     [Fact]
@@ -179,6 +277,24 @@ public sealed class OutputTests : StubbedCliTest
         Assert.True(result.ExitCode == 0, result.ToString());
         var sessions = JsonSerializer.Deserialize(result.Output, ControlJsonContext.Default.SessionsResponse)!;
         Assert.Equal((5, 2), (sessions.Total, sessions.Sessions.Count));
+    }
+
+    [Fact]
+    public async Task ShowSessions_JsonWithUdp_KeepsTheFlowsStructured()
+    {
+        Stub.On(HttpMethod.Get, ControlApi.Sessions, StubReply.Ok(Canned.SessionsWithUdp, ControlJsonContext.Default.SessionsResponse));
+
+        var result = await RunAsync("show", "sessions", "--json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        using var json = JsonDocument.Parse(result.Output);
+        Assert.Equal(3, json.RootElement.GetProperty("udpTotal").GetInt32());
+        var flow = json.RootElement.GetProperty("udpFlows")[0];
+        Assert.Equal("192.168.1.20:53001", flow.GetProperty("client").GetString());
+        Assert.Equal(12, flow.GetProperty("datagramsTx").GetInt64());
+        Assert.Equal(2048, flow.GetProperty("bytesRx").GetInt64());
+        Assert.Equal(4.2, flow.GetProperty("idleSeconds").GetDouble());
+        Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("udpFlows")[1].GetProperty("upstream").ValueKind);
     }
 
     [Fact]

@@ -25,7 +25,7 @@ internal static class Views
             return;
         }
 
-        var table = new TextTable("NAME", "STATUS", "PROXY", "MAX CONN", "ACTIVE", "TOTAL", "REJECTED", "UP", "DOWN", "FAILURES");
+        var table = new TextTable("NAME", "STATUS", "PROXY", "MAX CONN", "ACTIVE", "TOTAL", "REJECTED", "UP", "DOWN", "FAILURES", "UDP FLOWS", "UDP DROPPED");
         foreach (var i in status.Interfaces)
         {
             table.Add(
@@ -38,7 +38,9 @@ internal static class Views
                 Number(i.Rejected),
                 Bytes(i.BytesUp),
                 Bytes(i.BytesDown),
-                Number(i.ConnectFailures));
+                Number(i.ConnectFailures),
+                i.Udp is null ? "off" : Number(i.Udp.ActiveFlows),
+                i.Udp is null ? "-" : Number(i.Udp.Dropped));
         }
 
         table.Write(output, "  ");
@@ -52,7 +54,7 @@ internal static class Views
 
     public static void Interface(InterfaceInfo i, TextWriter output)
     {
-        new KeyValueBlock($"Interface {i.Name}")
+        var block = new KeyValueBlock($"Interface {i.Name}")
             .Add("status", i.Status)
             .Add("proxy", i.Proxy)
             .Add("max connections", MaxConnections(i.MaxConnections))
@@ -61,11 +63,57 @@ internal static class Views
             .Add("diverted", $"{Number(i.DivertedPackets)} packets, {Bytes(i.DivertedBytes)}")
             .Add("bytes up", Bytes(i.BytesUp))
             .Add("bytes down", Bytes(i.BytesDown))
-            .Add("connect failures", FailureSummary(i.ConnectFailures, i.Failures))
-            .Write(output);
+            .Add("connect failures", FailureSummary(i.ConnectFailures, i.Failures));
+        UdpRows(block, i.Udp).Write(output);
     }
 
     public static void Sessions(SessionsResponse response, TextWriter output)
+    {
+        var flows = response.UdpFlows ?? [];
+        if (flows.Count == 0 && response.UdpTotal == 0)
+        {
+            TcpSessions(response, output);
+            return;
+        }
+
+        // UDP has no session id and counts datagrams, so it gets a table of its own rather than blank columns in TCP's.
+        if (response.Total > 0)
+        {
+            TcpSessions(response, output);
+            output.WriteLine();
+        }
+
+        output.WriteLine("UDP flows");
+        if (flows.Count == 0)
+        {
+            output.WriteLine($"  0 of {Number(response.UdpTotal)} flows shown");
+            return;
+        }
+
+        var table = new TextTable("INBOUND", "CLIENT", "DESTINATION", "UPSTREAM", "STATE", "DGRAMS TX", "TX", "DGRAMS RX", "RX", "IDLE", "AGE");
+        foreach (var f in flows)
+        {
+            table.Add(
+                f.Inbound,
+                f.Client,
+                f.Destination,
+                OrDash(f.Upstream),
+                f.State,
+                Number(f.DatagramsTx),
+                Bytes(f.BytesTx),
+                Number(f.DatagramsRx),
+                Bytes(f.BytesRx),
+                Duration(f.IdleSeconds),
+                Duration(f.AgeSeconds));
+        }
+
+        table.Write(output, "  ");
+        output.WriteLine(response.UdpTotal > flows.Count
+            ? $"  {Number(flows.Count)} of {Number(response.UdpTotal)} flows shown"
+            : $"  {Number(flows.Count)} flows");
+    }
+
+    private static void TcpSessions(SessionsResponse response, TextWriter output)
     {
         if (response.Sessions.Count == 0)
         {
@@ -102,7 +150,7 @@ internal static class Views
             return;
         }
 
-        var table = new TextTable("NAME", "ADDRESS", "USERNAME", "PASSWORD", "USED BY", "CONNECTIONS", "FAILURES", "POOLED IDLE");
+        var table = new TextTable("NAME", "ADDRESS", "USERNAME", "PASSWORD", "USED BY", "CONNECTIONS", "FAILURES", "POOLED IDLE", "UDP ASSOC");
         foreach (var u in response.Upstreams)
         {
             table.Add(
@@ -113,7 +161,8 @@ internal static class Views
                 u.UsedBy.Count == 0 ? "-" : string.Join(",", u.UsedBy),
                 Number(u.Connections),
                 Number(u.Failures),
-                Number(u.PooledIdle));
+                Number(u.PooledIdle),
+                Number(u.UdpAssociations));
         }
 
         table.Write(output);
@@ -139,11 +188,12 @@ internal static class Views
             .Add("used by", u.UsedBy.Count == 0 ? "-" : string.Join(", ", u.UsedBy))
             .Add("connections", Number(u.Connections))
             .Add("failures", Number(u.Failures))
-            .Add("pooled idle", Number(u.PooledIdle));
+            .Add("pooled idle", Number(u.PooledIdle))
+            .Add("udp", $"{Number(u.UdpAssociations)} associations");
     }
 
     private static KeyValueBlock ServerBlock(ServerInfo s, string title)
-        => new KeyValueBlock(title)
+        => UdpRows(new KeyValueBlock(title)
             .Add("status", s.Running ? "running" : "stopped")
             .Add("listen", OrDash(s.Listen))
             .Add("auth", s.AuthRequired ? $"required ({Number(s.Users)} users)" : "none")
@@ -155,7 +205,7 @@ internal static class Views
             .Add("handshake failures", Number(s.HandshakeFailures))
             .Add("bytes up", Bytes(s.BytesUp))
             .Add("bytes down", Bytes(s.BytesDown))
-            .Add("connect failures", Counts(s.Failures));
+            .Add("connect failures", Counts(s.Failures)), s.Udp);
 
     private static KeyValueBlock TransparentBlock(TransparentInfo t)
         => new KeyValueBlock("Transparent")
@@ -165,7 +215,20 @@ internal static class Views
             .Add("ipv6", OnOff(t.Ipv6))
             .Add("fwmark", t.Fwmark)
             .Add("route table", Number(t.RouteTable))
-            .Add("active sessions", Number(t.ActiveSessions));
+            .Add("active sessions", Number(t.ActiveSessions))
+            .Add("udp", t.Udp is { } udp
+                ? $"{Number(udp.ActiveFlows)} flows (max {Number(udp.MaxFlows)}), {Number(udp.ReplySockets)} reply sockets (max {Number(udp.MaxReplySockets)})"
+                : "off");
+
+    /// <summary>An inbound's UDP, in keys short enough not to widen the TCP rows above them.</summary>
+    private static KeyValueBlock UdpRows(KeyValueBlock block, UdpInfo? udp)
+        => udp is null
+            ? block.Add("udp", "off")
+            : block
+                .Add("udp flows", $"{Number(udp.ActiveFlows)} active, {Number(udp.TotalFlows)} total, {Number(udp.Evicted)} evicted, {Number(udp.AssociationFailures)} failed to open")
+                .Add("udp up", $"{Number(udp.DatagramsUp)} datagrams, {Bytes(udp.BytesUp)}")
+                .Add("udp down", $"{Number(udp.DatagramsDown)} datagrams, {Bytes(udp.BytesDown)}")
+                .Add("udp dropped", udp.Dropped == 0 ? "0" : $"{Number(udp.Dropped)} ({Counts(udp.Drops)})");
 
     private static string MaxConnections(int max) => max == 0 ? "unlimited" : Number(max);
 

@@ -58,6 +58,54 @@ public sealed record TransparentInfo
     public required int RouteTable { get; init; }
 
     public required long ActiveSessions { get; init; }
+
+    /// <summary>The path's UDP relay; null when UDP is not diverted (<c>transparent.udp</c> off, or the kernel cannot).</summary>
+    public TransparentUdpInfo? Udp { get; init; }
+}
+
+/// <summary>The transparent path's UDP as a whole: its flow table and its reply sockets, shared by every interface.</summary>
+public sealed record TransparentUdpInfo
+{
+    public required int ActiveFlows { get; init; }
+
+    public required int MaxFlows { get; init; }
+
+    /// <summary>Transparent sockets that send replies from the remote address; each is one fd.</summary>
+    public required int ReplySockets { get; init; }
+
+    public required int MaxReplySockets { get; init; }
+}
+
+/// <summary>
+/// The UDP counters of one inbound: an interface's transparent flows, or the server's UDP ASSOCIATE relays.
+/// Up is client to destination.
+/// </summary>
+public sealed record UdpInfo
+{
+    /// <summary>Flows (an interface) or associations (the server) open now.</summary>
+    public required long ActiveFlows { get; init; }
+
+    public required long TotalFlows { get; init; }
+
+    public required long DatagramsUp { get; init; }
+
+    public required long BytesUp { get; init; }
+
+    public required long DatagramsDown { get; init; }
+
+    public required long BytesDown { get; init; }
+
+    /// <summary>Flows closed early to make room because the table was full.</summary>
+    public required long Evicted { get; init; }
+
+    /// <summary>Associations with the upstream that could not be opened.</summary>
+    public required long AssociationFailures { get; init; }
+
+    /// <summary>Datagrams not passed on, every reason together.</summary>
+    public required long Dropped { get; init; }
+
+    /// <summary>Drops by reason (malformed, fragmented, wrong_source, …): every reason, zeros included.</summary>
+    public required IReadOnlyDictionary<string, long> Drops { get; init; }
 }
 
 public sealed record UpstreamInfo
@@ -82,6 +130,9 @@ public sealed record UpstreamInfo
 
     /// <summary>Idle pre-authenticated connections in the pool.</summary>
     public required int PooledIdle { get; init; }
+
+    /// <summary>UDP ASSOCIATEs it granted; the ones it refused count in <see cref="Failures"/>.</summary>
+    public long UdpAssociations { get; init; }
 }
 
 public sealed record UpstreamsResponse(IReadOnlyList<UpstreamInfo> Upstreams);
@@ -117,6 +168,9 @@ public sealed record ServerInfo
 
     /// <summary>Connect failures by reason (timeout, refused, upstream_unavailable, …).</summary>
     public required IReadOnlyDictionary<string, long> Failures { get; init; }
+
+    /// <summary>UDP ASSOCIATE relays; null only from a daemon older than UDP.</summary>
+    public UdpInfo? Udp { get; init; }
 }
 
 public sealed record InterfaceInfo
@@ -150,6 +204,9 @@ public sealed record InterfaceInfo
     public required long ConnectFailures { get; init; }
 
     public required IReadOnlyDictionary<string, long> Failures { get; init; }
+
+    /// <summary>The interface's UDP flows; null when the path does not divert UDP.</summary>
+    public UdpInfo? Udp { get; init; }
 }
 
 public sealed record SessionInfo
@@ -177,7 +234,42 @@ public sealed record SessionInfo
     public required double AgeSeconds { get; init; }
 }
 
-public sealed record SessionsResponse(int Total, IReadOnlyList<SessionInfo> Sessions);
+/// <summary>A UDP flow (transparent) or association (server): datagrams from one client address and port.</summary>
+public sealed record UdpSessionInfo
+{
+    /// <summary>"server" or the interface name.</summary>
+    public required string Inbound { get; init; }
+
+    public required string Client { get; init; }
+
+    /// <summary>Where its last datagram went; a flow may send to many destinations.</summary>
+    public required string Destination { get; init; }
+
+    public string? Upstream { get; init; }
+
+    /// <summary>connecting, established or failed (the association could not be opened; retried after a pause).</summary>
+    public required string State { get; init; }
+
+    /// <summary>Datagrams from the client towards the destination.</summary>
+    public required long DatagramsTx { get; init; }
+
+    public required long BytesTx { get; init; }
+
+    /// <summary>Datagrams back to the client.</summary>
+    public required long DatagramsRx { get; init; }
+
+    public required long BytesRx { get; init; }
+
+    public required double AgeSeconds { get; init; }
+
+    /// <summary>Since its last datagram either way; the idle timeout counts from here.</summary>
+    public required double IdleSeconds { get; init; }
+}
+
+/// <param name="Total">TCP sessions that matched, before the limit.</param>
+/// <param name="UdpTotal">UDP flows that matched, before the limit (which applies to each list on its own).</param>
+/// <param name="UdpFlows">Null only from a daemon older than UDP.</param>
+public sealed record SessionsResponse(int Total, IReadOnlyList<SessionInfo> Sessions, int UdpTotal = 0, IReadOnlyList<UdpSessionInfo>? UdpFlows = null);
 
 public sealed record EnableInterfaceRequest
 {

@@ -52,6 +52,30 @@ internal static class StatsReport
         }
 
         return $"active {stats.Active}, total {stats.Total}, bytes up {up} down {down}, "
-               + $"handshake failures {stats.HandshakeFailures}, connect failures {stats.TotalDialFailures}{(failures.Length > 0 ? $" ({failures.ToString().Trim()})" : string.Empty)}";
+               + $"handshake failures {stats.HandshakeFailures}, connect failures {stats.TotalDialFailures}{(failures.Length > 0 ? $" ({failures.ToString().Trim()})" : string.Empty)}"
+               + Udp(stats.Udp);
+    }
+
+    /// <summary>"; udp flows …", or nothing for an inbound that never saw a datagram, so TCP-only lines stay as they were.</summary>
+    internal static string Udp(UdpStats udp)
+    {
+        if (udp.Total == 0 && udp.DroppedTotal == 0)
+        {
+            return string.Empty;
+        }
+
+        var drops = new StringBuilder();
+        foreach (var reason in UdpStats.Reasons)
+        {
+            if (udp.Dropped(reason) is var count and > 0)
+            {
+                drops.Append(CultureInfo.InvariantCulture, $" {reason.ToReason()}={count}");
+            }
+        }
+
+        return string.Create(
+            CultureInfo.InvariantCulture,
+            $"; udp flows active {udp.Active} total {udp.Total}, datagrams up {udp.DatagramsUp} ({udp.BytesUp} bytes) down {udp.DatagramsDown} ({udp.BytesDown} bytes), "
+            + $"dropped {udp.DroppedTotal}{(drops.Length > 0 ? $" ({drops.ToString().Trim()})" : string.Empty)}, evicted {udp.Evicted}, association failures {udp.FailedOpens}");
     }
 }

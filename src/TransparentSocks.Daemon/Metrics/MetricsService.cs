@@ -47,29 +47,11 @@ internal sealed partial class MetricsService : IHostedService, IDisposable
         }
 
         var diverted = new DivertedCounters();
-        _metrics = new ProxyMetrics(() => ProxyMetrics.Inbounds(_proxy.Engine.Inbounds()), _proxy.Sessions, diverted.Read);
+        _metrics = new ProxyMetrics(
+            () => ProxyMetrics.Inbounds(_proxy.Engine.Inbounds()), _proxy.Sessions, diverted.Read, () => ProxyMetrics.ReplySockets(_proxy.Engine));
         try
         {
-            _provider = Sdk.CreateMeterProviderBuilder()
-                .AddMeter(ProxyMetrics.MeterName)
-                .AddPrometheusHttpListener(o =>
-                {
-                    // Only our own series: no target_info, no otel_scope_* label on every sample.
-                    o.TargetInfoEnabled = false;
-                    o.ScopeInfoEnabled = false;
-
-                    // Every scrape reads the counters afresh; nft's cost is bounded by DivertedCounters instead.
-                    o.ScrapeResponseCacheDurationMilliseconds = 0;
-
-                    // Our prefix replaces the exporter's, so neither its "localhost" default nor the
-                    // OTEL_EXPORTER_PROMETHEUS_* environment can move the listener off metrics.listen.
-                    o.ConfigureHttpListener = (_, listener) =>
-                    {
-                        listener.Prefixes.Clear();
-                        listener.Prefixes.Add(prefix);
-                    };
-                })
-                .Build();
+            _provider = Export(prefix);
         }
         catch (InvalidOperationException ex)
         {
@@ -82,6 +64,32 @@ internal sealed partial class MetricsService : IHostedService, IDisposable
         Log.Serving(_logger, url);
         return Task.CompletedTask;
     }
+
+    /// <summary>
+    /// The exporter as the daemon runs it, serving <see cref="ProxyMetrics.MeterName"/> on <paramref name="prefix"/>.
+    /// Throws <see cref="InvalidOperationException"/> when the listener cannot start.
+    /// </summary>
+    internal static MeterProvider Export(string prefix)
+        => Sdk.CreateMeterProviderBuilder()
+            .AddMeter(ProxyMetrics.MeterName)
+            .AddPrometheusHttpListener(o =>
+            {
+                // Only our own series: no target_info, no otel_scope_* label on every sample.
+                o.TargetInfoEnabled = false;
+                o.ScopeInfoEnabled = false;
+
+                // Every scrape reads the counters afresh; nft's cost is bounded by DivertedCounters instead.
+                o.ScrapeResponseCacheDurationMilliseconds = 0;
+
+                // Our prefix replaces the exporter's, so neither its "localhost" default nor the
+                // OTEL_EXPORTER_PROMETHEUS_* environment can move the listener off metrics.listen.
+                o.ConfigureHttpListener = (_, listener) =>
+                {
+                    listener.Prefixes.Clear();
+                    listener.Prefixes.Add(prefix);
+                };
+            })
+            .Build();
 
     /// <summary>
     /// The HttpListener prefix for <paramref name="listen"/>. On Linux the managed HttpListener binds the address

@@ -10,6 +10,9 @@ namespace TransparentSocks.Daemon.Metrics;
 /// <summary>One inbound as the metrics label it: <c>path</c> is server, tproxy or redirect; <c>iface</c> is null for the server.</summary>
 internal readonly record struct MeteredInbound(string Path, string? Interface, InboundStats Stats);
 
+/// <summary>The transparent path's reply sockets: one pool for every interface, so labelled by the path alone.</summary>
+internal readonly record struct MeteredReplySockets(string Path, int Open);
+
 /// <summary>
 /// The <c>TransparentSocks</c> meter. Every instrument is observable: its callback reads the inbound counters the
 /// data plane already keeps, only when a scrape asks, so the relay's hot path gains nothing.
@@ -26,24 +29,29 @@ internal sealed class ProxyMetrics : IDisposable
     public const string MeterName = "TransparentSocks";
 
     private static readonly DialError[] Reasons = [.. Enum.GetValues<DialError>().Where(e => e != DialError.None)];
+    private static readonly KeyValuePair<string, object?>[] DropReasons = [.. UdpStats.Reasons.Select(r => new KeyValuePair<string, object?>("reason", r.ToReason()))];
 
     private readonly Meter _meter = new(MeterName);
     private readonly Func<IReadOnlyList<MeteredInbound>> _inbounds;
     private readonly SessionTable _sessions;
     private readonly Func<IReadOnlyDictionary<string, (long Packets, long Bytes)>> _diverted;
+    private readonly Func<MeteredReplySockets?> _replySockets;
     private readonly CounterFloor _bytesFloor = new();
 
     /// <param name="inbounds">The inbounds running now; asked at every scrape, since interfaces come and go on reload.</param>
     /// <param name="sessions">The live sessions, whose bytes are not yet in their inbound's closed totals.</param>
     /// <param name="diverted">Our nft table's counters by counter name; asked only while an interface is enabled.</param>
+    /// <param name="replySockets">The transparent path's reply sockets; null while the path does not relay UDP.</param>
     public ProxyMetrics(
         Func<IReadOnlyList<MeteredInbound>> inbounds,
         SessionTable sessions,
-        Func<IReadOnlyDictionary<string, (long Packets, long Bytes)>> diverted)
+        Func<IReadOnlyDictionary<string, (long Packets, long Bytes)>> diverted,
+        Func<MeteredReplySockets?> replySockets)
     {
         _inbounds = inbounds;
         _sessions = sessions;
         _diverted = diverted;
+        _replySockets = replySockets;
 
         _meter.CreateObservableCounter("transparentsocks.connections", () => PerInbound(s => s.Total), "{connection}", "Sessions opened: connections accepted and not rejected.");
         _meter.CreateObservableUpDownCounter("transparentsocks.active_connections", () => PerInbound(s => s.Active), "{connection}", "Sessions open now.");
@@ -54,11 +62,26 @@ internal sealed class ProxyMetrics : IDisposable
         _meter.CreateObservableCounter("transparentsocks.handshake_failures", () => PerInbound(s => s.HandshakeFailures), "{failure}", "Malformed, unsupported or timed-out handshakes.");
         _meter.CreateObservableCounter("transparentsocks.diverted_packets", () => ObserveDiverted(c => c.Packets), "{packet}", "Packets counted by the interface's nft divert rule: every packet under TPROXY, each connection's first under REDIRECT.");
         _meter.CreateObservableCounter("transparentsocks.diverted_bytes", () => ObserveDiverted(c => c.Bytes), "By", "Bytes counted by the interface's nft divert rule: every packet under TPROXY, each connection's first under REDIRECT.");
+
+        // UDP: every inbound has these, the server's UDP ASSOCIATE as much as an interface's flows. The counters only
+        // ever grow (interlocked adds, nothing folded in at a close), so unlike the TCP bytes they need no floor.
+        _meter.CreateObservableUpDownCounter("transparentsocks.udp.flows_active", () => PerInbound(s => s.Udp.Active), "{flow}", "UDP flows (an interface) or associations (the server) open now.");
+        _meter.CreateObservableCounter("transparentsocks.udp.flows", () => PerInbound(s => s.Udp.Total), "{flow}", "UDP flows (an interface) or associations (the server) opened.");
+        _meter.CreateObservableCounter("transparentsocks.udp.datagrams", () => PerDirection(u => (u.DatagramsUp, u.DatagramsDown)), "{datagram}", "UDP datagrams relayed; up is client to destination.");
+        _meter.CreateObservableCounter("transparentsocks.udp.bytes", () => PerDirection(u => (u.BytesUp, u.BytesDown)), "By", "UDP payload bytes relayed; up is client to destination.");
+        _meter.CreateObservableCounter("transparentsocks.udp.dropped", ObserveUdpDrops, "{datagram}", "UDP datagrams not passed on, by reason.");
+        _meter.CreateObservableCounter("transparentsocks.udp.evictions", () => PerInbound(s => s.Udp.Evicted), "{flow}", "UDP flows closed early because the flow table was full.");
+        _meter.CreateObservableCounter("transparentsocks.udp.association_failures", () => PerInbound(s => s.Udp.FailedOpens), "{failure}", "UDP associations with the upstream that could not be opened.");
+        _meter.CreateObservableUpDownCounter("transparentsocks.udp.reply_sockets", ObserveReplySockets, "{socket}", "Transparent sockets open to send UDP replies from the remote address; each is one fd.");
     }
 
     /// <summary>The engine's inbounds as the metrics label them.</summary>
     public static IReadOnlyList<MeteredInbound> Inbounds(IEnumerable<InboundView> inbounds)
         => [.. inbounds.Select(i => new MeteredInbound(i.Path, i.Interface, i.Stats))];
+
+    /// <summary>The engine's reply sockets, when its transparent path relays UDP.</summary>
+    public static MeteredReplySockets? ReplySockets(ProxyEngine engine)
+        => engine.Transparent is { Udp: { } udp } path ? new MeteredReplySockets(InboundView.PathOf(path.Settings.Mode), udp.ReplySocketCount) : null;
 
     private IEnumerable<Measurement<long>> PerInbound(Func<InboundStats, long> read)
         => _inbounds().Select(i => new Measurement<long>(read(i.Stats), Labels(i)));
@@ -89,6 +112,36 @@ internal sealed class ProxyMetrics : IDisposable
             var (up, down) = _bytesFloor.Raise(inbound.Stats, relayedUp, relayedDown);
             yield return new Measurement<long>(up, [.. Labels(inbound), new("direction", "up")]);
             yield return new Measurement<long>(down, [.. Labels(inbound), new("direction", "down")]);
+        }
+    }
+
+    private IEnumerable<Measurement<long>> PerDirection(Func<UdpStats, (long Up, long Down)> read)
+    {
+        foreach (var inbound in _inbounds())
+        {
+            var (up, down) = read(inbound.Stats.Udp);
+            yield return new Measurement<long>(up, [.. Labels(inbound), new("direction", "up")]);
+            yield return new Measurement<long>(down, [.. Labels(inbound), new("direction", "down")]);
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveUdpDrops()
+    {
+        // Every reason, zeros included, as for connect failures: a drop that starts is a rate, not a new series.
+        foreach (var inbound in _inbounds())
+        {
+            foreach (var reason in UdpStats.Reasons)
+            {
+                yield return new Measurement<long>(inbound.Stats.Udp.Dropped(reason), [.. Labels(inbound), DropReasons[(int)reason]]);
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveReplySockets()
+    {
+        if (_replySockets() is { } sockets)
+        {
+            yield return new Measurement<long>(sockets.Open, new KeyValuePair<string, object?>("path", sockets.Path));
         }
     }
 

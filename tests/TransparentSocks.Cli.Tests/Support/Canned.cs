@@ -24,6 +24,7 @@ public static class Canned
         Connections = 12,
         Failures = 1,
         PooledIdle = 2,
+        UdpAssociations = 5,
     };
 
     public static UpstreamInfo Wg0Upstream { get; } = new()
@@ -53,6 +54,11 @@ public static class Canned
         BytesUp = 1_572_864,
         BytesDown = 20_971_520,
         Failures = new Dictionary<string, long> { ["timeout"] = 2, ["refused"] = 1 },
+        Udp = Udp(active: 1, total: 4) with
+        {
+            Dropped = 3,
+            Drops = Drops(("fragmented", 1), ("wrong_source", 2)),
+        },
     };
 
     public static InterfaceInfo Eth1 { get; } = new()
@@ -70,6 +76,13 @@ public static class Canned
         BytesDown = 1_572_864,
         ConnectFailures = 3,
         Failures = new Dictionary<string, long> { ["refused"] = 2, ["timeout"] = 1 },
+        Udp = Udp(active: 3, total: 14) with
+        {
+            Evicted = 2,
+            AssociationFailures = 1,
+            Dropped = 5,
+            Drops = Drops(("queue_full", 4), ("malformed", 1)),
+        },
     };
 
     public static InterfaceInfo Wg0 { get; } = Eth1 with
@@ -79,6 +92,7 @@ public static class Canned
         MaxConnections = 200,
         ConnectFailures = 0,
         Failures = new Dictionary<string, long>(),
+        Udp = Udp(active: 0, total: 0),
     };
 
     public static StatusResponse Status { get; } = new()
@@ -98,6 +112,7 @@ public static class Canned
             Fwmark = "0x5453",
             RouteTable = 5453,
             ActiveSessions = 2,
+            Udp = new TransparentUdpInfo { ActiveFlows = 3, MaxFlows = 4096, ReplySockets = 2, MaxReplySockets = 1024 },
         },
         Interfaces = [Eth1, Wg0],
     };
@@ -129,6 +144,72 @@ public static class Canned
             AgeSeconds = 0.2,
         },
     ]);
+
+    /// <summary><see cref="Sessions"/> with UDP flows: two of three shown, one still opening its association.</summary>
+    public static SessionsResponse SessionsWithUdp { get; } = Sessions with
+    {
+        UdpTotal = 3,
+        UdpFlows =
+        [
+            new UdpSessionInfo
+            {
+                Inbound = "eth1",
+                Client = "192.168.1.20:53001",
+                Destination = "198.51.100.53:53",
+                Upstream = "default",
+                State = "established",
+                DatagramsTx = 12,
+                BytesTx = 840,
+                DatagramsRx = 11,
+                BytesRx = 2048,
+                AgeSeconds = 75.3,
+                IdleSeconds = 4.2,
+            },
+            new UdpSessionInfo
+            {
+                Inbound = "wg0",
+                Client = "[fd00::20]:443",
+                Destination = "[2001:db8::1]:443",
+                Upstream = null,
+                State = "connecting",
+                DatagramsTx = 1,
+                BytesTx = 1200,
+                DatagramsRx = 0,
+                BytesRx = 0,
+                AgeSeconds = 0.1,
+                IdleSeconds = 0.1,
+            },
+        ],
+    };
+
+    /// <summary>Every drop reason the daemon lists, zero unless given.</summary>
+    public static Dictionary<string, long> Drops(params (string Reason, long Count)[] counts)
+    {
+        var drops = new[]
+        {
+            "malformed", "fragmented", "truncated", "denied", "wrong_source", "upstream_unavailable", "queue_full", "send_failed", "no_reply_socket", "unresolvable",
+        }.ToDictionary(r => r, _ => 0L);
+        foreach (var (reason, count) in counts)
+        {
+            drops[reason] = count;
+        }
+
+        return drops;
+    }
+
+    private static UdpInfo Udp(long active, long total) => new()
+    {
+        ActiveFlows = active,
+        TotalFlows = total,
+        DatagramsUp = 40,
+        BytesUp = 3200,
+        DatagramsDown = 38,
+        BytesDown = 1_572_864,
+        Evicted = 0,
+        AssociationFailures = 0,
+        Dropped = 0,
+        Drops = Drops(),
+    };
 
     public static UpstreamsResponse Upstreams { get; } = new([DefaultUpstream, Wg0Upstream]);
 

@@ -22,6 +22,15 @@ public sealed class MetricsDaemonTests
         ["transparentsocks_rejected_total"] = "counter",
         ["transparentsocks_auth_failures_total"] = "counter",
         ["transparentsocks_handshake_failures_total"] = "counter",
+
+        // The server's UDP ASSOCIATE has them from the start, zeros included; reply sockets belong to the transparent path.
+        ["transparentsocks_udp_flows_active"] = "gauge",
+        ["transparentsocks_udp_flows_total"] = "counter",
+        ["transparentsocks_udp_datagrams_total"] = "counter",
+        ["transparentsocks_udp_bytes_total"] = "counter",
+        ["transparentsocks_udp_dropped_total"] = "counter",
+        ["transparentsocks_udp_evictions_total"] = "counter",
+        ["transparentsocks_udp_association_failures_total"] = "counter",
     };
 
     private static readonly HashSet<string> LabelNames = ["path", "iface", "direction", "reason"];

@@ -8,6 +8,7 @@ using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Sessions;
 using TransparentSocks.Engine.Stats;
 using TransparentSocks.Nft;
+using TransparentSocks.TestSupport;
 
 namespace TransparentSocks.Daemon.Tests.Metrics;
 
@@ -20,12 +21,20 @@ public sealed class ProxyMetricsTests
         "transparentsocks.connections", "transparentsocks.active_connections", "transparentsocks.bytes",
         "transparentsocks.connect_failures", "transparentsocks.rejected", "transparentsocks.auth_failures",
         "transparentsocks.handshake_failures", "transparentsocks.diverted_packets", "transparentsocks.diverted_bytes",
+        "transparentsocks.udp.flows_active", "transparentsocks.udp.flows", "transparentsocks.udp.datagrams", "transparentsocks.udp.bytes",
+        "transparentsocks.udp.dropped", "transparentsocks.udp.evictions", "transparentsocks.udp.association_failures",
+        "transparentsocks.udp.reply_sockets",
+    ];
+
+    private static readonly string[] DropReasons =
+    [
+        "malformed", "fragmented", "truncated", "denied", "wrong_source", "upstream_unavailable", "queue_full", "send_failed", "no_reply_socket", "unresolvable",
     ];
 
     [Fact]
     public void Instruments_AreAllObservableWithUnitsAndDescriptions()
     {
-        using var metrics = new ProxyMetrics(() => [], new SessionTable(), () => new Dictionary<string, (long, long)>());
+        using var metrics = new ProxyMetrics(() => [], new SessionTable(), () => new Dictionary<string, (long, long)>(), () => null);
 
         var observed = Observe(out var instruments);
 
@@ -36,6 +45,9 @@ public sealed class ProxyMetricsTests
         Assert.Equal("By", instruments.Single(i => i.Name == "transparentsocks.bytes").Unit);
         Assert.Equal("By", instruments.Single(i => i.Name == "transparentsocks.diverted_bytes").Unit);
         Assert.IsType<ObservableUpDownCounter<long>>(instruments.Single(i => i.Name == "transparentsocks.active_connections"));
+        Assert.Equal("By", instruments.Single(i => i.Name == "transparentsocks.udp.bytes").Unit);
+        Assert.IsType<ObservableUpDownCounter<long>>(instruments.Single(i => i.Name == "transparentsocks.udp.flows_active"));
+        Assert.IsType<ObservableUpDownCounter<long>>(instruments.Single(i => i.Name == "transparentsocks.udp.reply_sockets"));
     }
 
     [Fact]
@@ -47,7 +59,7 @@ public sealed class ProxyMetricsTests
         {
             divertedReads++;
             return new Dictionary<string, (long, long)>();
-        });
+        }, () => null);
 
         var observed = Observe(out _);
 
@@ -73,7 +85,8 @@ public sealed class ProxyMetricsTests
         using var metrics = new ProxyMetrics(
             () => [new MeteredInbound("redirect", "eth1", eth1), new MeteredInbound("redirect", "eth2", eth2)],
             new SessionTable(),
-            () => counters);
+            () => counters,
+            () => null);
 
         var observed = Observe(out _);
 
@@ -84,6 +97,123 @@ public sealed class ProxyMetricsTests
         Assert.Equal(17, packets.Value);
         Assert.Equal(new Dictionary<string, string?> { ["iface"] = "eth1" }, packets.Tags);
         Assert.Equal(1133, Assert.Single(observed, m => m.Instrument == "transparentsocks.diverted_bytes").Value);
+    }
+
+    [Fact]
+    public void Udp_EachInbound_ReportsItsCountersAndEveryDropReason()
+    {
+        var server = new InboundStats("server");
+        var eth1 = new InboundStats("eth1");
+        eth1.Udp.FlowOpened();
+        eth1.Udp.FlowOpened();
+        eth1.Udp.FlowClosed();
+        eth1.Udp.Up(100);
+        eth1.Udp.Up(50);
+        eth1.Udp.Down(1400);
+        eth1.Udp.Drop(UdpDropReason.WrongSource, 3);
+        eth1.Udp.FlowEvicted();
+        eth1.Udp.OpenFailed();
+        using var metrics = new ProxyMetrics(
+            () => [new MeteredInbound("server", null, server), new MeteredInbound("tproxy", "eth1", eth1)],
+            new SessionTable(),
+            () => new Dictionary<string, (long, long)>(),
+            () => null);
+
+        var observed = Observe(out _);
+
+        long Of(string instrument, params (string Key, string Value)[] extra)
+            => Assert.Single(observed, m => m.Instrument == instrument && m.Tags.GetValueOrDefault("iface") == "eth1"
+                                            && extra.All(e => m.Tags.GetValueOrDefault(e.Key) == e.Value)).Value;
+
+        Assert.Equal(1, Of("transparentsocks.udp.flows_active"));
+        Assert.Equal(2, Of("transparentsocks.udp.flows"));
+        Assert.Equal(2, Of("transparentsocks.udp.datagrams", ("direction", "up")));
+        Assert.Equal(150, Of("transparentsocks.udp.bytes", ("direction", "up")));
+        Assert.Equal(1, Of("transparentsocks.udp.datagrams", ("direction", "down")));
+        Assert.Equal(1400, Of("transparentsocks.udp.bytes", ("direction", "down")));
+        Assert.Equal(3, Of("transparentsocks.udp.dropped", ("reason", "wrong_source")));
+        Assert.Equal(1, Of("transparentsocks.udp.evictions"));
+        Assert.Equal(1, Of("transparentsocks.udp.association_failures"));
+        foreach (var inbound in new[] { "server", "tproxy" })
+        {
+            var reasons = observed.Where(m => m.Instrument == "transparentsocks.udp.dropped" && m.Tags["path"] == inbound).Select(m => m.Tags["reason"]);
+            Assert.Equal(DropReasons.Order(), reasons.Order());
+        }
+
+        Assert.Equal(0, observed.Where(m => m.Instrument.StartsWith("transparentsocks.udp.", StringComparison.Ordinal) && m.Tags["path"] == "server").Sum(m => m.Value));
+        Assert.DoesNotContain(observed, m => m.Instrument == "transparentsocks.udp.reply_sockets");
+    }
+
+    [Fact]
+    public void DropReasonNames_AreDistinctSnakeCaseForEveryReason()
+        => Assert.Equal(DropReasons, UdpStats.Reasons.Select(r => r.ToReason()));
+
+    [Fact]
+    public void ReplySockets_WhileThePathRelaysUdp_IsOneGaugeLabelledByThePathAlone()
+    {
+        using var metrics = new ProxyMetrics(
+            () => [new MeteredInbound("redirect", "eth1", new InboundStats("eth1"))],
+            new SessionTable(),
+            () => new Dictionary<string, (long, long)>(),
+            () => new MeteredReplySockets("redirect", 7));
+
+        var sockets = Assert.Single(Observe(out _), m => m.Instrument == "transparentsocks.udp.reply_sockets");
+
+        Assert.Equal(7, sockets.Value);
+        Assert.Equal(new Dictionary<string, string?> { ["path"] = "redirect" }, sockets.Tags);
+    }
+
+    [Fact]
+    public async Task Exposition_UdpFamilies_AreTypedDescribedAndCarryEveryDropReason()
+    {
+        var eth1 = new InboundStats("eth1");
+        eth1.Udp.FlowOpened();
+        eth1.Udp.Up(64);
+        eth1.Udp.Down(64);
+        eth1.Udp.Drop(UdpDropReason.Fragmented);
+        using var metrics = new ProxyMetrics(
+            () => [new MeteredInbound("server", null, new InboundStats("server")), new MeteredInbound("tproxy", "eth1", eth1)],
+            new SessionTable(),
+            () => new Dictionary<string, (long, long)>(),
+            () => new MeteredReplySockets("tproxy", 2));
+        var port = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
+        using var provider = MetricsService.Export($"http://127.0.0.1:{port}/metrics/");
+        using var http = new HttpClient();
+
+        var text = PrometheusText.Parse(await http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics")));
+
+        var expected = new Dictionary<string, string>
+        {
+            ["transparentsocks_udp_flows_active"] = "gauge",
+            ["transparentsocks_udp_flows_total"] = "counter",
+            ["transparentsocks_udp_datagrams_total"] = "counter",
+            ["transparentsocks_udp_bytes_total"] = "counter",
+            ["transparentsocks_udp_dropped_total"] = "counter",
+            ["transparentsocks_udp_evictions_total"] = "counter",
+            ["transparentsocks_udp_association_failures_total"] = "counter",
+            ["transparentsocks_udp_reply_sockets"] = "gauge",
+        };
+        var udp = text.Families.Where(f => f.Name.StartsWith("transparentsocks_udp_", StringComparison.Ordinal)).ToList();
+        Assert.Equal(expected.Keys.Order(), udp.Select(f => f.Name).Order());
+        Assert.All(udp, f =>
+        {
+            Assert.Equal(expected[f.Name], f.Type);
+            Assert.False(string.IsNullOrWhiteSpace(f.Help), f.Name);
+        });
+        (string Name, string Value)[][] inbounds = [[("path", "server")], [("iface", "eth1"), ("path", "tproxy")]];
+        foreach (var labels in inbounds)
+        {
+            var reasons = text.Family("transparentsocks_udp_dropped_total").Samples
+                .Where(s => labels.All(l => s.Labels.GetValueOrDefault(l.Name) == l.Value) && s.Labels.ContainsKey("iface") == labels.Length > 1)
+                .Select(s => s.Labels["reason"]);
+            Assert.Equal(DropReasons.Order(), reasons.Order());
+        }
+
+        Assert.Equal(1, text.Value("transparentsocks_udp_dropped_total", ("iface", "eth1"), ("path", "tproxy"), ("reason", "fragmented")));
+        Assert.Equal(64, text.Value("transparentsocks_udp_bytes_total", ("direction", "down"), ("iface", "eth1"), ("path", "tproxy")));
+        Assert.Equal(1, text.Value("transparentsocks_udp_datagrams_total", ("direction", "up"), ("iface", "eth1"), ("path", "tproxy")));
+        Assert.Equal(1, text.Value("transparentsocks_udp_flows_active", ("iface", "eth1"), ("path", "tproxy")));
+        Assert.Equal(2, text.Value("transparentsocks_udp_reply_sockets", ("path", "tproxy")));
     }
 
     [Fact]

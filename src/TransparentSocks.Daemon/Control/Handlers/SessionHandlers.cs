@@ -3,7 +3,9 @@ using static TransparentSocks.Daemon.Control.Handlers.Replies;
 
 namespace TransparentSocks.Daemon.Control.Handlers;
 
-/// <summary><c>GET /v1/sessions</c>: the live session table, filtered by inbound and cut to a limit.</summary>
+/// <summary>
+/// <c>GET /v1/sessions</c>: the live TCP sessions and UDP flows, filtered by inbound, each list cut to the limit.
+/// </summary>
 internal sealed class SessionHandlers(ProxyService proxy)
 {
     private readonly ProxyService _proxy = proxy;
@@ -32,6 +34,21 @@ internal sealed class SessionHandlers(ProxyService proxy)
             BytesRx = s.Counters.BytesDown,
             AgeSeconds = Math.Round((now - s.StartedAt).TotalSeconds, 1),
         }).ToList();
-        return Ok(new SessionsResponse(all.Count, list), Json.SessionsResponse);
+        var flows = _proxy.Engine.UdpFlows().Where(f => string.IsNullOrEmpty(iface) || f.Ingress == iface).ToList();
+        var udp = flows.Take(limit).Select(f => new UdpSessionInfo
+        {
+            Inbound = f.Ingress,
+            Client = f.Client.ToString(),
+            Destination = f.Destination.ToString(),
+            Upstream = f.Upstream.Length == 0 ? null : f.Upstream,
+            State = f.State,
+            DatagramsTx = f.DatagramsUp,
+            BytesTx = f.BytesUp,
+            DatagramsRx = f.DatagramsDown,
+            BytesRx = f.BytesDown,
+            AgeSeconds = Math.Round((now - f.Opened).TotalSeconds, 1),
+            IdleSeconds = Math.Round(f.Idle.TotalSeconds, 1),
+        }).ToList();
+        return Ok(new SessionsResponse(all.Count, list, flows.Count, udp), Json.SessionsResponse);
     }
 }

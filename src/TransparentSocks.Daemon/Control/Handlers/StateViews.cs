@@ -36,6 +36,15 @@ internal sealed class StateViews(ProxyService proxy)
                 Fwmark = $"0x{transparent.Fwmark.ToString("x", CultureInfo.InvariantCulture)}",
                 RouteTable = transparent.RouteTable,
                 ActiveSessions = _proxy.TransparentPath?.Interfaces.Sum(i => i.Stats.Active) ?? 0,
+                Udp = _proxy.TransparentPath?.Udp is { } udp
+                    ? new TransparentUdpInfo
+                    {
+                        ActiveFlows = udp.FlowCount,
+                        MaxFlows = udp.Settings.MaxFlows,
+                        ReplySockets = udp.ReplySocketCount,
+                        MaxReplySockets = udp.Settings.MaxReplySockets,
+                    }
+                    : null,
             },
             Interfaces = await InterfacesAsync().ConfigureAwait(false),
         };
@@ -76,6 +85,7 @@ internal sealed class StateViews(ProxyService proxy)
             BytesUp = up,
             BytesDown = down,
             Failures = Failures(stats),
+            Udp = Udp(stats.Udp),
         };
     }
 
@@ -108,6 +118,7 @@ internal sealed class StateViews(ProxyService proxy)
                 BytesDown = down,
                 ConnectFailures = iface.Stats.TotalDialFailures,
                 Failures = Failures(iface.Stats),
+                Udp = path.Udp is null ? null : Udp(iface.Stats.Udp),
             });
         }
 
@@ -164,7 +175,23 @@ internal sealed class StateViews(ProxyService proxy)
             Connections = dialers.Sum(d => d.Connections),
             Failures = dialers.Sum(d => d.Failures),
             PooledIdle = dialers.Sum(d => d.PooledIdle),
+            UdpAssociations = dialers.Sum(d => d.UdpAssociations),
         };
+
+    /// <summary>One inbound's UDP counters; every drop reason is listed, so a script can read any of them.</summary>
+    internal static UdpInfo Udp(UdpStats udp) => new()
+    {
+        ActiveFlows = udp.Active,
+        TotalFlows = udp.Total,
+        DatagramsUp = udp.DatagramsUp,
+        BytesUp = udp.BytesUp,
+        DatagramsDown = udp.DatagramsDown,
+        BytesDown = udp.BytesDown,
+        Evicted = udp.Evicted,
+        AssociationFailures = udp.FailedOpens,
+        Dropped = udp.DroppedTotal,
+        Drops = UdpStats.Reasons.ToDictionary(r => r.ToReason(), udp.Dropped),
+    };
 
     private (long Up, long Down) Bytes(InboundStats stats) => _proxy.Sessions.BytesOf(stats);
 
