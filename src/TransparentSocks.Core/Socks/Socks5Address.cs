@@ -32,12 +32,16 @@ internal static class Socks5Address
             return raw.IsInvalid ? ParseResult<Destination>.Invalid(raw.Error) : ParseResult<Destination>.NeedMore(raw.Needed);
         }
 
-        var at = raw.Value;
-        var bytes = input.Slice(at.Offset, at.Length);
-        var destination = at.Type == Socks5AddressType.DomainName
+        return ParseResult<Destination>.Done(ToDestination(input, raw.Value), raw.Consumed);
+    }
+
+    /// <summary>The destination an address read in place names; <paramref name="message"/> is what its offset counts from.</summary>
+    public static Destination ToDestination(ReadOnlySpan<byte> message, Socks5AddressSpan at)
+    {
+        var bytes = message.Slice(at.Offset, at.Length);
+        return at.Type == Socks5AddressType.DomainName
             ? Destination.FromHost(Encoding.Latin1.GetString(bytes), at.Port)
             : Destination.FromAddress(new IPAddress(bytes), at.Port);
-        return ParseResult<Destination>.Done(destination, raw.Consumed);
     }
 
     /// <summary>

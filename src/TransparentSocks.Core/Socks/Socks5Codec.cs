@@ -226,26 +226,15 @@ public static class Socks5Codec
     /// </summary>
     public static ParseResult<Socks5UdpHeader> ParseUdpHeader(ReadOnlySpan<byte> datagram)
     {
-        if ((datagram.Length >= 1 && datagram[0] != 0) || (datagram.Length >= 2 && datagram[1] != 0))
+        var frame = ParseUdpFrame(datagram);
+        if (!frame.IsDone)
         {
-            return ParseResult<Socks5UdpHeader>.Invalid(Socks5ParseError.ReservedNotZero);
+            return frame.IsInvalid ? ParseResult<Socks5UdpHeader>.Invalid(frame.Error) : ParseResult<Socks5UdpHeader>.NeedMore();
         }
 
-        if (datagram.Length < 3)
-        {
-            return ParseResult<Socks5UdpHeader>.NeedMore();
-        }
-
-        var address = Socks5Address.Parse(datagram[3..]);
-        if (address.Status != ParseStatus.Done)
-        {
-            return address.IsInvalid
-                ? ParseResult<Socks5UdpHeader>.Invalid(address.Error)
-                : ParseResult<Socks5UdpHeader>.NeedMore();
-        }
-
-        var length = 3 + address.Consumed;
-        return ParseResult<Socks5UdpHeader>.Done(new Socks5UdpHeader(datagram[2], address.Value, length), length);
+        var header = frame.Value;
+        return ParseResult<Socks5UdpHeader>.Done(
+            new Socks5UdpHeader(header.Fragment, Socks5Address.ToDestination(datagram, header.Address), header.HeaderLength), frame.Consumed);
     }
 
     /// <summary>

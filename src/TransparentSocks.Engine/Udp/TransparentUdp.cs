@@ -568,9 +568,10 @@ public sealed class TransparentUdp : IUdpSweepable, IDisposable
             for (var i = 0; i < _pendingCount; i++)
             {
                 ArrayPool<byte>.Shared.Return(_pending![i].Buffer);
-                _pending[i] = default;
             }
 
+            // The queue is only needed while an association opens; a flow can live for hours without it.
+            _pending = null;
             _pendingCount = 0;
         }
 
