@@ -87,6 +87,21 @@ internal static class Connector
         return DialResult.Fail(Classify(error), $"connect {endPoint}: {error.Describe()}");
     }
 
+    /// <summary>
+    /// Resolves and connects to an upstream proxy. Whatever stops us reaching it, the destination was never tried:
+    /// to the client it is the upstream that failed, so every failure but exhaustion reads as UpstreamUnavailable.
+    /// </summary>
+    public static async ValueTask<DialResult> ConnectToUpstreamAsync(Destination server, Loop loop, ConnectOptions options, CancellationToken cancellationToken)
+    {
+        var (addresses, unresolved) = await ResolveAsync(server, options.Timeout, cancellationToken).ConfigureAwait(false);
+        var connected = addresses.Length == 0
+            ? unresolved
+            : await ConnectAnyAsync(addresses, server.Port, loop, options, cancellationToken).ConfigureAwait(false);
+        return connected.Succeeded || connected.Error == DialError.ResourceExhausted
+            ? connected
+            : DialResult.Fail(DialError.UpstreamUnavailable, connected.Detail ?? "unreachable");
+    }
+
     public static DialError Classify(Errno error) => error switch
     {
         Errno.ECONNREFUSED => DialError.Refused,

@@ -214,17 +214,10 @@ public sealed class Socks5Dialer : IDialer, IAsyncDisposable, IDisposable
     /// </summary>
     private async ValueTask<DialResult> OpenAsync(Loop loop, CancellationToken cancellationToken)
     {
-        var options = new ConnectOptions(_settings.ConnectTimeout, _settings.Mark);
-        var (addresses, unresolved) = await Connector.ResolveAsync(_settings.Server, _settings.ConnectTimeout, cancellationToken).ConfigureAwait(false);
-        var connected = addresses.Length == 0
-            ? unresolved
-            : await Connector.ConnectAnyAsync(addresses, _settings.Server.Port, loop, options, cancellationToken).ConfigureAwait(false);
+        var connected = await Connector.ConnectToUpstreamAsync(_settings.Server, loop, new ConnectOptions(_settings.ConnectTimeout, _settings.Mark), cancellationToken).ConfigureAwait(false);
         if (!connected.Succeeded)
         {
-            // Whatever stopped us reaching the proxy, the destination was never tried: to the client it is the upstream that failed.
-            return connected.Error == DialError.ResourceExhausted
-                ? connected
-                : DialResult.Fail(DialError.UpstreamUnavailable, connected.Detail ?? "unreachable");
+            return connected;
         }
 
         var socket = connected.Socket!;
