@@ -38,7 +38,8 @@ public sealed class Microsocks : IAsyncDisposable
         IPAddress listen,
         string? user = null,
         string? pass = null,
-        string? networkNamespace = null)
+        string? networkNamespace = null,
+        int port = 0)
     {
         if ((user is null) != (pass is null))
         {
@@ -49,7 +50,8 @@ public sealed class Microsocks : IAsyncDisposable
         for (var attempt = 0; attempt < StartAttempts; attempt++)
         {
             // Another test may grab the port between allocation and bind; a fresh port usually fixes that.
-            var endPoint = new IPEndPoint(listen, PortAllocator.GetFreeTcpPort(listen));
+            // A given port (an upstream brought back where it was) is tried as it is.
+            var endPoint = new IPEndPoint(listen, port != 0 ? port : PortAllocator.GetFreeTcpPort(listen));
             var arguments = new List<string>
             {
                 "-i", listen.ToString(),

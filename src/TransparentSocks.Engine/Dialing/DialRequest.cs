@@ -7,7 +7,8 @@ namespace TransparentSocks.Engine.Dialing;
 /// <param name="Loop">The event loop of the inbound socket. A freshly dialed outbound socket joins it, so both sides of the session run on one thread; a pooled upstream connection keeps the loop it was opened on.</param>
 /// <param name="Addresses">The destination's addresses when the route step resolved its name here and the
 /// destination policy let them through; null for an address, or a name the dialer resolves (or passes on) itself.</param>
-public readonly record struct DialRequest(Destination Destination, Loop Loop, IReadOnlyList<IPAddress>? Addresses = null);
+/// <param name="ClientAddress">Who asked, for a group's <c>hash</c> policy; null when it does not matter.</param>
+public readonly record struct DialRequest(Destination Destination, Loop Loop, IReadOnlyList<IPAddress>? Addresses = null, IPAddress? ClientAddress = null);
 
 public readonly struct DialResult
 {

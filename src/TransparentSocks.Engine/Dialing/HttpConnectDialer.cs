@@ -29,7 +29,7 @@ public sealed record HttpConnectDialerSettings
 /// then a CONNECT and a response head read exactly to its empty line, so the tunnel's first bytes stay in the socket
 /// for the relay. HTTP proxies carry no UDP: a UDP flow through one fails, and is counted.
 /// </summary>
-public sealed class HttpConnectDialer : IDialer
+public sealed class HttpConnectDialer : IProbeableDialer
 {
     private readonly HttpConnectDialerSettings _settings;
     private readonly byte[] _username = [];
@@ -72,6 +72,31 @@ public sealed class HttpConnectDialer : IDialer
         var result = UdpAssociateResult.Fail(DialError.UpstreamRejected, $"upstream {_settings.Server} is an HTTP proxy, which carries no UDP");
         Stats.AssociationCompleted(result);
         return ValueTask.FromResult(result);
+    }
+
+    /// <summary>
+    /// A health check: the TCP connect and, with a target, a CONNECT to it (an HTTP proxy has no handshake of its
+    /// own, so without a target the connect is all there is to check).
+    /// </summary>
+    public async ValueTask<(HealthReason Reason, string? Detail)> ProbeAsync(Loop loop, Destination? target, CancellationToken cancellationToken)
+    {
+        if (target is not { } to)
+        {
+            var connected = await Socks5Dialer.ProbeConnectAsync(_settings.Server, loop, new ConnectOptions(_settings.ConnectTimeout, _settings.Mark), cancellationToken).ConfigureAwait(false);
+            connected.Socket?.Dispose();
+            return (connected.Reason, connected.Detail);
+        }
+
+        var result = await DialCoreAsync(to, loop, cancellationToken).ConfigureAwait(false);
+        result.Socket?.Dispose();
+        return result.Error switch
+        {
+            DialError.None => (HealthReason.None, null),
+            DialError.UpstreamUnavailable => (HealthReason.Refused, result.Detail),
+            DialError.UpstreamAuthFailed => (HealthReason.Auth, result.Detail),
+            DialError.UpstreamRejected => (HealthReason.Target, result.Detail),
+            _ => (HealthReason.Handshake, result.Detail),
+        };
     }
 
     private async ValueTask<DialResult> DialCoreAsync(Destination destination, Loop loop, CancellationToken cancellationToken)

@@ -54,7 +54,7 @@ public sealed record Socks5DialerSettings
 /// With <see cref="Socks5DialerSettings.Pooling"/> the first two steps are done ahead of time (see
 /// <see cref="UpstreamPool"/>). Dispose it to close the pool; without pooling there is nothing to release.
 /// </summary>
-public sealed class Socks5Dialer : IDialer, IAsyncDisposable, IDisposable
+public sealed class Socks5Dialer : IProbeableDialer, IAsyncDisposable, IDisposable
 {
     private readonly Socks5DialerSettings _settings;
     private readonly byte[] _username = [];
@@ -122,6 +122,56 @@ public sealed class Socks5Dialer : IDialer, IAsyncDisposable, IDisposable
         var result = await Socks5UdpAssociation.OpenAsync(runtime, stats, OpenAsync, _settings.Server, _settings.Mark, cancellationToken).ConfigureAwait(false);
         Stats.AssociationCompleted(result);
         return result;
+    }
+
+    /// <summary>A health check: connect, greet and authenticate, and with a target CONNECT to it; each step names its failure.</summary>
+    public async ValueTask<(HealthReason Reason, string? Detail)> ProbeAsync(Loop loop, Destination? target, CancellationToken cancellationToken)
+    {
+        var connected = await ProbeConnectAsync(_settings.Server, loop, new ConnectOptions(_settings.ConnectTimeout, _settings.Mark), cancellationToken).ConfigureAwait(false);
+        if (connected.Socket is not { } socket)
+        {
+            return (connected.Reason, connected.Detail);
+        }
+
+        using (socket)
+        using (Connector.AbortOnCancel(socket, cancellationToken))
+        {
+            socket.SetTimeout(_settings.HandshakeTimeout);
+            var outcome = await Socks5Client.AuthenticateAsync(socket, new Socks5ClientHandshake(_username, _password)).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (!outcome.Ok)
+            {
+                return (outcome.Error == DialError.UpstreamAuthFailed ? HealthReason.Auth : HealthReason.Handshake, outcome.Detail);
+            }
+
+            if (target is { } to)
+            {
+                outcome = await Socks5Client.RequestAsync(socket, Socks5Command.Connect, to).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                if (!outcome.Ok)
+                {
+                    return (HealthReason.Target, outcome.Error == DialError.UpstreamRejected ? $"CONNECT {to}: {outcome.Reply}" : outcome.Detail);
+                }
+            }
+        }
+
+        return (HealthReason.None, null);
+    }
+
+    /// <summary>The connect step of a health check, with refused and timed out told apart.</summary>
+    internal static async ValueTask<(LinuxSocket? Socket, HealthReason Reason, string? Detail)> ProbeConnectAsync(
+        Destination server, Loop loop, ConnectOptions options, CancellationToken cancellationToken)
+    {
+        var (addresses, unresolved) = await Connector.ResolveAsync(server, options.Timeout, cancellationToken).ConfigureAwait(false);
+        if (addresses.Length == 0)
+        {
+            return (null, HealthReason.Refused, unresolved.Detail);
+        }
+
+        var connected = await Connector.ConnectAnyAsync(addresses, server.Port, loop, options, cancellationToken).ConfigureAwait(false);
+        return connected.Succeeded
+            ? (connected.Socket, HealthReason.None, null)
+            : (null, connected.Error == DialError.TimedOut ? HealthReason.Timeout : HealthReason.Refused, connected.Detail);
     }
 
     /// <summary>Stops refilling and closes the idle pooled connections; opens in flight close theirs as they finish.</summary>

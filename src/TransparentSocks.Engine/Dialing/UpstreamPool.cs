@@ -130,6 +130,28 @@ internal sealed class UpstreamPool : IAsyncDisposable, IDisposable
         }
     }
 
+    /// <summary>The upstream was marked down: its idle connections are closed; refills resume as it answers again.</summary>
+    public void Drain()
+    {
+        IdleConnection[] idle;
+        lock (_lock)
+        {
+            idle = [.. _idle];
+            _idle.Clear();
+            _stats.SetPooledIdle(0);
+        }
+
+        foreach (var connection in idle)
+        {
+            connection.Socket.Dispose();
+        }
+
+        if (idle.Length > 0)
+        {
+            _stats.PoolDiscard(idle.Length);
+        }
+    }
+
     /// <summary>A dial just reached the upstream on its own: the pool may stop backing off.</summary>
     public void UpstreamReachable()
     {

@@ -62,4 +62,10 @@ internal static partial class Log
 
     [LoggerMessage(1206, LogLevel.Debug, "udp {Ingress}: association {Client} closed ({Reason}): {Up} datagrams up, {Down} down")]
     public static partial void UdpAssociationClosed(ILogger logger, string ingress, IPEndPoint client, string reason, long up, long down);
+
+    [LoggerMessage(1300, LogLevel.Warning, "group {Group}: upstream {Member} is down ({Reason}): {Detail}")]
+    public static partial void UpstreamDown(ILogger logger, string group, string member, string reason, string detail);
+
+    [LoggerMessage(1301, LogLevel.Information, "group {Group}: upstream {Member} is up again")]
+    public static partial void UpstreamUp(ILogger logger, string group, string member);
 }

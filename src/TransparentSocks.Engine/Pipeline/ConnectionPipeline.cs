@@ -231,7 +231,7 @@ public sealed class ConnectionPipeline
             }
         }
 
-        return await route.Dialer.DialAsync(new DialRequest(destination, loop, addresses)).ConfigureAwait(false);
+        return await route.Dialer.DialAsync(new DialRequest(destination, loop, addresses, session.ClientEndPoint.Address)).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -33,6 +33,7 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
     private readonly Registration _registration;
     private int _fd;
     private long _deadlineMs;
+    private Action? _closed;
 
     private LinuxSocket(int fd, Loop loop)
     {
@@ -56,6 +57,13 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
     }
 
     public bool IsAborted => Readable.AbortError != Errno.None;
+
+    /// <summary>Called once when the socket closes: a group's count of what is open through one upstream.</summary>
+    public Action? Closed
+    {
+        get => Volatile.Read(ref _closed);
+        set => Volatile.Write(ref _closed, value);
+    }
 
     public void SetTimeout(TimeSpan? timeout)
         => DeadlineMs = timeout is { } t && t > TimeSpan.Zero ? Environment.TickCount64 + (long)t.TotalMilliseconds : 0;
@@ -424,6 +432,7 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
         _registration.Unregister();
         Sys.close(fd);
         Abort(Errno.ECANCELED);
+        Interlocked.Exchange(ref _closed, null)?.Invoke();
     }
 
     public void Dispose() => Close(reset: false);
