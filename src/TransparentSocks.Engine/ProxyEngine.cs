@@ -24,7 +24,7 @@ public sealed class ProxyEngine : IDisposable
     {
         _loops = new EventLoopGroup(workers);
         _loggerFactory = loggerFactory;
-        Udp = new UdpRuntime(_loops.Next());
+        Udp = new UdpRuntime(new EventLoop("ts-udp"), loggerFactory.CreateLogger("TransparentSocks.Udp"), ownsLoop: true);
         _pipeline = new ConnectionPipeline(_loops, Sessions, loggerFactory.CreateLogger("TransparentSocks.Pipeline"), Udp);
     }
 

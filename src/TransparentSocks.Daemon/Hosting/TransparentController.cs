@@ -163,7 +163,8 @@ internal sealed class TransparentController : IAsyncDisposable
 
     /// <summary>Whether moving to <paramref name="next"/> needs the path torn down and built again.</summary>
     public static bool IsStructuralChange(TransparentOptions current, TransparentOptions next)
-        => current.Mode != next.Mode || current.Port != next.Port || current.IPv6 != next.IPv6 || current.Udp != next.Udp || current.Fwmark != next.Fwmark
+        => current.Mode != next.Mode || current.Port != next.Port || current.IPv6 != next.IPv6 || current.Udp != next.Udp || current.MaxUdpFlows != next.MaxUdpFlows
+           || current.Fwmark != next.Fwmark
            || current.RouteTable != next.RouteTable || current.RulePriority != next.RulePriority;
 
     public async Task StopAsync(TimeSpan drain)

@@ -61,6 +61,21 @@ public sealed class LruMap<TKey, TValue>
         return true;
     }
 
+    /// <summary>Finds <paramref name="key"/> and when it was last touched, without touching it.</summary>
+    public bool TryPeek(TKey key, out TValue value, out long stamp)
+    {
+        if (!_index.TryGetValue(key, out var slot))
+        {
+            value = default!;
+            stamp = 0;
+            return false;
+        }
+
+        value = _values[slot];
+        stamp = _stamps[slot];
+        return true;
+    }
+
     /// <summary>
     /// Adds <paramref name="key"/> as the most recent entry. When the map is full, the oldest entry makes room and is
     /// returned through <paramref name="evicted"/> so its owner can close what it holds. Throws when the key exists.

@@ -17,8 +17,10 @@ namespace TransparentSocks.Engine.Udp;
 /// </remarks>
 internal sealed class ReplySockets : IUdpReceiver
 {
+    // A refusal is retried after this, however often the remote talks: a passing EMFILE must not drop its replies for good.
+    private const long RefusalRetryMs = 5000;
+
     private readonly UdpRuntime _runtime;
-    private readonly TimeSpan _idle;
 
     // A null value is a remembered refusal (a local address, a port that cannot be shared), so a stream of replies
     // from it costs one probe, not one per datagram.
@@ -28,7 +30,7 @@ internal sealed class ReplySockets : IUdpReceiver
     public ReplySockets(UdpRuntime runtime, int capacity, TimeSpan idle)
     {
         _runtime = runtime;
-        _idle = idle;
+        Idle = idle;
         _sockets = new LruMap<UdpEndpoint, UdpSocket?>(capacity);
     }
 
@@ -37,12 +39,27 @@ internal sealed class ReplySockets : IUdpReceiver
 
     public int Capacity => _sockets.Capacity;
 
+    /// <summary>How long an unused reply socket stays open; changes with the flows' timeout on reload.</summary>
+    public TimeSpan Idle { get; set; }
+
     /// <summary>The socket to reply from <paramref name="source"/>; null when there can be none. Under the gate.</summary>
     public UdpSocket? Get(UdpEndpoint source, long now)
     {
-        if (_sockets.TryGet(source, out var cached, now))
+        // A socket is touched on use; a refusal keeps its first stamp, so it is retried once it is old enough.
+        if (_sockets.TryPeek(source, out var cached, out var stamp))
         {
-            return cached;
+            if (cached is not null)
+            {
+                _ = _sockets.TryGet(source, out _, now);
+                return cached;
+            }
+
+            if (now - stamp < RefusalRetryMs)
+            {
+                return null;
+            }
+
+            _ = _sockets.Remove(source, out _);
         }
 
         var socket = OpenFor(source);
@@ -63,7 +80,7 @@ internal sealed class ReplySockets : IUdpReceiver
     public void Sweep(long now)
     {
         _expired.Clear();
-        _sockets.CollectOlderThan(now - (long)_idle.TotalMilliseconds, _expired);
+        _sockets.CollectOlderThan(now - (long)Idle.TotalMilliseconds, _expired);
         foreach (var (key, _, _) in _expired)
         {
             if (_sockets.Remove(key, out var socket))
@@ -123,7 +140,11 @@ internal sealed class ReplySockets : IUdpReceiver
         return socket;
     }
 
-    /// <summary>Whether <paramref name="address"/> is one of this host's: only then does a plain bind to it (port 0) succeed.</summary>
+    /// <summary>
+    /// Whether <paramref name="address"/> is one of this host's. A UDP connect makes the kernel pick the source it
+    /// would send from, without sending anything: for an address of this host that is the address itself. (A probe
+    /// bind would not do: with ip_nonlocal_bind, common on VRRP routers, every bind succeeds.)
+    /// </summary>
     private bool IsLocal(UdpEndpoint address)
     {
         if (UdpSocket.TryOpen(address.Family, _runtime.Loop, null, out var probe) != Errno.None)
@@ -131,14 +152,25 @@ internal sealed class ReplySockets : IUdpReceiver
             return true;
         }
 
-        if (probe!.IsIPv6)
+        try
         {
-            _ = probe.SetV6Only(true);
-        }
+            if (probe!.IsIPv6)
+            {
+                _ = probe.SetV6Only(true);
+            }
 
-        var error = probe.Bind(address.WithPort(0));
-        probe.Close();
-        return error != Errno.EADDRNOTAVAIL;
+            var error = probe.Connect(address.WithPort(9));
+            if (error is Errno.ENETUNREACH or Errno.EHOSTUNREACH)
+            {
+                return false;
+            }
+
+            return error != Errno.None || !probe.TryGetLocalEndpoint(out var source) || source.WithPort(0) == address.WithPort(0);
+        }
+        finally
+        {
+            probe!.Close();
+        }
     }
 
     /// <summary>Nothing should arrive; whatever does is read and dropped so it cannot pile up.</summary>

@@ -285,7 +285,14 @@ internal sealed class ServerUdpAssociation : IUdpReceiver, IUdpAssociationOwner,
         // Direct: the name is resolved here, once per name in a row, and the policy sees the address.
         if (SameName(address) && !_lastNameAddress.IsUnspecified)
         {
-            _stats.Drop(UdpDropReason.SendFailed, _outbound.Enqueue(slot, payloadAt, payloadLength, _lastNameAddress.WithPort(frame.Address.Port)));
+            // The name was checked with the port it came with; the policy is port-specific (the daemon's own endpoints).
+            var resolved = _lastNameAddress.WithPort(frame.Address.Port);
+            if (!IsAllowed(resolved))
+            {
+                return UdpDropReason.Denied;
+            }
+
+            _stats.Drop(UdpDropReason.SendFailed, _outbound.Enqueue(slot, payloadAt, payloadLength, resolved));
             CountUp(payloadLength);
             return null;
         }

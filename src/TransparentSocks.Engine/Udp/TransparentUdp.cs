@@ -32,6 +32,7 @@ public sealed record UdpFlowInfo(
 public sealed class TransparentUdp : IUdpSweepable, IDisposable
 {
     private const int MaxPending = 8;
+    private const int MaxConcurrentOpens = 256;
     private static readonly TimeSpan RetryAfterFailure = TimeSpan.FromSeconds(2);
 
     private readonly UdpRuntime _runtime;
@@ -43,6 +44,9 @@ public sealed class TransparentUdp : IUdpSweepable, IDisposable
     private readonly Dictionary<string, UdpIngress> _ingresses = new(StringComparer.Ordinal);
     private readonly List<(FlowKey Key, UdpFlow Value, long Stamp)> _expired = [];
     private int _nextIngressId;
+    private int _opening;
+    private TimeSpan _timeout;
+    private TimeSpan _dnsTimeout;
     private bool _stopped;
 
     public TransparentUdp(UdpRuntime runtime, TransparentUdpSettings settings, DestinationPolicy policy, ILogger logger)
@@ -51,6 +55,8 @@ public sealed class TransparentUdp : IUdpSweepable, IDisposable
         _settings = settings;
         _policy = policy;
         _logger = logger;
+        _timeout = settings.Timeout;
+        _dnsTimeout = settings.DnsTimeout;
         _flows = new LruMap<FlowKey, UdpFlow>(settings.MaxFlows);
         _replies = new ReplySockets(runtime, settings.MaxReplySockets, settings.Timeout);
         runtime.AddSweepable(this);
@@ -153,10 +159,21 @@ public sealed class TransparentUdp : IUdpSweepable, IDisposable
         }
     }
 
+    /// <summary>New idle timeouts for every flow, from the next sweep on (a reload). The cap is fixed for the path's life.</summary>
+    public void UpdateTimeouts(TimeSpan timeout, TimeSpan dnsTimeout)
+    {
+        lock (_runtime.Gate)
+        {
+            _timeout = timeout;
+            _dnsTimeout = dnsTimeout;
+            _replies.Idle = timeout;
+        }
+    }
+
     void IUdpSweepable.Sweep(long nowMs)
     {
-        var dns = (long)_settings.DnsTimeout.TotalMilliseconds;
-        var all = (long)_settings.Timeout.TotalMilliseconds;
+        var dns = (long)_dnsTimeout.TotalMilliseconds;
+        var all = (long)_timeout.TotalMilliseconds;
         _expired.Clear();
         _flows.CollectOlderThan(nowMs - Math.Min(dns, all), _expired);
         foreach (var (key, flow, stamp) in _expired)
@@ -205,12 +222,28 @@ public sealed class TransparentUdp : IUdpSweepable, IDisposable
     /// <summary>One datagram from a client, in the batch's slot <paramref name="slot"/>. Under the gate.</summary>
     private void OnClientDatagram(UdpIngress ingress, int slot, UdpEndpoint client, UdpEndpoint destination, int length, long now)
     {
+        // An IPv6 client's datagram to an IPv4-mapped address would reach IPv4 (the gateway's loopback included)
+        // past the IPv4 bypass rules; the reply could not come back from a matching source anyway.
+        if (destination.IsIPv4 != client.IsIPv4)
+        {
+            ingress.Stats.Drop(UdpDropReason.Denied);
+            return;
+        }
+
         var key = new FlowKey(client, ingress.Id);
         if (!_flows.TryGet(key, out var flow, now))
         {
             if (!IsAllowed(destination))
             {
                 ingress.Stats.Drop(UdpDropReason.Denied);
+                return;
+            }
+
+            // Each open holds a socket and a timer until the upstream answers; a spray of new client ports at a
+            // stalling upstream must not turn into an unbounded number of them.
+            if (_opening >= MaxConcurrentOpens)
+            {
+                ingress.Stats.Drop(UdpDropReason.UpstreamUnavailable);
                 return;
             }
 
@@ -224,16 +257,17 @@ public sealed class TransparentUdp : IUdpSweepable, IDisposable
             ingress.Stats.FlowOpened();
             flow.StartOpen();
         }
-        else if (!flow.LastAllowed.Equals(destination))
+        else if (!flow.WasAllowed(destination))
         {
-            // The policy needs an IPAddress; checking only when the destination changes keeps a stream allocation-free.
+            // The policy needs an IPAddress; a flow remembers the last few destinations it let through, so a client
+            // that talks to a handful of servers (a resolver's upstreams, STUN) does not allocate per datagram.
             if (!IsAllowed(destination))
             {
                 ingress.Stats.Drop(UdpDropReason.Denied);
                 return;
             }
 
-            flow.LastAllowed = destination;
+            flow.RememberAllowed(destination);
         }
 
         flow.Send(slot, length, destination, now);
@@ -353,6 +387,11 @@ public sealed class TransparentUdp : IUdpSweepable, IDisposable
                 {
                     Log.UdpCrashed(owner._logger, Name, ex);
                 }
+                finally
+                {
+                    // Never leave pointers into the batch behind: the next read would send other datagrams' bytes.
+                    Stats.Drop(UdpDropReason.SendFailed, runtime.Queue.Flush());
+                }
             }
         }
 
@@ -402,7 +441,10 @@ public sealed class TransparentUdp : IUdpSweepable, IDisposable
         private readonly DateTimeOffset _opened = DateTimeOffset.UtcNow;
         private (byte[] Buffer, int Length, UdpEndpoint Destination)[]? _pending;
         private int _pendingCount;
+        private readonly UdpEndpoint[] _allowed = [firstDestination, default, default, default];
+        private int _nextAllowed = 1;
         private UdpAssociation? _association;
+        private CancellationTokenSource? _open;
         private bool _opening;
         private bool _closed;
         private long _retryAt;
@@ -416,7 +458,13 @@ public sealed class TransparentUdp : IUdpSweepable, IDisposable
 
         public UdpIngress Ingress { get; } = ingress;
 
-        public UdpEndpoint LastAllowed { get; set; } = firstDestination;
+        public bool WasAllowed(UdpEndpoint destination) => Array.IndexOf(_allowed, destination) >= 0 && !destination.Equals(default(UdpEndpoint));
+
+        public void RememberAllowed(UdpEndpoint destination)
+        {
+            _allowed[_nextAllowed] = destination;
+            _nextAllowed = (_nextAllowed + 1) % _allowed.Length;
+        }
 
         /// <summary>The last destination, for the session list.</summary>
         public UdpEndpoint Destination { get; private set; } = firstDestination;
@@ -429,15 +477,23 @@ public sealed class TransparentUdp : IUdpSweepable, IDisposable
             var dialer = Ingress.Dialer;
             _upstream = dialer.Name;
             _opening = true;
-            _ = OpenAsync(dialer);
+            owner._opening++;
+            var open = new CancellationTokenSource();
+            _open = open;
+            _ = OpenAsync(dialer, open);
         }
 
-        private async Task OpenAsync(IDialer dialer)
+        private async Task OpenAsync(IDialer dialer, CancellationTokenSource open)
         {
+            var cancellationToken = open.Token;
             UdpAssociateResult result;
             try
             {
-                result = await dialer.AssociateAsync(owner._runtime, Ingress.Stats).ConfigureAwait(false);
+                result = await dialer.AssociateAsync(owner._runtime, Ingress.Stats, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                result = UdpAssociateResult.Fail(DialError.Other, "the flow closed while its association opened");
             }
             catch (Exception ex)
             {
@@ -448,6 +504,15 @@ public sealed class TransparentUdp : IUdpSweepable, IDisposable
             lock (owner._runtime.Gate)
             {
                 _opening = false;
+                owner._opening--;
+
+                // Whoever takes the source from the field disposes it: here, or Closed after its Cancel returns.
+                if (ReferenceEquals(_open, open))
+                {
+                    _open = null;
+                    open.Dispose();
+                }
+
                 if (_closed)
                 {
                     result.Association?.Close();
@@ -465,7 +530,14 @@ public sealed class TransparentUdp : IUdpSweepable, IDisposable
                 }
 
                 _association = result.Association!;
+
+                // An association the upstream already ended calls OnAssociationClosed from here, closing the flow.
                 _association.Owner = this;
+                if (_closed || _association is null)
+                {
+                    return;
+                }
+
                 Log.UdpFlowOpened(owner._logger, Ingress.Name, Key.Client, Destination, _upstream);
                 for (var i = 0; i < _pendingCount; i++)
                 {
@@ -505,6 +577,20 @@ public sealed class TransparentUdp : IUdpSweepable, IDisposable
                 }
 
                 StartOpen();
+
+                // A dialer that answers at once (direct) has opened it already: this datagram goes out now.
+                if (_association is { } opened)
+                {
+                    Ingress.Stats.Drop(UdpDropReason.SendFailed, opened.Enqueue(slot, UdpBatch.Headroom, length, destination));
+                    CountUp(length);
+                    return;
+                }
+
+                if (_closed || !_opening)
+                {
+                    Ingress.Stats.Drop(UdpDropReason.UpstreamUnavailable);
+                    return;
+                }
             }
 
             // Waiting for the association: keep a few, so a DNS query or a QUIC Initial is not lost to the setup.
@@ -556,6 +642,12 @@ public sealed class TransparentUdp : IUdpSweepable, IDisposable
             }
 
             _closed = true;
+
+            // Cancelling can run the open's continuation right here (it takes the gate again, which is reentrant).
+            var open = _open;
+            _open = null;
+            open?.Cancel();
+            open?.Dispose();
             _association?.Close();
             _association = null;
             ReleasePending();

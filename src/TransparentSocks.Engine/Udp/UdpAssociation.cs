@@ -31,7 +31,25 @@ public abstract class UdpAssociation : IUdpReceiver
     /// <summary>Where drops on the way back are counted: the ingress's counters.</summary>
     protected UdpStats Stats { get; }
 
-    public IUdpAssociationOwner? Owner { get; set; }
+    private IUdpAssociationOwner? _owner;
+    private string? _endedBy;
+
+    /// <summary>
+    /// Who hears of replies and of the end. Set under the gate; an owner that arrives after the upstream already
+    /// ended the association (it closed the control connection right after its reply) is told at once.
+    /// </summary>
+    public IUdpAssociationOwner? Owner
+    {
+        get => _owner;
+        set
+        {
+            _owner = value;
+            if (value is not null && _endedBy is { } reason)
+            {
+                value.OnAssociationClosed(this, reason);
+            }
+        }
+    }
 
     public bool IsClosed { get; private set; }
 
@@ -81,40 +99,57 @@ public abstract class UdpAssociation : IUdpReceiver
                 return;
             }
 
-            var batch = Runtime.Batch;
-            while (!IsClosed)
+            try
             {
-                var error = batch.Receive(socket);
-                if (error == Errno.EAGAIN || error == Errno.EBADF)
-                {
-                    break;
-                }
+                Drain(socket);
+            }
+            catch (Exception ex)
+            {
+                Runtime.ReportCrash("upstream relay", ex);
+            }
+            finally
+            {
+                // Never leave pointers into the batch behind: the next read would send other datagrams' bytes.
+                Stats.Drop(UdpDropReason.SendFailed, Runtime.Queue.Flush());
+            }
+        }
+    }
 
-                if (error != Errno.None)
+    private void Drain(UdpSocket socket)
+    {
+        var batch = Runtime.Batch;
+        while (!IsClosed)
+        {
+            var error = batch.Receive(socket);
+            if (error == Errno.EAGAIN || error == Errno.EBADF)
+            {
+                break;
+            }
+
+            if (error != Errno.None)
+            {
+                // ECONNREFUSED and the like: an ICMP error for an earlier send, queued on the socket. Read on.
+                continue;
+            }
+
+            for (var i = 0; i < batch.Count && !IsClosed; i++)
+            {
+                if (batch.IsTruncated(i))
                 {
-                    // ECONNREFUSED and the like: an ICMP error for an earlier send, queued on the socket. Read on.
+                    Stats.Drop(UdpDropReason.Truncated);
                     continue;
                 }
 
-                for (var i = 0; i < batch.Count && !IsClosed; i++)
+                if (Unwrap(batch, i, out var source, out var offset, out var length) is { } drop)
                 {
-                    if (batch.IsTruncated(i))
-                    {
-                        Stats.Drop(UdpDropReason.Truncated);
-                        continue;
-                    }
-
-                    if (Unwrap(batch, i, out var source, out var offset, out var length) is { } drop)
-                    {
-                        Stats.Drop(drop);
-                        continue;
-                    }
-
-                    Owner?.OnReply(this, source, i, offset, length);
+                    Stats.Drop(drop);
+                    continue;
                 }
 
-                Stats.Drop(UdpDropReason.SendFailed, Runtime.Queue.Flush());
+                Owner?.OnReply(this, source, i, offset, length);
             }
+
+            Stats.Drop(UdpDropReason.SendFailed, Runtime.Queue.Flush());
         }
     }
 
@@ -132,7 +167,8 @@ public abstract class UdpAssociation : IUdpReceiver
             }
 
             Close();
-            Owner?.OnAssociationClosed(this, reason);
+            _endedBy = reason;
+            _owner?.OnAssociationClosed(this, reason);
         }
     }
 }

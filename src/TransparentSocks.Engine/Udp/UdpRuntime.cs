@@ -22,11 +22,17 @@ public sealed class UdpRuntime : IDisposable
 
     private readonly List<IUdpSweepable> _sweepables = [];
     private readonly Timer _sweep;
+    private readonly ILogger? _logger;
+    private readonly bool _ownsLoop;
     private bool _disposed;
 
-    public UdpRuntime(Loop loop)
+    /// <param name="ownsLoop">The runtime disposes <paramref name="loop"/>: the engine gives UDP a loop of its own, so a
+    /// datagram flood keeps one thread busy, not the TCP sessions that share a loop with it.</param>
+    public UdpRuntime(Loop loop, ILogger? logger = null, bool ownsLoop = false)
     {
         Loop = loop;
+        _logger = logger;
+        _ownsLoop = ownsLoop;
         _sweep = new Timer(_ => SweepAll(), null, SweepInterval, SweepInterval);
     }
 
@@ -45,6 +51,15 @@ public sealed class UdpRuntime : IDisposable
     public byte[] Scratch { get; } = GC.AllocateUninitializedArray<byte>(UdpBatch.Headroom + UdpBatch.MaxDatagram);
 
     public bool IsDisposed => _disposed;
+
+    /// <summary>A bug met on the loop thread: logged, and the loop carries on; input from the network cannot stop it.</summary>
+    internal void ReportCrash(string where, Exception exception)
+    {
+        if (_logger is not null)
+        {
+            Logging.Log.UdpCrashed(_logger, where, exception);
+        }
+    }
 
     public static long NowMs => Environment.TickCount64;
 
@@ -76,7 +91,14 @@ public sealed class UdpRuntime : IDisposable
             var now = NowMs;
             foreach (var sweepable in _sweepables.ToArray())
             {
-                sweepable.Sweep(now);
+                try
+                {
+                    sweepable.Sweep(now);
+                }
+                catch (Exception ex)
+                {
+                    ReportCrash("sweep", ex);
+                }
             }
         }
     }
@@ -97,5 +119,9 @@ public sealed class UdpRuntime : IDisposable
         }
 
         _sweep.Dispose();
+        if (_ownsLoop)
+        {
+            Loop.Dispose();
+        }
     }
 }

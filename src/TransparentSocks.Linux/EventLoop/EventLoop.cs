@@ -65,7 +65,7 @@ public sealed unsafe class EventLoop : IDisposable
     public bool IsLoopThread => Thread.CurrentThread == _thread;
 
     /// <summary>Adds <paramref name="fd"/> to the epoll set; its events go to <paramref name="target"/> until unregistered.</summary>
-    internal Registration Register(int fd, IReadinessTarget target)
+    internal Registration Register(int fd, IReadinessTarget target, bool readOnly = false)
     {
         ulong cookie;
         lock (_slotLock)
@@ -93,7 +93,8 @@ public sealed unsafe class EventLoop : IDisposable
         }
 
         var ev = default(epoll_event);
-        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        // A UDP socket never waits to send (a datagram that does not fit is dropped), so its write edges would only wake the loop.
+        ev.events = readOnly ? EPOLLIN | EPOLLET : EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
         ev.data.u64 = cookie;
         if (epoll_ctl(_epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
         {

@@ -31,7 +31,7 @@ public sealed unsafe class UdpSocket : IReadinessTarget, IDisposable
         _fd = fd;
         Family = family;
         Receiver = receiver;
-        _registration = loop.Register(fd, this);
+        _registration = loop.Register(fd, this, readOnly: true);
     }
 
     public int Fd => Volatile.Read(ref _fd);

@@ -14,10 +14,14 @@ public sealed class TransparentControllerTests
     }
 
     [Fact]
-    public void IsStructuralChange_OnlyUdpLimitsChanged_IsAppliedInPlace()
+    public void IsStructuralChange_OnlyUdpTimeoutsChanged_IsAppliedInPlace()
     {
-        var next = new TransparentOptions { UdpTimeoutSeconds = 5, UdpDnsTimeoutSeconds = 1, MaxUdpFlows = 10 };
+        var next = new TransparentOptions { UdpTimeoutSeconds = 5, UdpDnsTimeoutSeconds = 1 };
 
         Assert.False(TransparentController.IsStructuralChange(new TransparentOptions(), next));
     }
+
+    [Fact]
+    public void IsStructuralChange_FlowCapChanged_RebuildsThePath_SinceTheTableIsSizedOnce()
+        => Assert.True(TransparentController.IsStructuralChange(new TransparentOptions(), new TransparentOptions { MaxUdpFlows = 10 }));
 }

@@ -61,7 +61,7 @@ public sealed class Socks5UdpAssociationTests : IDisposable
         private readonly Thread _thread;
         private Socket? _control;
 
-        public ScriptedUpstream(Socks5ReplyCode reply, Func<IPEndPoint, Destination> bound)
+        public ScriptedUpstream(Socks5ReplyCode reply, Func<IPEndPoint, Destination> bound, bool closeAfterReply = false)
         {
             Relay = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             Relay.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -77,6 +77,10 @@ public sealed class Socks5UdpAssociationTests : IDisposable
                 var answer = new byte[Socks5Codec.MaxReplyLength];
                 var n = Socks5Codec.WriteReply(answer, reply, bound((IPEndPoint)Relay.LocalEndPoint!));
                 _control.Send(answer.AsSpan(0, n));
+                if (closeAfterReply)
+                {
+                    _control.Dispose();
+                }
             }) { IsBackground = true };
             _thread.Start();
         }
@@ -197,5 +201,23 @@ public sealed class Socks5UdpAssociationTests : IDisposable
 
         Assert.False(result.Succeeded);
         Assert.Equal(DialError.UpstreamProtocolError, result.Error);
+    }
+
+    [Fact]
+    public async Task UpstreamClosingRightAfterItsReply_TellsTheOwnerWhenItArrives_SoNoFlowIsLeftOnADeadAssociation()
+    {
+        using var upstream = new ScriptedUpstream(Socks5ReplyCode.Succeeded, relay => Destination.FromEndPoint(relay), closeAfterReply: true);
+        var (result, _) = await AssociateAsync(upstream);
+        Assert.True(result.Succeeded, result.ToString());
+        var association = result.Association!;
+        Assert.True(await Poll.UntilAsync(() => association.IsClosed, Wait));
+
+        var recorder = new Recorder(_runtime);
+        lock (_runtime.Gate)
+        {
+            association.Owner = recorder;
+        }
+
+        Assert.Equal("upstream closed the association", await recorder.Closed.Task.WaitAsync(Wait));
     }
 }

@@ -44,8 +44,9 @@ public sealed class TransparentPath : IAsyncDisposable
     public TransparentSettings Settings => Volatile.Read(ref _settings);
 
     /// <summary>
-    /// New limits for sessions and flows accepted from now on: the relay (idle timeout, engine) and the UDP timeouts
-    /// and cap. Mode, port, families and <see cref="TransparentSettings.Udp"/> are kept: changing them rebuilds the path.
+    /// New limits for sessions and flows: the relay (idle timeout, engine) for sessions accepted from now on, and the
+    /// UDP timeouts for every flow. Mode, port, families, <see cref="TransparentSettings.Udp"/> and the flow cap are
+    /// kept: changing them rebuilds the path (the flow table is sized once, so that it never allocates).
     /// </summary>
     public void Update(TransparentSettings next)
     {
@@ -54,8 +55,8 @@ public sealed class TransparentPath : IAsyncDisposable
             Relay = next.Relay,
             UdpTimeout = next.UdpTimeout,
             UdpDnsTimeout = next.UdpDnsTimeout,
-            MaxUdpFlows = next.MaxUdpFlows,
         });
+        Udp?.UpdateTimeouts(next.UdpTimeout, next.UdpDnsTimeout);
         foreach (var iface in Interfaces)
         {
             iface.Refresh();
