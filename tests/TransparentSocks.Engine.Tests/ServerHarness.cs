@@ -41,6 +41,8 @@ internal sealed class ServerHarness : IAsyncDisposable
         TimeSpan? handshakeTimeout = null,
         TimeSpan? idleTimeout = null,
         int maxConnections = 10000,
+        int maxHandshakes = 512,
+        int maxHandshakesPerClient = 32,
         RelayMode engine = RelayMode.Splice,
         IPAddress? listen = null,
         bool udp = true)
@@ -56,6 +58,8 @@ internal sealed class ServerHarness : IAsyncDisposable
             AllowedClients = allowedClients,
             HandshakeTimeout = handshakeTimeout ?? TimeSpan.FromSeconds(10),
             MaxConnections = maxConnections,
+            MaxHandshakes = maxHandshakes,
+            MaxHandshakesPerClient = maxHandshakesPerClient,
             Relay = new RelaySettings { Mode = engine, IdleTimeout = idleTimeout ?? TimeSpan.FromMinutes(5) },
             Udp = udp,
         };

@@ -124,6 +124,7 @@ internal static class ConfigValidator
         ValidateSeconds("server.handshakeTimeout", server.HandshakeTimeoutSeconds, errors);
         ValidateSeconds("server.idleTimeout", server.IdleTimeoutSeconds, errors);
         ValidateAtLeastOne("server.maxHandshakes", server.MaxHandshakes, errors);
+        ValidateAtLeastOne("server.maxHandshakesPerClient", server.MaxHandshakesPerClient, errors);
         ValidateAtLeastOne("server.maxConnections", server.MaxConnections, errors);
         ValidateSeconds("server.udpTimeout", server.UdpTimeoutSeconds, errors, MaxUdpSeconds);
         ValidateRange("server.maxUdpAssociations", server.MaxUdpAssociations, 1, MaxUdpEntries, errors);

@@ -34,6 +34,9 @@ public sealed class ServerOptions
 
     public int MaxHandshakes { get; set; } = 512;
 
+    /// <summary>Handshakes in progress from one source address, so one address cannot hold the whole budget.</summary>
+    public int MaxHandshakesPerClient { get; set; } = 32;
+
     [JsonPropertyName("idleTimeout")]
     public double IdleTimeoutSeconds { get; set; } = 300;
 

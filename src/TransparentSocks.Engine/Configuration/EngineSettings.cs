@@ -31,6 +31,7 @@ public static class EngineSettings
             HandshakeTimeout = server.HandshakeTimeout,
             ResolveTimeout = options.Upstream.ConnectTimeout,
             MaxHandshakes = server.MaxHandshakes,
+            MaxHandshakesPerClient = server.MaxHandshakesPerClient,
             MaxConnections = server.MaxConnections,
             Relay = Relay(options, server.IdleTimeout),
             Udp = server.Udp,

@@ -56,7 +56,7 @@ public sealed class Socks5Server : IInbound, IUdpInbound, IAsyncDisposable
     {
         var settings = Settings;
         return new InboundProfile(
-            InboundName, Stats, _admission, new AdmissionLimits(settings.AllowedClients, settings.MaxConnections, settings.MaxHandshakes),
+            InboundName, Stats, _admission, new AdmissionLimits(settings.AllowedClients, settings.MaxConnections, settings.MaxHandshakes, settings.MaxHandshakesPerClient),
             new Route(Dialer, _policy, settings.ResolveTimeout), settings.Relay, RepliesInBand: true, RequestBufferSize: HandshakeBufferSize,
             Udp: settings.Udp ? new UdpLimits(settings.UdpTimeout, settings.MaxUdpAssociations) : null);
     }

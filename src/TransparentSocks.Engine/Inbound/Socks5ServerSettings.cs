@@ -22,6 +22,9 @@ public sealed record Socks5ServerSettings
 
     public int MaxHandshakes { get; init; } = 512;
 
+    /// <summary>Handshakes in progress from one source address; without it one address could hold every slot.</summary>
+    public int MaxHandshakesPerClient { get; init; } = 32;
+
     public int MaxConnections { get; init; } = 10000;
 
     public RelaySettings Relay { get; init; } = new();

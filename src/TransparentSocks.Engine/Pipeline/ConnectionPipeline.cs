@@ -38,6 +38,9 @@ public sealed class ConnectionPipeline
         /// <summary>Refused before any byte was read (ACL, a limit, shutdown).</summary>
         Rejected,
 
+        /// <summary>Its handshake was evicted to make room for a newer one (the handshake budget was full).</summary>
+        Evicted,
+
         /// <summary>The inbound could not read a request; it has answered if its protocol can.</summary>
         NoRequest,
 
@@ -64,11 +67,11 @@ public sealed class ConnectionPipeline
         LinuxSocket? outbound = null;
         byte[]? buffer = null;
         var admitted = false;
-        var handshaking = false;
+        Handshake? handshake = null;
         try
         {
             // Admission: nothing is read from a client that is not let in.
-            if (profile.Admission.TryAdmit(remote, profile.Limits) is { } refusal)
+            if (profile.Admission.TryAdmit(remote, profile.Limits, client, out handshake) is { } refusal)
             {
                 profile.Stats.ConnectionRejected();
                 Log.ConnectionRejected(_logger, remote, $"{profile.Ingress}: {refusal}");
@@ -76,7 +79,7 @@ public sealed class ConnectionPipeline
                 return;
             }
 
-            admitted = handshaking = true;
+            admitted = true;
             _ = client.SetNoDelay();
             using var session = _sessions.Open(profile.Ingress, client, remote, profile.Stats);
 
@@ -87,8 +90,17 @@ public sealed class ConnectionPipeline
             }
 
             var request = await inbound.ReceiveAsync(session, buffer.AsMemory(0, profile.RequestBufferSize)).ConfigureAwait(false);
-            profile.Admission.HandshakeDone();
-            handshaking = false;
+            if (!profile.Limits.HandshakeIncludesDial || !request.Ok || request.UdpAssociate)
+            {
+                var completed = profile.Admission.HandshakeDone(handshake!);
+                handshake = null;
+                if (!completed)
+                {
+                    ending = Evicted(profile, remote);
+                    return;
+                }
+            }
+
             if (!request.Ok)
             {
                 ending = Ending.NoRequest;
@@ -107,6 +119,18 @@ public sealed class ConnectionPipeline
             session.Upstream = dialer.Name;
             session.State = SessionState.Connecting;
             var dial = await RouteAndDialAsync(profile.Route, session).ConfigureAwait(false);
+            if (handshake is not null)
+            {
+                var completed = profile.Admission.HandshakeDone(handshake);
+                handshake = null;
+                if (!completed)
+                {
+                    outbound = dial.Socket;
+                    ending = Evicted(profile, remote);
+                    return;
+                }
+            }
+
             if (!dial.Succeeded)
             {
                 session.Stats.DialFailed(dial.Error);
@@ -158,9 +182,9 @@ public sealed class ConnectionPipeline
             var (resetClient, resetOutbound) = ResetPolicy(ending, relayed.Outcome, profile.RepliesInBand);
             outbound?.Close(resetOutbound);
             client.Close(resetClient);
-            if (handshaking)
+            if (handshake is not null)
             {
-                profile.Admission.HandshakeDone();
+                _ = profile.Admission.HandshakeDone(handshake);
             }
 
             if (admitted)
@@ -176,7 +200,7 @@ public sealed class ConnectionPipeline
     /// </summary>
     private static (bool Client, bool Outbound) ResetPolicy(Ending ending, RelayOutcome outcome, bool repliesInBand) => ending switch
     {
-        Ending.Rejected or Ending.Crashed => (true, true),
+        Ending.Rejected or Ending.Evicted or Ending.Crashed => (true, true),
 
         // A SOCKS5 client has its reply code; a transparent client has no other way to learn of the failure.
         Ending.NoRequest or Ending.DialFailed => (!repliesInBand, false),
@@ -191,6 +215,13 @@ public sealed class ConnectionPipeline
             _ => (false, false),
         },
     };
+
+    private Ending Evicted(InboundProfile profile, IPEndPoint remote)
+    {
+        profile.Stats.HandshakeEvicted();
+        Log.ConnectionRejected(_logger, remote, $"{profile.Ingress}: handshake evicted, maxHandshakes ({profile.Limits.MaxHandshakes}) full");
+        return Ending.Evicted;
+    }
 
     /// <summary>
     /// The route step: the destination policy is applied once, to the addresses that will be connected to where the

@@ -74,8 +74,14 @@ public sealed record UdpLimits(TimeSpan Timeout, int MaxAssociations)
 
 /// <param name="AllowedClients">Null lets every source address in.</param>
 /// <param name="MaxConnections">Open connections at most (0 = no limit).</param>
-/// <param name="MaxHandshakes">Connections still in their handshake at most (0 = no limit).</param>
-public sealed record AdmissionLimits(NetworkSet? AllowedClients, int MaxConnections, int MaxHandshakes)
+/// <param name="MaxHandshakes">Connections still in their handshake at most (0 = no limit); past it, the oldest
+/// handshake of the busiest source is evicted for the new one.</param>
+/// <param name="MaxHandshakesPerClient">Handshakes in progress from one source address at most (0 = no limit); past
+/// it, that address's new connections are refused.</param>
+/// <param name="HandshakeIncludesDial">The handshake slot is held until the dial has an outcome, for an inbound whose
+/// own request is instant and whose slow step is the dial (the transparent path).</param>
+public sealed record AdmissionLimits(
+    NetworkSet? AllowedClients, int MaxConnections, int MaxHandshakes, int MaxHandshakesPerClient = 0, bool HandshakeIncludesDial = false)
 {
     public static AdmissionLimits None { get; } = new(null, 0, 0);
 }

@@ -12,6 +12,7 @@ public sealed class InboundStats
     private long _rejected;
     private long _authFailures;
     private long _handshakeFailures;
+    private long _evicted;
     private long _active;
     private long _total;
     private long _bytesUp;
@@ -38,6 +39,9 @@ public sealed class InboundStats
     /// <summary>Malformed, unsupported or timed-out handshakes.</summary>
     public long HandshakeFailures => Volatile.Read(ref _handshakeFailures);
 
+    /// <summary>Handshakes aborted, and reset, to make room for a newer one while the handshake budget was full.</summary>
+    public long Evicted => Volatile.Read(ref _evicted);
+
     public long Active => Volatile.Read(ref _active);
 
     public long Total => Volatile.Read(ref _total);
@@ -60,6 +64,8 @@ public sealed class InboundStats
     internal void AuthFailed() => Interlocked.Increment(ref _authFailures);
 
     internal void HandshakeFailed() => Interlocked.Increment(ref _handshakeFailures);
+
+    internal void HandshakeEvicted() => Interlocked.Increment(ref _evicted);
 
     internal void DialFailed(DialError error) => _dialFailures.Record(error);
 

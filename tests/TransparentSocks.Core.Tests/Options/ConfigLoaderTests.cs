@@ -36,6 +36,7 @@ public class ConfigLoaderTests
         Assert.Equal(NetworkSetCount(), options.Server.DeniedDestinationSet.Count);
         Assert.Equal(TimeSpan.FromSeconds(10), options.Server.HandshakeTimeout);
         Assert.Equal(512, options.Server.MaxHandshakes);
+        Assert.Equal(32, options.Server.MaxHandshakesPerClient);
         Assert.Equal(TimeSpan.FromMinutes(5), options.Server.IdleTimeout);
         Assert.Equal(10000, options.Server.MaxConnections);
         Assert.Equal(OutboundKind.Direct, options.Server.Outbound);
@@ -163,6 +164,9 @@ public class ConfigLoaderTests
         { """{ "server": { "idleTimeout": 5e-324 } }""", "server.idleTimeout" },
         { """{ "server": { "maxHandshakes": 0 } }""", "server.maxHandshakes" },
         { """{ "server": { "maxHandshakes": 1.5 } }""", "server.maxHandshakes" },
+        { """{ "server": { "maxHandshakesPerClient": 0 } }""", "server.maxHandshakesPerClient" },
+        { """{ "server": { "maxHandshakesPerClient": -1 } }""", "server.maxHandshakesPerClient" },
+        { """{ "server": { "maxHandshakesPerClient": 1.5 } }""", "server.maxHandshakesPerClient" },
         { """{ "server": { "maxConnections": -5 } }""", "server.maxConnections" },
         { """{ "server": { "outbound": "socks" } }""", "server.outbound" },
         { """{ "server": { "outbound": 1 } }""", "server.outbound" },

@@ -59,6 +59,20 @@ public sealed class ConnectionPipelineTests : IDisposable
         }
     }
 
+    /// <summary>An inbound whose client never finishes its request: it waits on the socket until that is aborted.</summary>
+    private sealed class StallingInbound(InboundProfile profile) : IInbound
+    {
+        public InboundProfile Profile { get; } = profile;
+
+        public async ValueTask<InboundRequest> ReceiveAsync(Session session, Memory<byte> buffer)
+        {
+            var read = await session.ClientSocket.ReceiveAsync(buffer);
+            return read.HasError || read.Bytes == 0 ? InboundRequest.Failed : InboundRequest.For(Destination.FromAddress(IPAddress.Loopback, 9));
+        }
+
+        public ValueTask<bool> ReplyAsync(Session session, DialResult result) => ValueTask.FromResult(false);
+    }
+
     private static InboundProfile Profile(
         IDialer dialer, bool repliesInBand, DestinationPolicy? policy = null, Admission? admission = null, AdmissionLimits? limits = null)
         => new(
@@ -305,7 +319,7 @@ public sealed class ConnectionPipelineTests : IDisposable
     {
         var admission = new Admission();
         var limits = new AdmissionLimits(null, MaxConnections: 1, MaxHandshakes: 0);
-        Assert.Null(admission.TryAdmit(new IPEndPoint(IPAddress.Loopback, 1), limits));
+        Assert.Null(admission.TryAdmit(new IPEndPoint(IPAddress.Loopback, 1), limits, null, out _));
         var inbound = new ScriptedInbound(
             Profile(new DirectDialer(Timeout), repliesInBand: true, admission: admission, limits: limits),
             Destination.FromAddress(IPAddress.Loopback, ClosedPort()));
@@ -319,6 +333,30 @@ public sealed class ConnectionPipelineTests : IDisposable
         Assert.Equal(0, inbound.Requests);
         Assert.Equal(1, inbound.Profile.Stats.Rejected);
         Assert.Equal(1, admission.Connections);
+    }
+
+    [Fact]
+    public async Task RunAsync_HandshakeBudgetFull_EvictsTheStalledHandshakeWithReset()
+    {
+        var admission = new Admission();
+        var inbound = new StallingInbound(
+            Profile(new DirectDialer(Timeout), repliesInBand: true, admission: admission, limits: new AdmissionLimits(null, 0, MaxHandshakes: 1)));
+        var (stalled, stalledRun) = await ConnectAsync(inbound);
+        var (newcomer, newcomerRun) = await ConnectAsync(inbound);
+        using (stalled)
+        using (newcomer)
+        {
+            Assert.Equal(SocketError.ConnectionReset, await ReadUntilFailureAsync(stalled));
+            await stalledRun.WaitAsync(Timeout);
+            Assert.False(newcomerRun.IsCompleted);
+            Assert.Equal(1, admission.Handshakes);
+            Assert.Equal(1, inbound.Profile.Stats.Evicted);
+        }
+
+        await newcomerRun.WaitAsync(Timeout);
+        Assert.Equal(0, admission.Handshakes);
+        Assert.Equal(0, admission.Connections);
+        Assert.Equal(0, admission.Sources);
     }
 
     [Fact]

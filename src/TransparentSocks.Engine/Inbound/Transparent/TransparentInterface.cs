@@ -12,6 +12,15 @@ public sealed class TransparentInterface : IInbound
 {
     private static readonly TimeSpan ResolveTimeout = TimeSpan.FromSeconds(5);
 
+    // The slow step here is the dial, not the client: a host that opens connections to blackholed addresses holds
+    // each one (and its fds) for the whole connect timeout, and without a share of its own could take every
+    // connection the interface has. So the budget is a per-host cap on connections still dialing. It is far above
+    // an honest host's burst (a browser loading a page has some dozens in flight; bench/conn-rate.sh keeps 50), as
+    // a NAT or a busy host behind one address must not be cut off. There is no global dial budget with eviction:
+    // a dial's length is the destination's and bounded by upstream.connectTimeout, the interface's maxConnections
+    // already bounds the whole, and evicting a dial would need a cancellable dial per connection on the accept path.
+    private const int MaxDialsPerClient = 256;
+
     private readonly TransparentPath _owner;
     private readonly TransparentSettings _path;
     private readonly DestinationPolicy _policy;
@@ -70,7 +79,7 @@ public sealed class TransparentInterface : IInbound
     {
         var settings = Volatile.Read(ref _settings);
         return new InboundProfile(
-            settings.Name, Stats, _admission, new AdmissionLimits(null, settings.MaxConnections, 0),
+            settings.Name, Stats, _admission, new AdmissionLimits(null, settings.MaxConnections, 0, MaxDialsPerClient, HandshakeIncludesDial: true),
             new Route(settings.Dialer, _policy, ResolveTimeout), _owner.Settings.Relay, RepliesInBand: false, RequestBufferSize: 0);
     }
 
