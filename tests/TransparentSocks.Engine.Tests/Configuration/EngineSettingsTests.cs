@@ -59,7 +59,7 @@ public sealed class EngineSettingsTests
     }
 
     [Fact]
-    public void UpdateTransparent_Reload_TakesNewUdpLimitsButKeepsWhetherUdpIsDiverted()
+    public void UpdateTransparent_Reload_TakesNewUdpTimeouts_ButKeepsDiversionAndTheFlowCapThatSizedThePath()
     {
         using var engine = new ProxyEngine(1, NullLoggerFactory.Instance);
         var path = engine.OpenTransparent(new TransparentSocksOptions(), udp: false);
@@ -71,6 +71,7 @@ public sealed class EngineSettingsTests
         Assert.False(path.Settings.Udp);
         Assert.Equal(TimeSpan.FromSeconds(90), path.Settings.UdpTimeout);
         Assert.Equal(TimeSpan.FromSeconds(2.5), path.Settings.UdpDnsTimeout);
-        Assert.Equal(77, path.Settings.MaxUdpFlows);
+        // The flow table is sized at open; a new cap makes the controller rebuild the path instead.
+        Assert.Equal(new TransparentSettings().MaxUdpFlows, path.Settings.MaxUdpFlows);
     }
 }
