@@ -67,15 +67,13 @@ public sealed class ProxyEngine : IDisposable
     /// <summary>Closed plus live bytes of every inbound in <paramref name="inbounds"/>, in one pass.</summary>
     public Traffic Traffic(IReadOnlyList<InboundView> inbounds) => Sessions.Traffic([.. inbounds.Select(i => i.Stats)]);
 
-    /// <summary>A direct dialer as the options configure it.</summary>
-    public static IDialer Direct(TransparentSocksOptions options) => EngineSettings.Direct(options);
-
     /// <summary>
-    /// A SOCKS5 upstream's settings, with its pool (when enabled) on the engine's loops. Equal settings mean the same
-    /// upstream, so callers can share one dialer (and its pool) between the inbounds that use it.
+    /// The outbounds <paramref name="options"/> names, with pools on the engine's loops and group checks running.
+    /// What <paramref name="previous"/> holds unchanged is carried over; the caller retires the rest of it once the
+    /// new catalog is in use (<see cref="UpstreamCatalog.RetireAsync"/>).
     /// </summary>
-    public Socks5DialerSettings UpstreamSettings(TransparentSocksOptions options, Destination server, string? username, string? password, bool forTransparentPath)
-        => EngineSettings.Upstream(options, server, username, password, forTransparentPath, _loops);
+    public UpstreamCatalog BuildUpstreams(TransparentSocksOptions options, UpstreamCatalog? previous)
+        => UpstreamCatalog.Build(options, _loops, previous, _loggerFactory.CreateLogger("TransparentSocks.Upstreams"));
 
     /// <summary>
     /// Starts the server, or moves it to new settings and a new dialer. Throws

@@ -49,16 +49,25 @@ internal sealed record Target(
         var upstreams = new List<(string, Destination, string?, string?)>();
         if (options is not null)
         {
-            var usesDefault = options.Server.Enabled && options.Server.Outbound == OutboundKind.Upstream;
+            var usesDefault = options.Server.Enabled && UpstreamNames.Canonical(options.Server.Outbound) == UpstreamNames.Default;
             foreach (var iface in transparent.Interfaces)
             {
                 if (iface.ProxyEndpoint is { } proxy)
                 {
                     upstreams.Add(($"upstream {iface.Name}", proxy, iface.Username, iface.EffectivePassword));
                 }
-                else
+                else if (iface.Upstream is null || UpstreamNames.Canonical(iface.Upstream) == UpstreamNames.Default)
                 {
                     usesDefault = true;
+                }
+            }
+
+            // Named SOCKS5 upstreams are checked whoever uses them: a group's backup matters most when nothing uses it yet.
+            foreach (var named in options.Upstreams)
+            {
+                if (named.Protocol == UpstreamProtocol.Socks5 && named.Endpoint is { } address)
+                {
+                    upstreams.Add(($"upstream {named.Name}", address, named.Username, named.EffectivePassword));
                 }
             }
 

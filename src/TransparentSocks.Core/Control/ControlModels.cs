@@ -110,8 +110,11 @@ public sealed record UdpInfo
 
 public sealed record UpstreamInfo
 {
-    /// <summary>"default" or "interface:NAME" for an interface's own proxy.</summary>
+    /// <summary>"default", a named upstream or group, or "interface:NAME" for an interface's own proxy.</summary>
     public required string Name { get; init; }
+
+    /// <summary>socks5, http, or group.</summary>
+    public string Kind { get; init; } = "socks5";
 
     /// <summary>HOST:PORT, or null when none is configured.</summary>
     public string? Address { get; init; }
@@ -133,6 +136,42 @@ public sealed record UpstreamInfo
 
     /// <summary>UDP ASSOCIATEs it granted; the ones it refused count in <see cref="Failures"/>.</summary>
     public long UdpAssociations { get; init; }
+
+    /// <summary>For a group: failover, round-robin, least-connections or hash.</summary>
+    public string? Policy { get; init; }
+
+    /// <summary>For a group: its members in order, with their health as this group sees it.</summary>
+    public IReadOnlyList<GroupMemberInfo>? Members { get; init; }
+}
+
+/// <summary>One member of a group and its health.</summary>
+public sealed record GroupMemberInfo
+{
+    public required string Name { get; init; }
+
+    /// <summary>up or down.</summary>
+    public required string State { get; init; }
+
+    /// <summary>Why it is down, or the last failure while up: refused, timeout, auth, handshake, target; null when none.</summary>
+    public string? Reason { get; init; }
+
+    public string? Detail { get; init; }
+
+    /// <summary>How long the last active check took, in milliseconds; null before the first.</summary>
+    public double? LastCheckMs { get; init; }
+
+    public required long Checks { get; init; }
+
+    public required long CheckFailures { get; init; }
+
+    /// <summary>Dials in progress and sessions open through it.</summary>
+    public required long InFlight { get; init; }
+
+    /// <summary>When it last went up or down (UTC, ISO 8601); null when it never changed.</summary>
+    public string? LastChange { get; init; }
+
+    /// <summary>Failures by reason, checks and real dials together; every reason is listed.</summary>
+    public required IReadOnlyDictionary<string, long> Failures { get; init; }
 }
 
 public sealed record UpstreamsResponse(IReadOnlyList<UpstreamInfo> Upstreams);

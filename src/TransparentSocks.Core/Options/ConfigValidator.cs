@@ -32,22 +32,21 @@ internal static class ConfigValidator
         var errors = new List<string>();
         var passwordFiles = new PasswordFiles(baseDirectory, readPasswordFile);
         if (options.Server is null || options.Upstream is null || options.Transparent is null || options.Relay is null || options.Logging is null
-            || options.Control is null || options.Metrics is null)
+            || options.Control is null || options.Metrics is null || options.Upstreams is null || options.Groups is null)
         {
-            errors.Add("$: server, upstream, transparent, relay, logging, control and metrics must not be null");
+            errors.Add("$: server, upstream, upstreams, groups, transparent, relay, logging, control and metrics must not be null");
             return errors;
         }
 
         ValidateServer(options.Server, passwordFiles, errors);
         ValidateUpstream(options.Upstream, options.Server, passwordFiles, errors);
+        var names = ValidateNamedUpstreams(options, passwordFiles, errors);
+        ValidateGroups(options, names, errors);
+        ValidateReferences(options, names, errors);
         ValidateTransparent(options.Transparent, options.Upstream, passwordFiles, errors);
         ValidateRelay(options.Relay, errors);
         ValidateControl(options.Control, errors);
         ValidateMetrics(options.Metrics, errors);
-        if (options.Upstream.MaxPoolSize is < 1 or > 1024)
-        {
-            errors.Add("upstream.maxPoolSize: must be between 1 and 1024");
-        }
 
         if (!Enum.IsDefined(options.Logging.Level))
         {
@@ -128,9 +127,9 @@ internal static class ConfigValidator
         ValidateAtLeastOne("server.maxConnections", server.MaxConnections, errors);
         ValidateSeconds("server.udpTimeout", server.UdpTimeoutSeconds, errors, MaxUdpSeconds);
         ValidateRange("server.maxUdpAssociations", server.MaxUdpAssociations, 1, MaxUdpEntries, errors);
-        if (!Enum.IsDefined(server.Outbound))
+        if (server.Outbound is null)
         {
-            errors.Add($"server.outbound: {server.Outbound} is not an outbound");
+            errors.Add("server.outbound: must be \"direct\" or the name of an upstream or a group");
         }
     }
 
@@ -138,23 +137,272 @@ internal static class ConfigValidator
     {
         if (upstream.Address is null)
         {
-            if (server.Outbound == OutboundKind.Upstream)
+            if (server.Outbound is { } outbound && UpstreamNames.Canonical(outbound) == UpstreamNames.Default)
             {
-                errors.Add("upstream.address: required because server.outbound is \"upstream\"");
+                errors.Add($"upstream.address: required because server.outbound is \"{outbound}\"");
+            }
+        }
+
+        if (upstream.Name is not null && upstream.Name != UpstreamNames.Default)
+        {
+            errors.Add($"upstream.name: the top-level upstream is always \"{UpstreamNames.Default}\"; put named upstreams in \"upstreams\"");
+        }
+
+        ValidateProxy("upstream", upstream, required: false, passwordFiles, errors);
+    }
+
+    /// <summary>What every upstream needs, the default one and the named ones alike.</summary>
+    private static void ValidateProxy(string path, UpstreamOptions upstream, bool required, PasswordFiles passwordFiles, List<string> errors)
+    {
+        if (upstream.Address is null)
+        {
+            if (required)
+            {
+                errors.Add($"{path}.address: required");
             }
         }
         else if (!Destination.TryParse(upstream.Address, out var destination, out var error))
         {
-            errors.Add($"upstream.address: {error}");
+            errors.Add($"{path}.address: {error}");
         }
         else if (destination.Port == 0)
         {
-            errors.Add($"upstream.address: '{upstream.Address}' has port 0");
+            errors.Add($"{path}.address: '{upstream.Address}' has port 0");
         }
 
-        upstream.PasswordFromFile = ValidateCredentials("upstream", upstream.Username, upstream.Password, upstream.PasswordFile, passwordFiles, errors);
-        ValidateSeconds("upstream.connectTimeout", upstream.ConnectTimeoutSeconds, errors);
-        ValidateSeconds("upstream.handshakeTimeout", upstream.HandshakeTimeoutSeconds, errors);
+        if (!Enum.IsDefined(upstream.Protocol))
+        {
+            errors.Add($"{path}.protocol: {upstream.Protocol} is not a protocol");
+        }
+
+        upstream.PasswordFromFile = ValidateCredentials(path, upstream.Username, upstream.Password, upstream.PasswordFile, passwordFiles, errors);
+        if (upstream.Protocol == UpstreamProtocol.Http)
+        {
+            // Basic auth joins the two with a colon, so one in the username would move the split.
+            if (upstream.Username?.Contains(':', StringComparison.Ordinal) == true)
+            {
+                errors.Add($"{path}.username: an HTTP proxy username may not contain ':'");
+            }
+
+            if (upstream.Pooling)
+            {
+                errors.Add($"{path}.pooling: only SOCKS5 upstreams keep pre-authenticated connections; an HTTP CONNECT is one round trip anyway");
+            }
+        }
+
+        ValidateSeconds($"{path}.connectTimeout", upstream.ConnectTimeoutSeconds, errors);
+        ValidateSeconds($"{path}.handshakeTimeout", upstream.HandshakeTimeoutSeconds, errors);
+        if (upstream.MaxPoolSize is < 1 or > 1024)
+        {
+            errors.Add($"{path}.maxPoolSize: must be between 1 and 1024");
+        }
+    }
+
+    /// <summary>The named upstreams; returns every name references may use, with whether it is a group.</summary>
+    private static Dictionary<string, bool> ValidateNamedUpstreams(TransparentSocksOptions options, PasswordFiles passwordFiles, List<string> errors)
+    {
+        var names = new Dictionary<string, bool>(StringComparer.Ordinal);
+        if (options.Upstream.Address is not null)
+        {
+            names[UpstreamNames.Default] = false;
+        }
+
+        for (var i = 0; i < options.Upstreams.Count; i++)
+        {
+            var path = $"upstreams[{i.ToString(CultureInfo.InvariantCulture)}]";
+            var upstream = options.Upstreams[i];
+            if (upstream is null)
+            {
+                errors.Add($"{path}: must be an object with a name and an address");
+                continue;
+            }
+
+            ValidateName($"{path}.name", upstream.Name, names, isGroup: false, errors);
+            ValidateProxy(path, upstream, required: true, passwordFiles, errors);
+            if (upstream.Mark != 0)
+            {
+                // nft lets the proxy's own traffic through by one mark; a second one would be diverted back to it.
+                errors.Add($"{path}.mark: the mark of the proxy's own sockets is set once, in upstream.mark");
+            }
+        }
+
+        return names;
+    }
+
+    private static void ValidateName(string path, string? name, Dictionary<string, bool> names, bool isGroup, List<string> errors)
+    {
+        if (!UpstreamNames.IsValid(name))
+        {
+            errors.Add($"{path}: must be 1-{UpstreamNames.MaxLength.ToString(CultureInfo.InvariantCulture)} letters, digits, '.', '_' or '-', starting with a letter or digit");
+        }
+        else if (UpstreamNames.IsReserved(name!))
+        {
+            errors.Add($"{path}: '{name}' is reserved (direct, default and upstream already mean something)");
+        }
+        else if (!names.TryAdd(name!, isGroup))
+        {
+            errors.Add($"{path}: duplicate name '{name}' (upstreams and groups share one namespace)");
+        }
+    }
+
+    private static void ValidateGroups(TransparentSocksOptions options, Dictionary<string, bool> names, List<string> errors)
+    {
+        // Names first, so that a member may name a group listed after its own.
+        var groups = options.Groups;
+        for (var i = 0; i < groups.Count; i++)
+        {
+            if (groups[i] is { } group)
+            {
+                ValidateName($"groups[{i.ToString(CultureInfo.InvariantCulture)}].name", group.Name, names, isGroup: true, errors);
+            }
+        }
+
+        for (var i = 0; i < groups.Count; i++)
+        {
+            var path = $"groups[{i.ToString(CultureInfo.InvariantCulture)}]";
+            var group = groups[i];
+            if (group is null)
+            {
+                errors.Add($"{path}: must be an object with a name and members");
+                continue;
+            }
+
+            if (!Enum.IsDefined(group.Policy))
+            {
+                errors.Add($"{path}.policy: {group.Policy} is not a policy");
+            }
+
+            var members = group.Members ?? [];
+            if (members.Count == 0)
+            {
+                errors.Add($"{path}.members: a group needs at least one member");
+            }
+
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            for (var m = 0; m < members.Count; m++)
+            {
+                var memberPath = $"{path}.members[{m.ToString(CultureInfo.InvariantCulture)}]";
+                var member = members[m] is { } raw ? UpstreamNames.Canonical(raw) : null;
+                if (member is null || !names.ContainsKey(member))
+                {
+                    errors.Add($"{memberPath}: '{members[m]}' is not an upstream or a group");
+                }
+                else if (!seen.Add(member))
+                {
+                    errors.Add($"{memberPath}: '{member}' is listed twice");
+                }
+            }
+
+            if (group.HealthCheck is not { } health)
+            {
+                errors.Add($"{path}.healthCheck: must be an object");
+                continue;
+            }
+
+            ValidateSeconds($"{path}.healthCheck.interval", health.IntervalSeconds, errors, MaxUdpSeconds);
+            ValidateSeconds($"{path}.healthCheck.timeout", health.TimeoutSeconds, errors, MaxUdpSeconds);
+            ValidateRange($"{path}.healthCheck.failures", health.Failures, 1, 100, errors);
+            ValidateRange($"{path}.healthCheck.successes", health.Successes, 1, 100, errors);
+            if (health.Target is not null)
+            {
+                if (!Destination.TryParse(health.Target, out var target, out var targetError))
+                {
+                    errors.Add($"{path}.healthCheck.target: {targetError}");
+                }
+                else if (target.Port == 0)
+                {
+                    errors.Add($"{path}.healthCheck.target: '{health.Target}' has port 0");
+                }
+            }
+        }
+
+        ReportCycles(groups, errors);
+    }
+
+    /// <summary>A group that contains itself, directly or through others, would dial forever.</summary>
+    private static void ReportCycles(List<GroupOptions> groups, List<string> errors)
+    {
+        var byName = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (var i = 0; i < groups.Count; i++)
+        {
+            if (groups[i]?.Name is { } name)
+            {
+                byName.TryAdd(name, i);
+            }
+        }
+
+        // 0 unvisited, 1 on the current path, 2 done; each group is reported at most once, on the first cycle through it.
+        var state = new int[groups.Count];
+        var path = new List<string>();
+        for (var i = 0; i < groups.Count; i++)
+        {
+            Visit(i);
+        }
+
+        void Visit(int index)
+        {
+            if (state[index] != 0 || groups[index] is null)
+            {
+                return;
+            }
+
+            state[index] = 1;
+            path.Add(groups[index].Name ?? "?");
+            foreach (var member in groups[index].Members ?? [])
+            {
+                if (member is null || !byName.TryGetValue(member, out var next))
+                {
+                    continue;
+                }
+
+                if (state[next] == 1)
+                {
+                    var start = path.IndexOf(member);
+                    errors.Add($"groups[{index.ToString(CultureInfo.InvariantCulture)}].members: '{member}' makes a cycle: {string.Join(" -> ", path[start..])} -> {member}");
+                }
+                else
+                {
+                    Visit(next);
+                }
+            }
+
+            path.RemoveAt(path.Count - 1);
+            state[index] = 2;
+        }
+    }
+
+    /// <summary>The server's outbound and each interface's upstream name something that exists.</summary>
+    private static void ValidateReferences(TransparentSocksOptions options, Dictionary<string, bool> names, List<string> errors)
+    {
+        if (options.Server.Outbound is { } outbound && outbound != UpstreamNames.Direct)
+        {
+            var name = UpstreamNames.Canonical(outbound);
+            if (name != UpstreamNames.Default && !names.ContainsKey(name))
+            {
+                errors.Add($"server.outbound: '{outbound}' is not \"direct\", an upstream or a group");
+            }
+        }
+
+        var interfaces = options.Transparent.Interfaces ?? [];
+        for (var i = 0; i < interfaces.Count; i++)
+        {
+            if (interfaces[i] is not { Upstream: { } upstream } iface)
+            {
+                continue;
+            }
+
+            var path = $"transparent.interfaces[{i.ToString(CultureInfo.InvariantCulture)}].upstream";
+            if (iface.Proxy is not null)
+            {
+                errors.Add($"{path}: \"upstream\" and \"proxy\" are mutually exclusive");
+            }
+            else if (!names.ContainsKey(UpstreamNames.Canonical(upstream)))
+            {
+                errors.Add(upstream == UpstreamNames.Default
+                    ? $"{path}: 'default' names the top-level upstream, and upstream.address is not set"
+                    : $"{path}: '{upstream}' is not an upstream or a group");
+            }
+        }
     }
 
     private static void ValidateTransparent(TransparentOptions transparent, UpstreamOptions upstream, PasswordFiles passwordFiles, List<string> errors)
@@ -216,11 +464,15 @@ internal static class ConfigValidator
 
             if (item.Proxy is null)
             {
-                firstWithoutProxy ??= item.Name ?? string.Empty;
+                if (item.Upstream is null)
+                {
+                    firstWithoutProxy ??= item.Name ?? string.Empty;
+                }
+
                 var stray = item.Username is not null ? "username" : item.Password is not null ? "password" : item.PasswordFile is not null ? "passwordFile" : null;
                 if (stray is not null)
                 {
-                    // Without a proxy of its own the interface goes through "upstream" and its credentials.
+                    // Without a proxy of its own the interface goes through a named upstream and its credentials.
                     errors.Add($"{path}.{stray}: only allowed together with \"proxy\"");
                 }
             }
@@ -246,7 +498,7 @@ internal static class ConfigValidator
 
         if (transparent.Enabled && upstream.Address is null && firstWithoutProxy is not null)
         {
-            errors.Add($"upstream.address: required because transparent.enabled is true and interface '{firstWithoutProxy}' has no proxy");
+            errors.Add($"upstream.address: required because transparent.enabled is true and interface '{firstWithoutProxy}' has no proxy or upstream");
         }
     }
 

@@ -12,7 +12,10 @@ public sealed class InterfaceOptions
     /// <summary>The kernel interface name, e.g. <c>eth1</c>.</summary>
     public string? Name { get; set; }
 
-    /// <summary><c>HOST:PORT</c> of a SOCKS5 server for this interface only; null uses <c>"upstream"</c>.</summary>
+    /// <summary>The name of an upstream or a group this interface goes through; null uses <see cref="Proxy"/> or the default.</summary>
+    public string? Upstream { get; set; }
+
+    /// <summary><c>HOST:PORT</c> of a SOCKS5 server for this interface only; null uses <see cref="Upstream"/> or <c>"upstream"</c>.</summary>
     public string? Proxy { get; set; }
 
     /// <summary>Credentials for <see cref="Proxy"/>; allowed only together with it.</summary>

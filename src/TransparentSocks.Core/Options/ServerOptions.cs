@@ -42,7 +42,11 @@ public sealed class ServerOptions
 
     public int MaxConnections { get; set; } = 10000;
 
-    public OutboundKind Outbound { get; set; } = OutboundKind.Direct;
+    /// <summary>
+    /// Where accepted connections go: <c>direct</c>, or the name of an upstream or a group (a proxy chain).
+    /// <c>upstream</c> is the default upstream, as in configs from before named upstreams.
+    /// </summary>
+    public string Outbound { get; set; } = UpstreamNames.Direct;
 
     /// <summary>Accept UDP ASSOCIATE (RFC 1928 §7); false answers it with 0x07, command not supported.</summary>
     public bool Udp { get; set; } = true;

@@ -12,7 +12,14 @@ public sealed class TransparentSocksOptions
 {
     public ServerOptions Server { get; set; } = new();
 
+    /// <summary>The upstream named <c>default</c>: what interfaces without an upstream of their own use.</summary>
     public UpstreamOptions Upstream { get; set; } = new();
+
+    /// <summary>Named upstreams, for interfaces, the server and groups to refer to.</summary>
+    public List<UpstreamOptions> Upstreams { get; set; } = [];
+
+    /// <summary>Named groups of upstreams with health checks, failover and balancing.</summary>
+    public List<GroupOptions> Groups { get; set; } = [];
 
     public TransparentOptions Transparent { get; set; } = new();
 

@@ -3,9 +3,17 @@ using TransparentSocks.Addressing;
 
 namespace TransparentSocks.Options;
 
-/// <summary>The upstream SOCKS5 server connections are chained through (<c>"upstream"</c>), e.g. sing-box.</summary>
+/// <summary>
+/// An upstream proxy connections are chained through, e.g. sing-box: the default one (<c>"upstream"</c>, named
+/// <c>default</c>) or a named one in <c>"upstreams"</c>.
+/// </summary>
 public sealed class UpstreamOptions
 {
+    /// <summary>The name interfaces, the server and groups refer to it by; only in <c>"upstreams"</c>.</summary>
+    public string? Name { get; set; }
+
+    public UpstreamProtocol Protocol { get; set; } = UpstreamProtocol.Socks5;
+
     /// <summary><c>HOST:PORT</c>; required when anything routes through the upstream.</summary>
     public string? Address { get; set; }
 
@@ -63,4 +71,7 @@ public sealed class UpstreamOptions
 
     /// <summary>Idle pre-authenticated connections kept per upstream when pooling is on.</summary>
     public int MaxPoolSize { get; set; } = 8;
+
+    /// <summary>The name only, so that logging an upstream can never print its password.</summary>
+    public override string ToString() => Name ?? "default";
 }

@@ -20,8 +20,7 @@ internal sealed class DaemonRuntime : IDisposable
     private readonly SemaphoreSlim _applyLock = new(1, 1);
     private TransparentSocksOptions _options;
     private TransparentController? _transparent;
-    private IDialer? _serverDialer;
-    private (OutboundKind, string, bool)? _serverDialerKey;
+    private UpstreamCatalog? _upstreams;
 
     public DaemonRuntime(ProxyEngine engine, TransparentSocksOptions options, ConfigSource source, LoggingLevelSwitch levelSwitch, ILogger logger)
     {
@@ -36,19 +35,26 @@ internal sealed class DaemonRuntime : IDisposable
 
     public TransparentController? Transparent => _transparent;
 
+    /// <summary>The upstreams and groups the running configuration names; null before the start.</summary>
+    public UpstreamCatalog? Upstreams => _upstreams;
+
     /// <summary>Brings up what the initial configuration enables; on failure nothing stays half-started.</summary>
     public async Task StartAsync()
     {
+        var upstreams = _engine.BuildUpstreams(_options, null);
         try
         {
-            await ApplyServerAsync(_options).ConfigureAwait(false);
-            await ApplyTransparentAsync(_options).ConfigureAwait(false);
+            await ApplyServerAsync(_options, upstreams).ConfigureAwait(false);
+            await ApplyTransparentAsync(_options, upstreams).ConfigureAwait(false);
         }
         catch (ApplyException ex)
         {
             await _engine.StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+            await upstreams.RetireAsync(null).ConfigureAwait(false);
             throw new InvalidOperationException(ex.Message, ex);
         }
+
+        _upstreams = upstreams;
     }
 
     /// <summary>Re-reads the configuration file and applies it; an invalid file or a refused change keeps the running state.</summary>
@@ -123,26 +129,45 @@ internal sealed class DaemonRuntime : IDisposable
         try
         {
             var previous = _options;
+            var previousUpstreams = _upstreams;
+            var upstreams = _engine.BuildUpstreams(next, previousUpstreams);
 
             // The transparent path is the part most likely to be refused (nft, a missing interface), so it goes
             // first; if the server then fails, the path is put back.
-            await ApplyTransparentAsync(next).ConfigureAwait(false);
             try
             {
-                await ApplyServerAsync(next).ConfigureAwait(false);
+                await ApplyTransparentAsync(next, upstreams).ConfigureAwait(false);
+            }
+            catch (ApplyException)
+            {
+                await upstreams.RetireAsync(previousUpstreams).ConfigureAwait(false);
+                throw;
+            }
+
+            try
+            {
+                await ApplyServerAsync(next, upstreams).ConfigureAwait(false);
             }
             catch (ApplyException)
             {
                 try
                 {
-                    await ApplyTransparentAsync(previous).ConfigureAwait(false);
+                    await ApplyTransparentAsync(previous, previousUpstreams ?? upstreams).ConfigureAwait(false);
                 }
                 catch (ApplyException ex)
                 {
                     Log.RollbackFailed(_logger, ex.Message);
                 }
 
+                await upstreams.RetireAsync(previousUpstreams).ConfigureAwait(false);
                 throw;
+            }
+
+            // Sessions that already dialed own their sockets; only idle pools and the checks of what went away stop.
+            _upstreams = upstreams;
+            if (previousUpstreams is not null)
+            {
+                await previousUpstreams.RetireAsync(upstreams).ConfigureAwait(false);
             }
 
             _levelSwitch.MinimumLevel = Program.ToSerilog(next.Logging.Level);
@@ -178,7 +203,7 @@ internal sealed class DaemonRuntime : IDisposable
         }
     }
 
-    private async Task ApplyServerAsync(TransparentSocksOptions next)
+    private async Task ApplyServerAsync(TransparentSocksOptions next, UpstreamCatalog upstreams)
     {
         if (!next.Server.Enabled)
         {
@@ -188,7 +213,7 @@ internal sealed class DaemonRuntime : IDisposable
 
         try
         {
-            await _engine.ApplyServerAsync(next, ServerDialer(next)).ConfigureAwait(false);
+            await _engine.ApplyServerAsync(next, ServerDialer(next, upstreams)).ConfigureAwait(false);
         }
         catch (SocketException ex)
         {
@@ -196,7 +221,7 @@ internal sealed class DaemonRuntime : IDisposable
         }
     }
 
-    private async Task ApplyTransparentAsync(TransparentSocksOptions next)
+    private async Task ApplyTransparentAsync(TransparentSocksOptions next, UpstreamCatalog upstreams)
     {
         try
         {
@@ -221,12 +246,12 @@ internal sealed class DaemonRuntime : IDisposable
             if (_transparent is null)
             {
                 var controller = new TransparentController(_engine, _logger);
-                await controller.StartAsync(next).ConfigureAwait(false);
+                await controller.StartAsync(next, upstreams).ConfigureAwait(false);
                 _transparent = controller;
             }
             else
             {
-                await _transparent.ReconfigureAsync(next).ConfigureAwait(false);
+                await _transparent.ReconfigureAsync(next, upstreams).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (ex is InvalidOperationException or Network.NftException)
@@ -237,41 +262,16 @@ internal sealed class DaemonRuntime : IDisposable
         }
     }
 
-    /// <summary>
-    /// The server's dialer for <paramref name="options"/>: the running one when nothing it depends on changed, so an
-    /// unrelated change (a timeout, an interface) keeps its pool; otherwise a new one, and the old one is released.
-    /// </summary>
-    private IDialer ServerDialer(TransparentSocksOptions options)
+    private static IDialer ServerDialer(TransparentSocksOptions options, UpstreamCatalog upstreams)
     {
-        var key = (options.Server.Outbound, ConfigLoader.Serialize(new TransparentSocksOptions { Upstream = options.Upstream }), options.Transparent.Enabled);
-        if (_serverDialer is not null && _serverDialerKey == key)
+        try
         {
-            return _serverDialer;
+            return upstreams.ForServer(options.Server);
         }
-
-        var old = _serverDialer;
-        _serverDialer = CreateServerDialer(options);
-        _serverDialerKey = key;
-        if (old is IAsyncDisposable disposable)
+        catch (InvalidOperationException ex)
         {
-            // Sessions that already dialed own their sockets; only the idle pool goes.
-            _ = disposable.DisposeAsync().AsTask();
+            throw new ApplyException(ErrorCodes.InvalidArgument, ex.Message, "server.outbound");
         }
-
-        return _serverDialer;
-    }
-
-    private IDialer CreateServerDialer(TransparentSocksOptions options)
-    {
-        if (options.Server.Outbound == OutboundKind.Direct)
-        {
-            return ProxyEngine.Direct(options);
-        }
-
-        var upstream = options.Upstream;
-        var server = upstream.Endpoint
-                     ?? throw new ApplyException(ErrorCodes.InvalidArgument, "upstream.address: required for outbound \"upstream\"", "upstream.address");
-        return new Socks5Dialer(_engine.UpstreamSettings(options, server, upstream.Username, upstream.EffectivePassword, forTransparentPath: false));
     }
 
     /// <summary>Stops the inbounds, drains their sessions, removes the nft table and routes, and releases the dialers.</summary>
@@ -284,9 +284,9 @@ internal sealed class DaemonRuntime : IDisposable
         }
 
         await Task.WhenAll(stops).ConfigureAwait(false);
-        if (_serverDialer is IAsyncDisposable dialer)
+        if (_upstreams is not null)
         {
-            await dialer.DisposeAsync().ConfigureAwait(false);
+            await _upstreams.RetireAsync(null).ConfigureAwait(false);
         }
     }
 

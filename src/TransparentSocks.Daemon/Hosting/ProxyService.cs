@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Mono.Unix.Native;
 using Serilog.Core;
 using TransparentSocks.Engine;
+using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Inbound;
 using TransparentSocks.Engine.Sessions;
 
@@ -44,6 +45,9 @@ internal sealed class ProxyService : IHostedService, IDisposable
     public TransparentPath? TransparentPath => _engine.Transparent;
 
     public TransparentController? Transparent => _runtime.Transparent;
+
+    /// <summary>The upstreams and groups the running configuration names.</summary>
+    public UpstreamCatalog? Upstreams => _runtime.Upstreams;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {

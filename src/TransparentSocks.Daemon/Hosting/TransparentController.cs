@@ -23,13 +23,12 @@ internal sealed class TransparentController : IAsyncDisposable
     private TransparentSocksOptions _all = new();
     private TransparentOptions _options = new();
     private UpstreamOptions _upstream = new();
+    private UpstreamCatalog? _upstreams;
     private TransparentPath? _path;
     private NftRulesetSpec? _applied;
 
     // Decided once per start: under REDIRECT the kernel may lack the TPROXY that UDP needs.
     private bool _udp;
-    private IDialer? _defaultDialer;
-    private readonly Dictionary<Socks5DialerSettings, Socks5Dialer> _dialers = [];
 
     public TransparentController(ProxyEngine engine, ILogger logger)
     {
@@ -41,12 +40,13 @@ internal sealed class TransparentController : IAsyncDisposable
 
     public TransparentOptions Options => _options;
 
-    public async Task StartAsync(TransparentSocksOptions options)
+    /// <param name="upstreams">Where interfaces find their outbounds; its owner keeps it alive while the path uses it.</param>
+    public async Task StartAsync(TransparentSocksOptions options, UpstreamCatalog upstreams)
     {
         _all = options;
         _options = options.Transparent;
         _upstream = options.Upstream;
-        _defaultDialer = _upstream.Endpoint is null ? null : DialerFor(_upstream.Endpoint.Value, _upstream.Username, _upstream.EffectivePassword);
+        _upstreams = upstreams;
         _udp = await UdpDivertibleAsync().ConfigureAwait(false);
         _path = _engine.OpenTransparent(options, _udp);
 
@@ -94,19 +94,19 @@ internal sealed class TransparentController : IAsyncDisposable
     /// An nft failure or a listener that cannot bind leaves the kernel's ruleset and the running interfaces as they
     /// were. Mode, port, families, UDP and routing marks are structural: the caller restarts the path for those.
     /// </summary>
-    public async Task ReconfigureAsync(TransparentSocksOptions options)
+    public async Task ReconfigureAsync(TransparentSocksOptions options, UpstreamCatalog upstreams)
     {
         if (_path is null || _applied is null)
         {
             return;
         }
 
-        var previous = (_all, _options, _upstream, _defaultDialer);
+        var previous = (_all, _options, _upstream, _upstreams);
         var next = options.Transparent;
         _all = options;
         _options = next;
         _upstream = options.Upstream;
-        _defaultDialer = _upstream.Endpoint is null ? null : DialerFor(_upstream.Endpoint.Value, _upstream.Username, _upstream.EffectivePassword);
+        _upstreams = upstreams;
 
         var current = _path.Interfaces.ToDictionary(i => i.Name, StringComparer.Ordinal);
         var wanted = next.Interfaces.ToDictionary(i => i.Name!, StringComparer.Ordinal);
@@ -140,7 +140,7 @@ internal sealed class TransparentController : IAsyncDisposable
                 await _path.DisableAsync(name).ConfigureAwait(false);
             }
 
-            (_all, _options, _upstream, _defaultDialer) = previous;
+            (_all, _options, _upstream, _upstreams) = previous;
             throw;
         }
 
@@ -157,8 +157,6 @@ internal sealed class TransparentController : IAsyncDisposable
         {
             await _path.DisableAsync(name).ConfigureAwait(false);
         }
-
-        await DisposeUnusedDialersAsync().ConfigureAwait(false);
     }
 
     /// <summary>Whether moving to <paramref name="next"/> needs the path torn down and built again.</summary>
@@ -189,8 +187,6 @@ internal sealed class TransparentController : IAsyncDisposable
         await PolicyRouting.RemoveAsync(_options.Fwmark, _options.RouteTable, _options.RulePriority).ConfigureAwait(false);
         Log.TransparentDown(_logger);
         _path = null;
-        _defaultDialer = null;
-        await DisposeUnusedDialersAsync().ConfigureAwait(false);
     }
 
     /// <summary>
@@ -219,10 +215,7 @@ internal sealed class TransparentController : IAsyncDisposable
         return true;
     }
 
-    private IDialer ResolveDialer(InterfaceOptions iface, string field)
-        => iface.ProxyEndpoint is { } proxy
-            ? DialerFor(proxy, iface.Username, iface.EffectivePassword)
-            : _defaultDialer ?? throw new InvalidOperationException($"{field}: interface '{iface.Name}' has no proxy and upstream.address is not set");
+    private IDialer ResolveDialer(InterfaceOptions iface, string field) => _upstreams!.ForInterface(iface, _all, field);
 
     private void EnableListeners(InterfaceOptions iface, string field)
     {
@@ -237,61 +230,6 @@ internal sealed class TransparentController : IAsyncDisposable
         }
     }
 
-    /// <summary>
-    /// One dialer per distinct upstream and settings, shared by the interfaces that use it, so a reconfiguration
-    /// that does not touch an upstream keeps its dialer (and its pool of connections).
-    /// </summary>
-    private Socks5Dialer DialerFor(Destination server, string? username, string? password)
-    {
-        var settings = _engine.UpstreamSettings(_all, server, username, password, forTransparentPath: true);
-        if (!_dialers.TryGetValue(settings, out var dialer))
-        {
-            dialer = new Socks5Dialer(settings);
-            _dialers[settings] = dialer;
-        }
-
-        return dialer;
-    }
-
-    /// <summary>Upstreams in use: the default one and every interface's own, with who uses them.</summary>
-    public IReadOnlyList<(string Name, Socks5Dialer Dialer, IReadOnlyList<string> UsedBy)> Upstreams()
-    {
-        var result = new List<(string, Socks5Dialer, IReadOnlyList<string>)>();
-        var interfaces = _path?.Interfaces ?? [];
-        if (_defaultDialer is Socks5Dialer d)
-        {
-            result.Add(("default", d, [.. interfaces.Where(i => ReferenceEquals(i.Dialer, d)).Select(i => i.Name)]));
-        }
-
-        foreach (var iface in interfaces)
-        {
-            if (iface.Dialer is Socks5Dialer own && !ReferenceEquals(own, _defaultDialer))
-            {
-                result.Add(($"interface:{iface.Name}", own, [iface.Name]));
-            }
-        }
-
-        return result;
-    }
-
-    private async Task DisposeUnusedDialersAsync()
-    {
-        var inUse = new HashSet<IDialer>((_path?.Interfaces ?? []).Select(i => i.Dialer));
-        if (_defaultDialer is not null)
-        {
-            inUse.Add(_defaultDialer);
-        }
-
-        foreach (var (key, dialer) in _dialers.ToList())
-        {
-            if (!inUse.Contains(dialer))
-            {
-                _dialers.Remove(key);
-                await dialer.DisposeAsync().ConfigureAwait(false);
-            }
-        }
-    }
-
     private static bool SameExceptInterfaces(NftRulesetSpec a, NftRulesetSpec b)
         => a.Mode == b.Mode && a.Port == b.Port && a.Fwmark == b.Fwmark && a.OutboundMark == b.OutboundMark && a.Ipv6 == b.Ipv6 && a.Udp == b.Udp
            && a.Bypass.SequenceEqual(b.Bypass) && a.UpstreamSources.SequenceEqual(b.UpstreamSources);
@@ -299,8 +237,7 @@ internal sealed class TransparentController : IAsyncDisposable
     private async Task<NftRulesetSpec> BuildSpecAsync(IEnumerable<string> interfaces)
     {
         var upstreams = new List<IpNetwork>();
-        var endpoints = _options.Interfaces.Select(i => i.ProxyEndpoint).Append(_upstream.Endpoint).OfType<Destination>().Distinct();
-        foreach (var endpoint in endpoints)
+        foreach (var endpoint in _upstreams!.Endpoints)
         {
             var addresses = endpoint.IsDomain
                 ? (await HostResolver.ResolveAsync(endpoint.Host, TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false)).Addresses

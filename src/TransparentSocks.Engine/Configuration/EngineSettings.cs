@@ -56,10 +56,6 @@ public static class EngineSettings
         };
     }
 
-    /// <summary>The server's outbound when it is direct; its sockets carry the same mark as upstream ones.</summary>
-    public static DirectDialer Direct(TransparentSocksOptions options)
-        => new(options.Upstream.ConnectTimeout, options.Upstream.EffectiveMark(options.Transparent.Enabled));
-
     /// <summary>
     /// A SOCKS5 upstream with the shared timeouts, mark and pooling. Under the transparent path upstream sockets are
     /// always marked, or the nft rules would divert the daemon's own traffic back to itself.

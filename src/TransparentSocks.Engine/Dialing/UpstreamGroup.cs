@@ -64,6 +64,7 @@ public sealed class UpstreamMember
     private long _inFlight;
     private long _checks;
     private long _checkFailures;
+    private readonly long[] _failuresByReason = new long[Enum.GetValues<HealthReason>().Length];
 
     internal UpstreamMember(string name, IDialer dialer)
     {
@@ -91,6 +92,9 @@ public sealed class UpstreamMember
     public long Checks => Volatile.Read(ref _checks);
 
     public long CheckFailures => Volatile.Read(ref _checkFailures);
+
+    /// <summary>Failures with <paramref name="reason"/>, checks and real dials together.</summary>
+    public long FailuresBy(HealthReason reason) => Volatile.Read(ref _failuresByReason[(int)reason]);
 
     internal void Enter() => Interlocked.Increment(ref _inFlight);
 
@@ -133,6 +137,7 @@ public sealed class UpstreamMember
 
             _consecutiveSuccesses = 0;
             _consecutiveFailures++;
+            _failuresByReason[(int)reason]++;
             Reason = reason;
             Detail = detail;
             if (IsUp && _consecutiveFailures >= settings.Failures)

@@ -39,7 +39,7 @@ public class ConfigLoaderTests
         Assert.Equal(32, options.Server.MaxHandshakesPerClient);
         Assert.Equal(TimeSpan.FromMinutes(5), options.Server.IdleTimeout);
         Assert.Equal(10000, options.Server.MaxConnections);
-        Assert.Equal(OutboundKind.Direct, options.Server.Outbound);
+        Assert.Equal("direct", options.Server.Outbound);
         Assert.Null(options.Upstream.Address);
         Assert.Null(options.Upstream.Endpoint);
         Assert.Equal(TimeSpan.FromSeconds(5), options.Upstream.ConnectTimeout);
@@ -102,7 +102,7 @@ public class ConfigLoaderTests
 
         Assert.Equal(new IPEndPoint(IPAddress.Any, 1080), options.Server.ListenEndPoint);
         Assert.Equal(TimeSpan.FromSeconds(2.5), options.Server.HandshakeTimeout);
-        Assert.Equal(OutboundKind.Upstream, options.Server.Outbound);
+        Assert.Equal("upstream", options.Server.Outbound);
         Assert.True(options.Server.AllowedClientSet!.Contains(IPAddress.Parse("192.168.4.5")));
         Assert.True(options.Server.AllowedClientSet!.Contains(IPAddress.Parse("fd12::1")));
         Assert.False(options.Server.AllowedClientSet!.Contains(IPAddress.Parse("10.0.0.1")));

@@ -16,7 +16,7 @@ public class ExampleConfigTests
         Assert.True(result.IsValid, string.Join(Environment.NewLine, result.Errors));
         Assert.True(result.Options.Server.Enabled);
         Assert.Equal(new IPEndPoint(IPAddress.Loopback, 1080), result.Options.Server.ListenEndPoint);
-        Assert.Equal(OutboundKind.Direct, result.Options.Server.Outbound);
+        Assert.Equal("direct", result.Options.Server.Outbound);
         Assert.False(result.Options.Transparent.Enabled);
         Assert.Equal(TransparentMode.Tproxy, result.Options.Transparent.Mode);
         Assert.Equal(0x5453u, result.Options.Transparent.Fwmark);

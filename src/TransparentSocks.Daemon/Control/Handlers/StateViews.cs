@@ -75,7 +75,9 @@ internal sealed class StateViews(ProxyService proxy)
             Listen = server?.IsListening == true ? server.LocalEndPoint?.ToString() : o.Listen,
             AuthRequired = o.Users.Count > 0,
             Users = o.Users.Count,
-            Outbound = o.Outbound == OutboundKind.Direct ? "direct" : $"upstream {_proxy.Options.Upstream.Address}",
+            Outbound = o.Outbound == UpstreamNames.Direct ? "direct"
+                : UpstreamNames.Canonical(o.Outbound) == UpstreamNames.Default ? $"upstream {_proxy.Options.Upstream.Address}"
+                : o.Outbound,
             Accepted = stats.Accepted,
             Rejected = stats.Rejected,
             AuthFailures = stats.AuthFailures,
@@ -125,58 +127,99 @@ internal sealed class StateViews(ProxyService proxy)
         return result;
     }
 
+    /// <summary>The default upstream as <c>set endpoint</c> left it; an unset one is listed with no address.</summary>
     public UpstreamInfo DefaultUpstream()
-    {
-        var u = _proxy.Options.Upstream;
-        var transparent = _proxy.Transparent?.Upstreams().FirstOrDefault(x => x.Name == "default");
-        var usedBy = new List<string>(transparent?.UsedBy ?? []);
-        var dialers = new List<DialerStats>();
-        if (transparent is { } t)
-        {
-            dialers.Add(t.Dialer.Stats);
-        }
+        => Upstreams().FirstOrDefault(u => u.Name == UpstreamNames.Default)
+           ?? new UpstreamInfo { Name = UpstreamNames.Default, HasPassword = false, UsedBy = [], Connections = 0, Failures = 0, PooledIdle = 0 };
 
-        if (_proxy.Options.Server.Enabled && _proxy.Options.Server.Outbound == OutboundKind.Upstream)
-        {
-            usedBy.Insert(0, "server");
-            if (_proxy.Server?.Dialer is Socks5Dialer serverDialer && !ReferenceEquals(serverDialer, transparent?.Dialer))
-            {
-                dialers.Add(serverDialer.Stats);
-            }
-        }
-
-        return Describe("default", u.Address, u.Username, u.EffectivePassword is not null, usedBy, dialers);
-    }
-
+    /// <summary>
+    /// The default upstream, the named ones, the groups (with their members' health) and every interface's own proxy.
+    /// Counters are the dialer's, so an upstream shared by the server, interfaces and groups is counted once.
+    /// </summary>
     public List<UpstreamInfo> Upstreams()
     {
-        var result = new List<UpstreamInfo> { DefaultUpstream() };
-        foreach (var (name, dialer, usedBy) in _proxy.Transparent?.Upstreams() ?? [])
+        var options = _proxy.Options;
+        var catalog = _proxy.Upstreams;
+        var result = new List<UpstreamInfo>();
+        var interfaces = _proxy.TransparentPath?.Interfaces ?? [];
+        foreach (var entry in catalog?.Entries ?? [])
         {
-            if (name != "default")
+            var usedBy = new List<string>();
+            if (options.Server.Enabled && ReferenceEquals(_proxy.Server?.Dialer, entry.Dialer))
             {
-                var iface = _proxy.Options.Transparent.Interfaces.FirstOrDefault(i => $"interface:{i.Name}" == name);
-                result.Add(Describe(name, dialer.Server.ToString(), iface?.Username, iface?.EffectivePassword is not null, [.. usedBy], [dialer.Stats]));
+                usedBy.Add("server");
             }
+
+            usedBy.AddRange(interfaces.Where(i => ReferenceEquals(i.Dialer, entry.Dialer)).Select(i => i.Name));
+            usedBy.AddRange(catalog!.Entries.Where(g => g.Group?.Members.Any(m => ReferenceEquals(m.Dialer, entry.Dialer)) == true).Select(g => $"group:{g.Name}"));
+            result.Add(Describe(entry, usedBy));
+        }
+
+        foreach (var iface in interfaces)
+        {
+            if (catalog?.Entries.Any(e => ReferenceEquals(e.Dialer, iface.Dialer)) == false && iface.Dialer is Socks5Dialer own)
+            {
+                var configured = options.Transparent.Interfaces.FirstOrDefault(i => i.Name == iface.Name);
+                result.Add(Describe(
+                    new UpstreamEntry($"interface:{iface.Name}", own, UpstreamProtocol.Socks5, own.Server, configured?.Username, configured?.EffectivePassword is not null),
+                    [iface.Name]));
+            }
+        }
+
+        if (result.All(u => u.Name != UpstreamNames.Default))
+        {
+            result.Insert(0, new UpstreamInfo { Name = UpstreamNames.Default, HasPassword = false, UsedBy = [], Connections = 0, Failures = 0, PooledIdle = 0 });
         }
 
         return result;
     }
 
-    /// <summary>One upstream's line: the numbers are summed over every dialer that talks to it.</summary>
-    private static UpstreamInfo Describe(string name, string? address, string? username, bool hasPassword, List<string> usedBy, List<DialerStats> dialers)
-        => new()
+    private static UpstreamInfo Describe(UpstreamEntry entry, List<string> usedBy)
+    {
+        var stats = entry.Dialer.Stats;
+        return new UpstreamInfo
         {
-            Name = name,
-            Address = address,
-            Username = username,
-            HasPassword = hasPassword,
+            Name = entry.Name,
+            Kind = entry.Group is not null ? "group" : entry.Protocol == UpstreamProtocol.Http ? "http" : "socks5",
+            Address = entry.Address?.ToString(),
+            Username = entry.Username,
+            HasPassword = entry.HasPassword,
             UsedBy = usedBy,
-            Connections = dialers.Sum(d => d.Connections),
-            Failures = dialers.Sum(d => d.Failures),
-            PooledIdle = dialers.Sum(d => d.PooledIdle),
-            UdpAssociations = dialers.Sum(d => d.UdpAssociations),
+            Connections = stats.Connections,
+            Failures = stats.Failures,
+            PooledIdle = stats.PooledIdle,
+            UdpAssociations = stats.UdpAssociations,
+            Policy = entry.Group is { } group ? PolicyName(group.Policy) : null,
+            Members = entry.Group?.Members.Select(Member).ToList(),
         };
+    }
+
+    internal static string PolicyName(GroupPolicy policy) => policy switch
+    {
+        GroupPolicy.RoundRobin => "round-robin",
+        GroupPolicy.LeastConnections => "least-connections",
+        GroupPolicy.Hash => "hash",
+        _ => "failover",
+    };
+
+    internal static string ReasonName(HealthReason reason) => reason.ToString().ToLowerInvariant();
+
+    /// <summary>The reasons a member can fail with, as <c>show upstreams</c> and the metrics name them.</summary>
+    internal static readonly HealthReason[] FailureReasons = [.. Enum.GetValues<HealthReason>().Where(r => r != HealthReason.None)];
+
+    private static GroupMemberInfo Member(UpstreamMember member) => new()
+    {
+        Name = member.Name,
+        State = member.IsUp ? "up" : "down",
+        Reason = member.Reason == HealthReason.None ? null : ReasonName(member.Reason),
+        Detail = member.Detail,
+        LastCheckMs = member.LastCheckLatency?.TotalMilliseconds,
+        Checks = member.Checks,
+        CheckFailures = member.CheckFailures,
+        InFlight = member.InFlight,
+        LastChange = member.LastChange?.ToString("O", CultureInfo.InvariantCulture),
+        Failures = FailureReasons.ToDictionary(ReasonName, member.FailuresBy),
+    };
 
     /// <summary>One inbound's UDP counters; every drop reason is listed, so a script can read any of them.</summary>
     internal static UdpInfo Udp(UdpStats udp) => new()
