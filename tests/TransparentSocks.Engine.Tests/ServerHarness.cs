@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using TransparentSocks.Addressing;
 using TransparentSocks.Engine.Dialing;
@@ -45,8 +46,10 @@ internal sealed class ServerHarness : IAsyncDisposable
         int maxHandshakesPerClient = 32,
         RelayMode engine = RelayMode.Splice,
         IPAddress? listen = null,
-        bool udp = true)
+        bool udp = true,
+        ILogger? logger = null)
     {
+        logger ??= NullLogger.Instance;
         var loops = new EventLoopGroup(2);
         var udpRuntime = new UdpRuntime(loops.Next());
         var sessions = new SessionTable();
@@ -64,8 +67,8 @@ internal sealed class ServerHarness : IAsyncDisposable
             Udp = udp,
         };
         var server = new Socks5Server(
-            settings, dialer ?? new DirectDialer(TimeSpan.FromSeconds(5)), new ConnectionPipeline(loops, sessions, NullLogger.Instance, udpRuntime),
-            NullLogger.Instance);
+            settings, dialer ?? new DirectDialer(TimeSpan.FromSeconds(5)), new ConnectionPipeline(loops, sessions, logger, udpRuntime),
+            logger);
         server.Start();
         return new ServerHarness(loops, server, sessions, udpRuntime);
     }

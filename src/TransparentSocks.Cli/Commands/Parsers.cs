@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
 using TransparentSocks.Addressing;
+using TransparentSocks.Options;
 
 namespace TransparentSocks.Cli.Commands;
 
@@ -83,19 +84,26 @@ internal static class Parsers
 
     public static int PositiveInt(ArgumentResult result, string what) => WholeNumber(result, what, minimum: 1);
 
-    /// <summary>Seconds as a decimal number ("300", "2.5"); zero and negative values are refused.</summary>
-    public static double PositiveSeconds(ArgumentResult result, string what)
+    /// <summary>
+    /// Seconds as a decimal number ("300", "2.5", "1e3"), refused here unless the daemon would take it: a whole number
+    /// of milliseconds in the range every timeout shares.
+    /// </summary>
+    public static double Duration(ArgumentResult result, string what)
     {
         if (Token(result) is not { } text)
         {
             return 0;
         }
 
-        if (!double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value)
-            || !double.IsFinite(value)
-            || value <= 0)
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
         {
-            result.AddError($"{what} must be a number of seconds greater than 0, not '{text}'");
+            result.AddError($"{what} must be a number of seconds, not '{text}'");
+            return 0;
+        }
+
+        if (Durations.Check(what, value) is { } error)
+        {
+            result.AddError(error);
             return 0;
         }
 

@@ -28,8 +28,8 @@ internal static class SetCommands
             """,
             new Argument<double>("SECONDS")
             {
-                Description = "Seconds without traffic before a session is closed (greater than 0, decimals allowed)",
-                CustomParser = r => Parsers.PositiveSeconds(r, "the idle timeout"),
+                Description = "Seconds without traffic before a session is closed (0.001 to 2147483, in whole milliseconds)",
+                CustomParser = r => Parsers.Duration(r, "the idle timeout"),
             },
             seconds => ControlRequest.Put(ControlApi.Timeout, new SetTimeoutRequest(seconds), ControlJsonContext.Default.SetTimeoutRequest)),
         Setting(

@@ -11,17 +11,6 @@ namespace TransparentSocks.Options;
 /// </summary>
 internal static class ConfigValidator
 {
-    // Some timeout APIs take int milliseconds; capping here makes a huge value fail at startup rather than at the
-    // first connection that arms the timer.
-    internal const double MaxSeconds = int.MaxValue / 1000;
-
-    // Timers count whole milliseconds, and the relay reads a deadline of 0 ms as "no deadline": a positive value
-    // below one millisecond would silently switch the timeout off.
-    internal const double MinSeconds = 0.001;
-
-    // UDP has no close: a flow that outlives its client holds its sockets until the timeout, so a day is the ceiling.
-    internal const double MaxUdpSeconds = 86400;
-
     // Each flow or association holds sockets of its own; a million is already far past any fd limit a unit sets.
     internal const int MaxUdpEntries = 1_000_000;
 
@@ -125,7 +114,7 @@ internal static class ConfigValidator
         ValidateAtLeastOne("server.maxHandshakes", server.MaxHandshakes, errors);
         ValidateAtLeastOne("server.maxHandshakesPerClient", server.MaxHandshakesPerClient, errors);
         ValidateAtLeastOne("server.maxConnections", server.MaxConnections, errors);
-        ValidateSeconds("server.udpTimeout", server.UdpTimeoutSeconds, errors, MaxUdpSeconds);
+        ValidateSeconds("server.udpTimeout", server.UdpTimeoutSeconds, errors, Durations.MaxUdpSeconds);
         ValidateRange("server.maxUdpAssociations", server.MaxUdpAssociations, 1, MaxUdpEntries, errors);
         if (server.Outbound is null)
         {
@@ -436,8 +425,8 @@ internal static class ConfigValidator
         ValidateRange("transparent.rulePriority", transparent.RulePriority, 1, 32765, errors);
         ValidateNetworks("transparent.bypass", transparent.Bypass, errors);
         ValidateSeconds("transparent.idleTimeout", transparent.IdleTimeoutSeconds, errors);
-        ValidateSeconds("transparent.udpTimeout", transparent.UdpTimeoutSeconds, errors, MaxUdpSeconds);
-        ValidateSeconds("transparent.udpDnsTimeout", transparent.UdpDnsTimeoutSeconds, errors, MaxUdpSeconds);
+        ValidateSeconds("transparent.udpTimeout", transparent.UdpTimeoutSeconds, errors, Durations.MaxUdpSeconds);
+        ValidateSeconds("transparent.udpDnsTimeout", transparent.UdpDnsTimeoutSeconds, errors, Durations.MaxUdpSeconds);
         ValidateRange("transparent.maxUdpFlows", transparent.MaxUdpFlows, 1, MaxUdpEntries, errors);
 
         var interfaces = transparent.Interfaces ?? [];
@@ -544,9 +533,10 @@ internal static class ConfigValidator
         ValidateRange("relay.pipeSize", relay.PipeSize, RelayOptions.MinPipeSize, RelayOptions.MaxPipeSize, errors);
         ValidateRange("relay.bufferSize", relay.BufferSize, RelayOptions.MinBufferSize, RelayOptions.MaxBufferSize, errors);
         ValidateRange("relay.workers", relay.Workers, 0, RelayOptions.MaxWorkers, errors);
-        if (!double.IsFinite(relay.DrainTimeoutSeconds) || relay.DrainTimeoutSeconds < 0 || relay.DrainTimeoutSeconds > RelayOptions.MaxDrainTimeoutSeconds)
+        // The one duration where 0 is documented: no drain, sessions in flight are reset at once.
+        if (Durations.Check("relay.drainTimeout", relay.DrainTimeoutSeconds, 0, RelayOptions.MaxDrainTimeoutSeconds) is { } drain)
         {
-            errors.Add($"relay.drainTimeout: must be between 0 and {RelayOptions.MaxDrainTimeoutSeconds.ToString(CultureInfo.InvariantCulture)} seconds");
+            errors.Add(drain);
         }
     }
 
@@ -664,19 +654,11 @@ internal static class ConfigValidator
         }
     }
 
-    private static void ValidateSeconds(string path, double seconds, List<string> errors, double max = MaxSeconds)
+    private static void ValidateSeconds(string path, double seconds, List<string> errors, double max = Durations.MaxSeconds)
     {
-        if (!double.IsFinite(seconds) || seconds <= 0)
+        if (Durations.Check(path, seconds, Durations.MinSeconds, max) is { } error)
         {
-            errors.Add($"{path}: must be greater than 0");
-        }
-        else if (seconds < MinSeconds)
-        {
-            errors.Add($"{path}: must be at least {MinSeconds.ToString(CultureInfo.InvariantCulture)} seconds; a shorter timeout would round to 0 ms, which means none");
-        }
-        else if (seconds > max)
-        {
-            errors.Add($"{path}: must be at most {max.ToString(CultureInfo.InvariantCulture)} seconds");
+            errors.Add(error);
         }
     }
 

@@ -1,3 +1,5 @@
+using TransparentSocks.Text;
+
 namespace TransparentSocks.Daemon.Logging;
 
 /// <summary>The daemon's log lines for starting, stopping, reloading and the transparent path: event ids 2100–2199 (see Log.cs).</summary>
@@ -25,7 +27,15 @@ internal static partial class Log
     public static partial void Stats(ILogger logger, string line);
 
     [LoggerMessage(2120, LogLevel.Error, "reload refused, the running configuration stays: {Error}")]
-    public static partial void ReloadRefused(ILogger logger, string error);
+    private static partial void ReloadRefusedCore(ILogger logger, string error);
+
+    public static void ReloadRefused(ILogger logger, string error)
+    {
+        if (logger.IsEnabled(LogLevel.Error))
+        {
+            ReloadRefusedCore(logger, LogText.Escape(error));
+        }
+    }
 
     [LoggerMessage(2121, LogLevel.Information, "configuration reloaded from {Path}")]
     public static partial void Reloaded(ILogger logger, string path);

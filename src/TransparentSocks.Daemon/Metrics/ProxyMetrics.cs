@@ -61,6 +61,7 @@ internal sealed class ProxyMetrics : IDisposable
         _meter.CreateObservableCounter("transparentsocks.auth_failures", ObserveAuthFailures, "{failure}", "SOCKS5 username/password authentications that failed.");
         _meter.CreateObservableCounter("transparentsocks.handshake_failures", () => PerInbound(s => s.HandshakeFailures), "{failure}", "Malformed, unsupported or timed-out handshakes.");
         _meter.CreateObservableCounter("transparentsocks.handshakes_evicted", () => PerInbound(s => s.Evicted), "{connection}", "Handshakes reset to make room for a newer client while every handshake slot was taken.");
+        _meter.CreateObservableCounter("transparentsocks.upstream_failures", () => PerInbound(s => s.UpstreamFailures), "{connection}", "Relayed sessions the upstream or destination cut after the reply (a reset, EPIPE, a TCP timeout); their client got a reset, not a FIN.");
         _meter.CreateObservableCounter("transparentsocks.diverted_packets", () => ObserveDiverted(c => c.Packets), "{packet}", "Packets counted by the interface's nft divert rule: every packet under TPROXY, each connection's first under REDIRECT.");
         _meter.CreateObservableCounter("transparentsocks.diverted_bytes", () => ObserveDiverted(c => c.Bytes), "By", "Bytes counted by the interface's nft divert rule: every packet under TPROXY, each connection's first under REDIRECT.");
 

@@ -1,6 +1,13 @@
+using TransparentSocks.Text;
+
 namespace TransparentSocks.Engine.Logging;
 
-/// <summary>Every log line of the engine, with its event id in one place. Credentials are never a parameter here.</summary>
+/// <summary>
+/// Every log line of the engine, with its event id in one place. Credentials are never a parameter here.
+/// Text a peer chose (user and domain names, handshake and dial reasons that quote them, an upstream's answers) goes
+/// through <see cref="LogText.Escape"/> in the public method of its line, so no caller can forget it; the generated
+/// method behind it is private. The escape runs only when the line is enabled.
+/// </summary>
 internal static partial class Log
 {
     [LoggerMessage(1000, LogLevel.Information, "SOCKS5 server listening on {Listen} (auth {Auth}, outbound {Outbound})")]
@@ -19,16 +26,48 @@ internal static partial class Log
     public static partial void ConnectionRejected(ILogger logger, IPEndPoint client, string reason);
 
     [LoggerMessage(1012, LogLevel.Information, "session {SessionId}: authentication failed for user {User} from {Client}")]
-    public static partial void AuthFailed(ILogger logger, long sessionId, string user, IPEndPoint client);
+    private static partial void AuthFailedCore(ILogger logger, long sessionId, string user, IPEndPoint client);
+
+    public static void AuthFailed(ILogger logger, long sessionId, string user, IPEndPoint client)
+    {
+        if (logger.IsEnabled(LogLevel.Information))
+        {
+            AuthFailedCore(logger, sessionId, LogText.Escape(user), client);
+        }
+    }
 
     [LoggerMessage(1013, LogLevel.Debug, "session {SessionId}: handshake from {Client} failed: {Reason}")]
-    public static partial void HandshakeFailed(ILogger logger, long sessionId, IPEndPoint client, string reason);
+    private static partial void HandshakeFailedCore(ILogger logger, long sessionId, IPEndPoint client, string reason);
+
+    public static void HandshakeFailed(ILogger logger, long sessionId, IPEndPoint client, string reason)
+    {
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            HandshakeFailedCore(logger, sessionId, client, LogText.Escape(reason));
+        }
+    }
 
     [LoggerMessage(1020, LogLevel.Debug, "session {SessionId}: {Client} -> {Destination} via {Upstream}")]
-    public static partial void SessionConnected(ILogger logger, long sessionId, IPEndPoint client, Destination destination, string upstream);
+    private static partial void SessionConnectedCore(ILogger logger, long sessionId, IPEndPoint client, string destination, string upstream);
+
+    public static void SessionConnected(ILogger logger, long sessionId, IPEndPoint client, Destination destination, string upstream)
+    {
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            SessionConnectedCore(logger, sessionId, client, LogText.Escape(destination.ToString()), upstream);
+        }
+    }
 
     [LoggerMessage(1021, LogLevel.Information, "session {SessionId}: {Client} -> {Destination} via {Upstream} failed: {Reason}")]
-    public static partial void DialFailed(ILogger logger, long sessionId, IPEndPoint client, Destination destination, string upstream, string reason);
+    private static partial void DialFailedCore(ILogger logger, long sessionId, IPEndPoint client, string destination, string upstream, string reason);
+
+    public static void DialFailed(ILogger logger, long sessionId, IPEndPoint client, Destination destination, string upstream, string reason)
+    {
+        if (logger.IsEnabled(LogLevel.Information))
+        {
+            DialFailedCore(logger, sessionId, client, LogText.Escape(destination.ToString()), upstream, LogText.Escape(reason));
+        }
+    }
 
     [LoggerMessage(1022, LogLevel.Debug, "session {SessionId}: closed: {Result}")]
     public static partial void SessionClosed(ILogger logger, long sessionId, string result);
@@ -46,7 +85,15 @@ internal static partial class Log
     public static partial void UdpFlowOpened(ILogger logger, string ingress, UdpEndpoint client, UdpEndpoint destination, string upstream);
 
     [LoggerMessage(1201, LogLevel.Debug, "udp {Ingress}: flow {Client}: association via {Upstream} failed: {Reason}")]
-    public static partial void UdpAssociateFailed(ILogger logger, string ingress, UdpEndpoint client, string upstream, string reason);
+    private static partial void UdpAssociateFailedCore(ILogger logger, string ingress, UdpEndpoint client, string upstream, string reason);
+
+    public static void UdpAssociateFailed(ILogger logger, string ingress, UdpEndpoint client, string upstream, string reason)
+    {
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            UdpAssociateFailedCore(logger, ingress, client, upstream, LogText.Escape(reason));
+        }
+    }
 
     [LoggerMessage(1202, LogLevel.Debug, "udp {Ingress}: flow {Client} closed ({Reason}): {Up} datagrams up, {Down} down")]
     public static partial void UdpFlowClosed(ILogger logger, string ingress, UdpEndpoint client, string reason, long up, long down);
@@ -64,7 +111,15 @@ internal static partial class Log
     public static partial void UdpAssociationClosed(ILogger logger, string ingress, IPEndPoint client, string reason, long up, long down);
 
     [LoggerMessage(1300, LogLevel.Warning, "group {Group}: upstream {Member} is down ({Reason}): {Detail}")]
-    public static partial void UpstreamDown(ILogger logger, string group, string member, string reason, string detail);
+    private static partial void UpstreamDownCore(ILogger logger, string group, string member, string reason, string detail);
+
+    public static void UpstreamDown(ILogger logger, string group, string member, string reason, string detail)
+    {
+        if (logger.IsEnabled(LogLevel.Warning))
+        {
+            UpstreamDownCore(logger, group, member, reason, LogText.Escape(detail));
+        }
+    }
 
     [LoggerMessage(1301, LogLevel.Information, "group {Group}: upstream {Member} is up again")]
     public static partial void UpstreamUp(ILogger logger, string group, string member);

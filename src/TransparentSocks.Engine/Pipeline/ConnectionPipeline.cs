@@ -144,14 +144,22 @@ public sealed class ConnectionPipeline
             session.OutboundSocket = outbound;
 
             // Reply, then the bytes the client sent ahead of it.
-            if (!await inbound.ReplyAsync(session, dial).ConfigureAwait(false)
-                || (!request.EarlyData.IsEmpty && (await outbound.SendAsync(request.EarlyData).ConfigureAwait(false)).HasError))
+            if (!await inbound.ReplyAsync(session, dial).ConfigureAwait(false))
             {
                 ending = Ending.ClientGone;
                 return;
             }
 
-            session.Counters.AddUp(request.EarlyData.Length);
+            var early = await SendEarlyDataAsync(outbound, request.EarlyData, session.Counters).ConfigureAwait(false);
+            if (early != Errno.None)
+            {
+                // The destination failed before the relay began; to the client that is a stream cut like any other.
+                relayed = new RelayResult(RelayOutcome.UpstreamError, early, session.Counters.BytesUp, session.Counters.BytesDown, Spliced: false);
+                profile.Stats.RelayEnded(relayed.Outcome);
+                Log.SessionClosed(_logger, session.Id, relayed.ToString());
+                ending = Ending.Relayed;
+                return;
+            }
 
             // The early data is out, and a relay can last for hours: the request buffer goes back now, not at the close.
             if (buffer is not null)
@@ -164,6 +172,7 @@ public sealed class ConnectionPipeline
             session.State = SessionState.Established;
             Log.SessionConnected(_logger, session.Id, remote, session.Destination, dialer.Name);
             relayed = await SocketRelay.RunAsync(client, outbound, profile.Relay, session.Counters).ConfigureAwait(false);
+            profile.Stats.RelayEnded(relayed.Outcome);
             Log.SessionClosed(_logger, session.Id, relayed.ToString());
             ending = Ending.Relayed;
         }
@@ -215,6 +224,43 @@ public sealed class ConnectionPipeline
             _ => (false, false),
         },
     };
+
+    /// <summary>
+    /// The early data, counted as the kernel takes it: a destination that fails part-way has still received what
+    /// went before, and the counters say exactly that.
+    /// </summary>
+    private static async ValueTask<Errno> SendEarlyDataAsync(LinuxSocket outbound, ReadOnlyMemory<byte> data, RelayCounters counters)
+    {
+        while (!data.IsEmpty)
+        {
+            var tick = outbound.Writable.Tick;
+            var sent = outbound.TrySend(data.Span);
+            if (!sent.HasError)
+            {
+                counters.AddUp(sent.Bytes);
+                data = data[sent.Bytes..];
+                continue;
+            }
+
+            if (sent.Error == Errno.EINTR)
+            {
+                continue;
+            }
+
+            if (sent.Error != Errno.EAGAIN)
+            {
+                return sent.Error;
+            }
+
+            var waited = await outbound.Writable.WaitAsync(tick).ConfigureAwait(false);
+            if (waited != Errno.None)
+            {
+                return waited;
+            }
+        }
+
+        return Errno.None;
+    }
 
     private Ending Evicted(InboundProfile profile, IPEndPoint remote)
     {

@@ -1,3 +1,5 @@
+using TransparentSocks.Linux.Relay;
+
 namespace TransparentSocks.Engine.Stats;
 
 /// <summary>
@@ -17,6 +19,11 @@ public sealed class InboundStats
     private long _total;
     private long _bytesUp;
     private long _bytesDown;
+    private long _completed;
+    private long _upstreamFailures;
+    private long _clientFailures;
+    private long _idleTimeouts;
+    private long _aborted;
 
     public InboundStats(string name)
     {
@@ -51,6 +58,23 @@ public sealed class InboundStats
 
     public long ClosedBytesDown => Volatile.Read(ref _bytesDown);
 
+    /// <summary>Relayed sessions that ended with both sides' EOF: every byte delivered.</summary>
+    public long Completed => Volatile.Read(ref _completed);
+
+    /// <summary>
+    /// Relayed sessions the upstream or destination cut (a reset, EPIPE, a TCP timeout) after the reply; their client
+    /// got a reset, not a FIN.
+    /// </summary>
+    public long UpstreamFailures => Volatile.Read(ref _upstreamFailures);
+
+    /// <summary>Relayed sessions the client cut.</summary>
+    public long ClientFailures => Volatile.Read(ref _clientFailures);
+
+    public long IdleTimeouts => Volatile.Read(ref _idleTimeouts);
+
+    /// <summary>Relayed sessions stopped from outside (the drain ran out).</summary>
+    public long Aborted => Volatile.Read(ref _aborted);
+
     public long DialFailures(DialError error) => _dialFailures.Of(error);
 
     public long TotalDialFailures => _dialFailures.Total;
@@ -68,6 +92,28 @@ public sealed class InboundStats
     internal void HandshakeEvicted() => Interlocked.Increment(ref _evicted);
 
     internal void DialFailed(DialError error) => _dialFailures.Record(error);
+
+    internal void RelayEnded(RelayOutcome outcome)
+    {
+        switch (outcome)
+        {
+            case RelayOutcome.Completed:
+                Interlocked.Increment(ref _completed);
+                break;
+            case RelayOutcome.UpstreamError:
+                Interlocked.Increment(ref _upstreamFailures);
+                break;
+            case RelayOutcome.ClientError:
+                Interlocked.Increment(ref _clientFailures);
+                break;
+            case RelayOutcome.IdleTimeout:
+                Interlocked.Increment(ref _idleTimeouts);
+                break;
+            default:
+                Interlocked.Increment(ref _aborted);
+                break;
+        }
+    }
 
     internal void SessionOpened()
     {

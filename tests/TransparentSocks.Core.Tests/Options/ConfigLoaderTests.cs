@@ -216,9 +216,76 @@ public class ConfigLoaderTests
     {
         var error = Assert.Single(ConfigLoader.Parse("""{ "upstream": { "connectTimeout": 0.0009 } }""", null).Errors);
 
-        Assert.Equal("upstream.connectTimeout: must be at least 0.001 seconds; a shorter timeout would round to 0 ms, which means none", error);
+        Assert.Equal("upstream.connectTimeout: 0.0009 is out of range; must be between 0.001 and 2147483 seconds, in whole milliseconds", error);
         Assert.Equal(TimeSpan.FromMilliseconds(1), AssertValid(ConfigLoader.Parse("""{ "upstream": { "connectTimeout": 0.001 } }""", null)).Upstream.ConnectTimeout);
     }
+
+    public static TheoryData<string, string> DurationFields => new()
+    {
+        { "server", "handshakeTimeout" },
+        { "server", "idleTimeout" },
+        { "server", "udpTimeout" },
+        { "upstream", "connectTimeout" },
+        { "upstream", "handshakeTimeout" },
+        { "transparent", "idleTimeout" },
+        { "transparent", "udpTimeout" },
+        { "transparent", "udpDnsTimeout" },
+        { "relay", "drainTimeout" },
+    };
+
+    [Theory]
+    [MemberData(nameof(DurationFields))]
+    public void Parse_DurationNotWholeMilliseconds_IsRefusedNamingTheFieldAndRange(string section, string key)
+    {
+        // 1e-9 and 0.0001 used to pass as "0 s" and switch the timeout off; 0.0015 ran as something else than it showed.
+        foreach (var seconds in new[] { "1e-9", "0.0001", "0.0015", "2.0005" })
+        {
+            var error = Assert.Single(ConfigLoader.Parse($$"""{ "{{section}}": { "{{key}}": {{seconds}} } }""", null).Errors);
+
+            Assert.StartsWith($"{section}.{key}: ", error, StringComparison.Ordinal);
+            Assert.Contains(" seconds, in whole milliseconds", error, StringComparison.Ordinal);
+            Assert.Matches(@"must be between (0|0\.001) and \d+ seconds", error);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(DurationFields))]
+    public void Parse_DurationTooLargeForADouble_SaysSoNotThatItIsNotPositive(string section, string key)
+    {
+        var error = Assert.Single(ConfigLoader.Parse($$"""{ "{{section}}": { "{{key}}": 1e400 } }""", null).Errors);
+
+        Assert.StartsWith($"{section}.{key}: is too large to be a number of seconds; must be between ", error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [MemberData(nameof(DurationFields))]
+    public void Parse_DurationInWholeMilliseconds_IsAcceptedExactly(string section, string key)
+    {
+        foreach (var seconds in new[] { "0.001", "0.002", "2.5", "1e1" })
+        {
+            var result = ConfigLoader.Parse($$"""{ "{{section}}": { "{{key}}": {{seconds}} } }""", null);
+
+            Assert.True(result.IsValid, string.Join("; ", result.Errors));
+        }
+    }
+
+    [Theory]
+    [InlineData("server", "idleTimeout", "0")]
+    [InlineData("transparent", "idleTimeout", "0")]
+    [InlineData("upstream", "connectTimeout", "-0.001")]
+    [InlineData("relay", "drainTimeout", "-0.001")]
+    public void Parse_DurationZeroWhereZeroIsNotOff_IsRefusedWithTheRange(string section, string key, string seconds)
+    {
+        var error = Assert.Single(ConfigLoader.Parse($$"""{ "{{section}}": { "{{key}}": {{seconds}} } }""", null).Errors);
+
+        Assert.StartsWith($"{section}.{key}: {seconds} is out of range; must be between ", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Check_NotANumber_SaysSo()
+        => Assert.Equal(
+            "server.idleTimeout: is not a number; must be between 0.001 and 2147483 seconds, in whole milliseconds",
+            Durations.Check("server.idleTimeout", double.NaN));
 
     [Theory]
     [MemberData(nameof(InvalidFields))]

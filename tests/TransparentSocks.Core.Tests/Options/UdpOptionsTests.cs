@@ -161,6 +161,6 @@ public sealed class UdpOptionsTests
     {
         var error = Assert.Single(ConfigLoader.Parse("""{ "transparent": { "udpTimeout": 90000 } }""", null).Errors);
 
-        Assert.Equal("transparent.udpTimeout: must be at most 86400 seconds", error);
+        Assert.Equal("transparent.udpTimeout: 90000 is out of range; must be between 0.001 and 86400 seconds, in whole milliseconds", error);
     }
 }

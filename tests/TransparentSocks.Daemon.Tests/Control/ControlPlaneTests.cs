@@ -46,6 +46,33 @@ public sealed class ControlPlaneTests
         Assert.Matches(@"by uid 0 pid \d+", await daemon.WaitForLogAsync("server start"));
     }
 
+    [Theory]
+    [InlineData("0.0001", "0.0001 is out of range")]
+    [InlineData("1e-9", "1E-09 is out of range")]
+    [InlineData("0.0015", "0.0015 is not a whole number of milliseconds")]
+    [InlineData("1e400", "is too large to be a number of seconds")]
+    [InlineData("3e6", "3000000 is out of range")]
+    public async Task SetTimeout_NotWholeMillisecondsInRange_IsRefusedNamingTimeoutAndNothingChanges(string seconds, string reason)
+    {
+        await using var daemon = await ControlledDaemon.StartAsync("""{ "server": { "allowPrivateDestinations": true } }""");
+        var config = await File.ReadAllTextAsync(daemon.ConfigPath);
+
+        // Past the CLI's own check, as a raw API client would send it.
+        var raw = await ExternalProcess.RunAsync(
+            "curl", ["-sS", "--unix-socket", daemon.Socket, "-X", "PUT", "-d", $$"""{"seconds":{{seconds}}}""", "http://localhost" + ControlApi.Timeout], Timeout);
+        var error = JsonSerializer.Deserialize(raw.Output, J.ErrorResponse)!.Error;
+
+        Assert.Equal(ErrorCodes.InvalidArgument, error.Code);
+        Assert.Equal("timeout", error.Field);
+        Assert.Equal($"timeout: {reason}; must be between 0.001 and 2147483 seconds, in whole milliseconds", error.Message);
+        Assert.Equal(300, (await Cli.JsonAsync(daemon.Socket, J.StatusResponse, "show")).Settings.IdleTimeoutSeconds);
+        Assert.Equal(config, await File.ReadAllTextAsync(daemon.ConfigPath));
+
+        var cli = await Cli.RunAsync(daemon.Socket, "set", "timeout", seconds);
+        Assert.Equal(2, cli.ExitCode);
+        Assert.Contains($"the idle timeout: {reason}; must be between 0.001 and 2147483 seconds", cli.Error, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task SetCommands_ApplyLive_AndTheSameShowComesBackAfterARestart()
     {

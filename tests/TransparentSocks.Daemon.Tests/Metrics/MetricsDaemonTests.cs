@@ -23,6 +23,7 @@ public sealed class MetricsDaemonTests
         ["transparentsocks_auth_failures_total"] = "counter",
         ["transparentsocks_handshake_failures_total"] = "counter",
         ["transparentsocks_handshakes_evicted_total"] = "counter",
+        ["transparentsocks_upstream_failures_total"] = "counter",
 
         // The server's UDP ASSOCIATE has them from the start, zeros included; reply sockets belong to the transparent path.
         ["transparentsocks_udp_flows_active"] = "gauge",

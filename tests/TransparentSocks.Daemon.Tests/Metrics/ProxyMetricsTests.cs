@@ -20,7 +20,7 @@ public sealed class ProxyMetricsTests
     [
         "transparentsocks.connections", "transparentsocks.active_connections", "transparentsocks.bytes",
         "transparentsocks.connect_failures", "transparentsocks.rejected", "transparentsocks.auth_failures",
-        "transparentsocks.handshake_failures", "transparentsocks.handshakes_evicted", "transparentsocks.diverted_packets", "transparentsocks.diverted_bytes",
+        "transparentsocks.handshake_failures", "transparentsocks.handshakes_evicted", "transparentsocks.upstream_failures", "transparentsocks.diverted_packets", "transparentsocks.diverted_bytes",
         "transparentsocks.udp.flows_active", "transparentsocks.udp.flows", "transparentsocks.udp.datagrams", "transparentsocks.udp.bytes",
         "transparentsocks.udp.dropped", "transparentsocks.udp.evictions", "transparentsocks.udp.association_failures",
         "transparentsocks.udp.reply_sockets",

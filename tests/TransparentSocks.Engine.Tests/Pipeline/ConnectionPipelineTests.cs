@@ -274,6 +274,61 @@ public sealed class ConnectionPipelineTests : IDisposable
         Assert.Equal(9, inbound.Profile.Stats.ClosedBytesUp);
     }
 
+    /// <summary>
+    /// An inbound with early data that, once the dial has succeeded, lets the destination act (<paramref name="act"/>)
+    /// before it replies, so that what the destination did is in place when the early data goes out.
+    /// </summary>
+    private sealed class ActBeforeReplyInbound(InboundProfile profile, Destination destination, byte[] earlyData, Func<Task> act) : IInbound
+    {
+        public InboundProfile Profile { get; } = profile;
+
+        public ValueTask<InboundRequest> ReceiveAsync(Session session, Memory<byte> buffer)
+        {
+            earlyData.CopyTo(buffer);
+            return ValueTask.FromResult(InboundRequest.For(destination, buffer[..earlyData.Length]));
+        }
+
+        public async ValueTask<bool> ReplyAsync(Session session, DialResult result)
+        {
+            Assert.True(result.Succeeded, result.ToString());
+            await act().WaitAsync(Timeout);
+
+            // Let the destination's segment arrive before the early data goes out.
+            await Task.Delay(100);
+            return true;
+        }
+    }
+
+    [Fact]
+    public async Task RunAsync_DestinationResetsBeforeEarlyData_ClientGetsResetAndItCountsAsUpstreamFailure()
+    {
+        var dialed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reset = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var (endPoint, _) = Target(async peer =>
+        {
+            await dialed.Task.WaitAsync(Timeout);
+            peer.LingerState = new LingerOption(true, 0);
+            peer.Close();
+            reset.SetResult();
+        });
+        var inbound = new ActBeforeReplyInbound(
+            Profile(new DirectDialer(Timeout), repliesInBand: true), Destination.FromEndPoint(endPoint), "early"u8.ToArray(), () =>
+            {
+                dialed.SetResult();
+                return reset.Task;
+            });
+        var (client, run) = await ConnectAsync(inbound);
+        using (client)
+        {
+            // The client was told "succeeded", so only a reset can say the stream never started.
+            Assert.Equal(SocketError.ConnectionReset, await ReadUntilFailureAsync(client));
+            await run.WaitAsync(Timeout);
+        }
+
+        Assert.Equal(1, inbound.Profile.Stats.UpstreamFailures);
+        Assert.Equal(0, inbound.Profile.Stats.ClosedBytesUp);
+    }
+
     [Fact]
     public async Task RunAsync_DeniedDestination_IsNeverDialedAndCountsAsTheDialersFailure()
     {

@@ -23,9 +23,10 @@ internal sealed class SetHandlers(StateViews views, Changes changes)
 
     public async Task<ControlResponse> SetTimeoutAsync(SetTimeoutRequest request, Peer peer)
     {
-        if (!(request.Seconds > 0))
+        // Checked under the API's own field name, before the change reaches the config's server and transparent fields.
+        if (Durations.Check("timeout", request.Seconds) is { } error)
         {
-            throw new ApplyException(ErrorCodes.InvalidArgument, $"timeout: must be greater than 0 seconds, not {request.Seconds.ToString(CultureInfo.InvariantCulture)}", "timeout");
+            throw new ApplyException(ErrorCodes.InvalidArgument, error, "timeout");
         }
 
         return await ChangeSettingAsync(peer, $"set timeout {request.Seconds.ToString(CultureInfo.InvariantCulture)}", o =>
