@@ -45,7 +45,8 @@ internal sealed class ServerHarness : IAsyncDisposable
         int maxHandshakesPerClient = 32,
         RelayMode engine = RelayMode.Splice,
         IPAddress? listen = null,
-        bool udp = true)
+        bool udp = true,
+        bool denyHostAddresses = false)
     {
         var loops = new EventLoopGroup(2);
         var udpRuntime = new UdpRuntime(loops.Next());
@@ -55,6 +56,7 @@ internal sealed class ServerHarness : IAsyncDisposable
             Listen = new IPEndPoint(listen ?? IPAddress.Loopback, 0),
             Users = new UserTable((users ?? []).Select(u => new KeyValuePair<string, string>(u.User, u.Password))),
             DeniedDestinations = denied ?? NetworkSet.Empty,
+            DenyHostAddresses = denyHostAddresses,
             AllowedClients = allowedClients,
             HandshakeTimeout = handshakeTimeout ?? TimeSpan.FromSeconds(10),
             MaxConnections = maxConnections,
