@@ -47,7 +47,8 @@ internal sealed class ServerHarness : IAsyncDisposable
         RelayMode engine = RelayMode.Splice,
         IPAddress? listen = null,
         bool udp = true,
-        ILogger? logger = null)
+        ILogger? logger = null,
+        bool denyHostAddresses = false)
     {
         logger ??= NullLogger.Instance;
         var loops = new EventLoopGroup(2);
@@ -58,6 +59,7 @@ internal sealed class ServerHarness : IAsyncDisposable
             Listen = new IPEndPoint(listen ?? IPAddress.Loopback, 0),
             Users = new UserTable((users ?? []).Select(u => new KeyValuePair<string, string>(u.User, u.Password))),
             DeniedDestinations = denied ?? NetworkSet.Empty,
+            DenyHostAddresses = denyHostAddresses,
             AllowedClients = allowedClients,
             HandshakeTimeout = handshakeTimeout ?? TimeSpan.FromSeconds(10),
             MaxConnections = maxConnections,

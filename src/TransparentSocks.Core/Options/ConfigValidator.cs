@@ -288,8 +288,13 @@ internal static class ConfigValidator
                 continue;
             }
 
-            ValidateSeconds($"{path}.healthCheck.interval", health.IntervalSeconds, errors, MaxUdpSeconds);
-            ValidateSeconds($"{path}.healthCheck.timeout", health.TimeoutSeconds, errors, MaxUdpSeconds);
+            // Checks of every member every few milliseconds would be a flood of our own against the upstreams.
+            if (Durations.Check($"{path}.healthCheck.interval", health.IntervalSeconds, 0.1, Durations.MaxUdpSeconds) is { } interval)
+            {
+                errors.Add(interval);
+            }
+
+            ValidateSeconds($"{path}.healthCheck.timeout", health.TimeoutSeconds, errors, Durations.MaxUdpSeconds);
             ValidateRange($"{path}.healthCheck.failures", health.Failures, 1, 100, errors);
             ValidateRange($"{path}.healthCheck.successes", health.Successes, 1, 100, errors);
             if (health.Target is not null)

@@ -6,6 +6,7 @@ using TransparentSocks.Engine;
 using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Inbound;
 using TransparentSocks.Engine.Sessions;
+using TransparentSocks.Linux.Sockets;
 
 namespace TransparentSocks.Daemon.Hosting;
 
@@ -26,6 +27,8 @@ internal sealed class ProxyService : IHostedService, IDisposable
     {
         _source = source;
         _logger = loggerFactory.CreateLogger("TransparentSocks.Daemon");
+        // Before the first listener: the budget is measured against what the process holds before serving anyone.
+        FdBudget.Initialize();
         _engine = new ProxyEngine(options.Relay.Workers, loggerFactory);
         _runtime = new DaemonRuntime(_engine, options, source, levelSwitch, _logger);
     }
@@ -75,6 +78,7 @@ internal sealed class ProxyService : IHostedService, IDisposable
             _ = OnSignalAsync("SIGUSR1 statistics", LogStatsAsync);
         });
         Log.Started(_logger, _engine.Workers, options.Relay.Mode);
+        Log.DescriptorBudget(_logger, FdBudget.Limit, FdBudget.InitialLimit, FdBudget.Ceiling, FdBudget.Reserve);
     }
 
     /// <summary>Re-reads the configuration file and applies it; an invalid file or a refused change keeps the running state.</summary>

@@ -8,6 +8,9 @@ internal static partial class Log
     [LoggerMessage(2100, LogLevel.Information, "transparentsocksd started with {Loops} event loop(s), relay {Relay}")]
     public static partial void Started(ILogger logger, int loops, RelayMode relay);
 
+    [LoggerMessage(2104, LogLevel.Information, "descriptors: RLIMIT_NOFILE {Limit} (started with {Initial}), up to {Ceiling} for connections, {Reserve} kept free for the runtime")]
+    public static partial void DescriptorBudget(ILogger logger, int limit, int initial, int ceiling, int reserve);
+
     [LoggerMessage(2101, LogLevel.Warning, "neither server.enabled nor transparent.enabled is true: the daemon idles until told otherwise")]
     public static partial void Idle(ILogger logger);
 

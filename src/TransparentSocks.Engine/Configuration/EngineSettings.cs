@@ -28,6 +28,7 @@ public static class EngineSettings
             Users = new UserTable(server.Users.Select(u => new KeyValuePair<string, string>(u.Username!, u.EffectivePassword!))),
             AllowedClients = server.AllowedClientSet,
             DeniedDestinations = server.DeniedDestinationSet,
+            DenyHostAddresses = !server.AllowPrivateDestinations,
             HandshakeTimeout = server.HandshakeTimeout,
             ResolveTimeout = options.Upstream.ConnectTimeout,
             MaxHandshakes = server.MaxHandshakes,

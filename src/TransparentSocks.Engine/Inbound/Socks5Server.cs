@@ -28,6 +28,7 @@ public sealed class Socks5Server : IInbound, IUdpInbound, IAsyncDisposable
     private readonly Admission _admission = new();
     private Listener? _listener;
     private DestinationPolicy _policy = DestinationPolicy.AllowAll;
+    private IPEndPoint[] _otherOwnEndpoints = [];
     private InboundProfile _profile;
     private volatile bool _stopping;
 
@@ -71,7 +72,8 @@ public sealed class Socks5Server : IInbound, IUdpInbound, IAsyncDisposable
 
         _stopping = false;
         _admission.Reopen();
-        _listener = Bind(_settings, _dialer, otherOwnEndpoints);
+        _otherOwnEndpoints = [.. otherOwnEndpoints ?? []];
+        _listener = Bind(_settings, _dialer);
     }
 
     /// <summary>
@@ -83,7 +85,7 @@ public sealed class Socks5Server : IInbound, IUdpInbound, IAsyncDisposable
         var old = _listener;
         if (old is not null && !settings.Listen.Equals(_settings.Listen))
         {
-            var replacement = Bind(settings, dialer, null);
+            var replacement = Bind(settings, dialer);
             _listener = replacement;
             await old.StopAsync().ConfigureAwait(false);
         }
@@ -92,7 +94,7 @@ public sealed class Socks5Server : IInbound, IUdpInbound, IAsyncDisposable
         Volatile.Write(ref _settings, settings);
         if (_listener is not null)
         {
-            _policy = new DestinationPolicy(settings.DeniedDestinations, [LocalEndPoint!]);
+            _policy = Policy(settings, LocalEndPoint!);
         }
 
         Volatile.Write(ref _profile, BuildProfile());
@@ -110,12 +112,16 @@ public sealed class Socks5Server : IInbound, IUdpInbound, IAsyncDisposable
         }
     }
 
-    private Listener Bind(Socks5ServerSettings settings, IDialer dialer, IEnumerable<IPEndPoint>? otherOwnEndpoints)
+    // A reload keeps the other inbounds' endpoints: losing them would let a client loop through those listeners.
+    private DestinationPolicy Policy(Socks5ServerSettings settings, IPEndPoint local)
+        => new(settings.DeniedDestinations, [local, .. _otherOwnEndpoints], settings.DenyHostAddresses);
+
+    private Listener Bind(Socks5ServerSettings settings, IDialer dialer)
     {
         var socket = LinuxSocket.Listen(settings.Listen, _pipeline.NextLoop());
         var local = socket.GetLocalEndPoint()!;
         LocalEndPoint = local;
-        _policy = new DestinationPolicy(settings.DeniedDestinations, [local, .. otherOwnEndpoints ?? []]);
+        _policy = Policy(settings, local);
         Volatile.Write(ref _profile, BuildProfile());
         Log.ServerListening(_logger, local, settings.Users.IsEmpty ? "none" : $"{settings.Users.Count} user(s)", dialer.Name);
         return Listener.Start(socket, this, _pipeline, _connections, _logger);

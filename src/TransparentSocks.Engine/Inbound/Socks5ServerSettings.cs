@@ -15,6 +15,12 @@ public sealed record Socks5ServerSettings
     /// <summary>Denied destinations; the listener's own endpoint is always added.</summary>
     public NetworkSet DeniedDestinations { get; init; } = NetworkSet.DefaultDeniedDestinations;
 
+    /// <summary>
+    /// Whether every address of the host itself is denied, as loopback is: a service the gateway runs on 0.0.0.0
+    /// is not for the proxy's clients. Off only where the deny-list's defaults are off (allowPrivateDestinations).
+    /// </summary>
+    public bool DenyHostAddresses { get; init; } = true;
+
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>For names the server resolves itself (direct outbound), before the deny-list sees their addresses.</summary>

@@ -19,6 +19,12 @@ internal static partial class Log
     [LoggerMessage(1002, LogLevel.Warning, "accept failed on {Listen}: {Error}")]
     public static partial void AcceptFailed(ILogger logger, IPEndPoint listen, string error);
 
+    [LoggerMessage(1003, LogLevel.Warning, "accept paused on {Listen}: {Error}; retrying with back-off, one line when it ends")]
+    public static partial void AcceptPaused(ILogger logger, IPEndPoint listen, string error);
+
+    [LoggerMessage(1004, LogLevel.Warning, "accept resumed on {Listen} after {Milliseconds} ms out of descriptors ({Error}): {Attempts} attempt(s) held back, {Closed} connection(s) closed unserved")]
+    public static partial void AcceptResumed(ILogger logger, IPEndPoint listen, long milliseconds, string error, int attempts, int closed);
+
     [LoggerMessage(1010, LogLevel.Debug, "session {SessionId}: client {Client} rejected: {Reason}")]
     public static partial void ClientRejected(ILogger logger, long sessionId, IPEndPoint client, string reason);
 

@@ -58,9 +58,11 @@ public sealed class ConnectionPipeline
     }
 
     /// <summary>Runs one accepted connection to its end. Never throws: input from the network cannot take the daemon down.</summary>
-    public async Task RunAsync(IInbound inbound, int fd, IPEndPoint remote)
+    public Task RunAsync(IInbound inbound, int fd, IPEndPoint remote) => RunAsync(inbound, LinuxSocket.Adopt(fd, _loops.Next(), alreadyNonBlocking: true), remote);
+
+    /// <summary>Runs one accepted connection, already adopted, to its end. Never throws.</summary>
+    public async Task RunAsync(IInbound inbound, LinuxSocket client, IPEndPoint remote)
     {
-        var client = LinuxSocket.Adopt(fd, _loops.Next(), alreadyNonBlocking: true);
         var profile = inbound.Profile;
         var ending = Ending.Crashed;
         var relayed = default(RelayResult);

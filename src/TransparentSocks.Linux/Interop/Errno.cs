@@ -60,6 +60,7 @@ public static class ErrnoExtensions
         Errno.EAFNOSUPPORT => System.Net.Sockets.SocketError.AddressFamilyNotSupported,
         Errno.EADDRINUSE => System.Net.Sockets.SocketError.AddressAlreadyInUse,
         Errno.EADDRNOTAVAIL => System.Net.Sockets.SocketError.AddressNotAvailable,
+        Errno.EMFILE or Errno.ENFILE => System.Net.Sockets.SocketError.TooManyOpenSockets,
         Errno.EPIPE or Errno.ENOTCONN => System.Net.Sockets.SocketError.Shutdown,
         Errno.ECANCELED => System.Net.Sockets.SocketError.OperationAborted,
         Errno.ENOBUFS or Errno.ENOMEM => System.Net.Sockets.SocketError.NoBufferSpaceAvailable,
@@ -76,6 +77,12 @@ public static class ErrnoExtensions
         Errno.EHOSTUNREACH => "host unreachable",
         Errno.EPIPE => "broken pipe",
         Errno.ECANCELED => "cancelled",
-        _ => $"errno {(int)errno} ({errno})",
+
+        // Exhaustion has to be recognisable in a log at a glance, by the name an operator searches for.
+        Errno.EMFILE => "too many open files (EMFILE: the process's descriptor limit)",
+        Errno.ENFILE => "too many open files in the system (ENFILE)",
+        Errno.ENOBUFS => "no buffer space (ENOBUFS)",
+        Errno.ENOMEM => "out of memory (ENOMEM)",
+        _ => Enum.IsDefined(errno) ? $"errno {(int)errno} ({errno})" : $"errno {(int)errno}",
     };
 }

@@ -59,6 +59,21 @@ internal static unsafe partial class Sys
     [LibraryImport(Libc, SetLastError = true)]
     public static partial int socket(int domain, int type, int protocol);
 
+    public const int RLIMIT_NOFILE = 7;
+
+    /// <summary>struct rlimit on every 64-bit Linux ABI: rlim_t is an unsigned long.</summary>
+    public struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
+    [LibraryImport(Libc, SetLastError = true)]
+    public static partial int getrlimit(int resource, RLimit* limit);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    public static partial int setrlimit(int resource, RLimit* limit);
+
     [LibraryImport(Libc, SetLastError = true)]
     public static partial int bind(int fd, byte* addr, uint addrLen);
 

@@ -1,4 +1,5 @@
 using TransparentSocks.Linux.Interop;
+using TransparentSocks.Linux.Sockets;
 using static Tmds.Linux.LibC;
 
 namespace TransparentSocks.Linux.Relay;
@@ -9,6 +10,7 @@ namespace TransparentSocks.Linux.Relay;
 /// </summary>
 internal sealed unsafe class PipePair(int readFd, int writeFd, int capacity)
 {
+    // At most; a small descriptor limit gets a pool in proportion (FdBudget), never up to half of the limit.
     private const int MaxPooled = 256;
     private static readonly Lock PoolLock = new();
     private static readonly Stack<PipePair> Pool = new();
@@ -46,10 +48,18 @@ internal sealed unsafe class PipePair(int readFd, int writeFd, int capacity)
             }
         }
 
+        // Without a pipe the direction copies through a buffer instead, which costs no descriptor.
+        if (!FdBudget.TryTake(2))
+        {
+            error = Errno.EMFILE;
+            return null;
+        }
+
         var fds = stackalloc int[2];
         if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
         {
             error = (Errno)errno;
+            FdBudget.Release(2);
             return null;
         }
 
@@ -70,7 +80,7 @@ internal sealed unsafe class PipePair(int readFd, int writeFd, int capacity)
         {
             lock (PoolLock)
             {
-                if (Pool.Count < MaxPooled)
+                if (Pool.Count < FdBudget.MaxPooledPipes(MaxPooled))
                 {
                     Pool.Push(this);
                     return;
@@ -85,5 +95,6 @@ internal sealed unsafe class PipePair(int readFd, int writeFd, int capacity)
     {
         _ = Sys.close(ReadFd);
         _ = Sys.close(WriteFd);
+        FdBudget.Release(2);
     }
 }

@@ -77,12 +77,21 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
     /// <summary>Like <see cref="Create"/>, but returns the errno (EMFILE under fd exhaustion) instead of throwing.</summary>
     public static Errno TryCreate(AddressFamily family, Loop loop, out LinuxSocket? created)
     {
+        // Past the budget the process itself would be next to run out; the caller sees the errno that is coming.
+        if (!FdBudget.TryTake(1))
+        {
+            created = null;
+            return Errno.EMFILE;
+        }
+
         var af = family == AddressFamily.InterNetworkV6 ? SockAddr.AF_INET6 : SockAddr.AF_INET;
         var fd = socket(af, SOCK_STREAM | Sys.SOCK_NONBLOCK | Sys.SOCK_CLOEXEC, 0);
         if (fd < 0)
         {
+            var error = (Errno)errno;
+            FdBudget.Release(1);
             created = null;
-            return (Errno)errno;
+            return error;
         }
 
         created = new LinuxSocket(fd, loop);
@@ -92,6 +101,8 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
     /// <summary>Wraps an fd the caller already owns (for example one accepted elsewhere). The fd is made non-blocking.</summary>
     public static LinuxSocket Adopt(int fd, Loop loop, bool alreadyNonBlocking = false)
     {
+        // It exists already, so it is counted whether or not it fits; its close gives it back like any other.
+        FdBudget.Add(1);
         if (!alreadyNonBlocking)
         {
             var flags = fcntl(fd, F_GETFL, 0);
@@ -431,6 +442,7 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
         DeadlineMs = 0;
         _registration.Unregister();
         Sys.close(fd);
+        FdBudget.Release(1);
         Abort(Errno.ECANCELED);
         Interlocked.Exchange(ref _closed, null)?.Invoke();
     }

@@ -56,12 +56,20 @@ public sealed unsafe class UdpSocket : IReadinessTarget, IDisposable
     /// <summary>Opens the socket; EMFILE and the like come back as the errno, never as an exception.</summary>
     public static Errno TryOpen(AddressFamily family, Loop loop, IUdpReceiver? receiver, out UdpSocket? socket)
     {
+        if (!FdBudget.TryTake(1))
+        {
+            socket = null;
+            return Errno.EMFILE;
+        }
+
         var af = family == AddressFamily.InterNetworkV6 ? SockAddr.AF_INET6 : SockAddr.AF_INET;
         var fd = Sys.socket(af, Sys.SOCK_DGRAM | Sys.SOCK_NONBLOCK | Sys.SOCK_CLOEXEC, 0);
         if (fd < 0)
         {
+            var error = Sys.LastErrno;
+            FdBudget.Release(1);
             socket = null;
-            return Sys.LastErrno;
+            return error;
         }
 
         try
@@ -72,6 +80,7 @@ public sealed unsafe class UdpSocket : IReadinessTarget, IDisposable
         catch (InvalidOperationException)
         {
             Sys.close(fd);
+            FdBudget.Release(1);
             socket = null;
             return Errno.ENOMEM;
         }
@@ -164,6 +173,7 @@ public sealed unsafe class UdpSocket : IReadinessTarget, IDisposable
 
         _registration.Unregister();
         Sys.close(fd);
+        FdBudget.Release(1);
     }
 
     public void Dispose() => Close();

@@ -52,6 +52,102 @@ public sealed class DestinationPolicyTests
     [Fact]
     public void IsDeniedName_DenyListOff_AllowsLocalhost()
         => Assert.False(DestinationPolicy.AllowAll.IsDeniedName("localhost", 80));
+
+    private const string HostsFile = """
+        127.0.0.1   localhost
+        127.0.1.1   gw.example.test gw   # Debian's line for the host's own name
+        198.51.100.1 gw-lan.test
+        203.0.113.9 printer.test
+        169.254.169.254 metadata.test
+        """;
+
+    private static readonly HostIdentity Gateway = HostIdentity.Fixed(
+        [IPAddress.Loopback, IPAddress.IPv6Loopback, IPAddress.Parse("198.51.100.1"), IPAddress.Parse("2001:db8::1")], ["gateway"], HostsFile);
+
+    private static DestinationPolicy GatewayPolicy(bool denyList, IPEndPoint listener)
+        => new(denyList ? NetworkSet.DefaultDeniedDestinations : NetworkSet.Empty, [listener], denyHostAddresses: denyList, Gateway);
+
+    [Theory]
+    [InlineData("198.51.100.1", 22)]
+    [InlineData("::ffff:198.51.100.1", 8080)]
+    [InlineData("2001:db8::1", 443)]
+    public void IsDenied_HostsOwnAddressWithDefaults_IsTrue(string address, int port)
+        => Assert.True(GatewayPolicy(denyList: true, new IPEndPoint(IPAddress.Loopback, 1080)).IsDenied(IPAddress.Parse(address), port));
+
+    [Fact]
+    public void IsDenied_HostsOwnAddressWithAllowPrivate_IsFalseButItsListenerStaysDenied()
+    {
+        var policy = GatewayPolicy(denyList: false, new IPEndPoint(IPAddress.Any, 1080));
+
+        Assert.False(policy.IsDenied(IPAddress.Parse("198.51.100.1"), 22));
+        Assert.True(policy.IsDenied(IPAddress.Parse("198.51.100.1"), 1080));
+        Assert.True(policy.IsDenied(IPAddress.Parse("2001:db8::1"), 1080));
+    }
+
+    [Fact]
+    public void IsDenied_OtherAddressWithDefaults_IsFalse()
+        => Assert.False(GatewayPolicy(denyList: true, new IPEndPoint(IPAddress.Any, 1080)).IsDenied(IPAddress.Parse("198.51.100.2"), 1080));
+
+    [Theory]
+    [InlineData("gateway", 80)]
+    [InlineData("GATEWAY.", 80)]
+    [InlineData("_outbound", 80)]
+    [InlineData("gw", 80)]
+    [InlineData("gw.example.test", 443)]
+    [InlineData("gw-lan.test", 22)]
+    [InlineData("metadata.test", 80)]
+    public void IsDeniedName_NameOfThisHostWithDefaults_IsTrue(string name, int port)
+        => Assert.True(GatewayPolicy(denyList: true, new IPEndPoint(IPAddress.Loopback, 1080)).IsDeniedName(name, port));
+
+    [Theory]
+    [InlineData("printer.test")]
+    [InlineData("example.test")]
+    [InlineData("gateway.example.test")]
+    public void IsDeniedName_OtherNameWithDefaults_IsFalse(string name)
+        => Assert.False(GatewayPolicy(denyList: true, new IPEndPoint(IPAddress.Loopback, 1080)).IsDeniedName(name, 80));
+
+    [Theory]
+    [InlineData("gateway")]
+    [InlineData("gw")]
+    [InlineData("gw-lan.test")]
+    public void IsDeniedName_NameOfThisHostWithAllowPrivate_IsDeniedOnTheListenersPortOnly(string name)
+    {
+        var policy = GatewayPolicy(denyList: false, new IPEndPoint(IPAddress.Parse("198.51.100.1"), 1080));
+
+        Assert.True(policy.IsDeniedName(name, 1080));
+        Assert.False(policy.IsDeniedName(name, 22));
+    }
+
+    [Fact]
+    public void IsDenied_SharedIdentity_KnowsLoopbackAsAnAddressOfThisHost()
+    {
+        var policy = new DestinationPolicy(NetworkSet.Empty, [], denyHostAddresses: true);
+
+        Assert.True(policy.IsDenied(IPAddress.Loopback, 80));
+        Assert.True(HostIdentity.Shared.IsOwnAddress(IPAddress.Loopback));
+    }
+}
+
+[Trait("Category", "Unit")]
+public sealed class HostIdentityTests
+{
+    [Fact]
+    public void ParseHosts_CommentsAndRepeatedNames_KeepsEveryAddressOfAName()
+    {
+        var hosts = HostIdentity.ParseHosts($"""
+            # 192.0.2.1 commented.test
+            192.0.2.2 a.test b.test
+            2001:db8::2{"\t"}a.test # trailing comment
+            not-an-address c.test
+            192.0.2.3
+            """);
+
+        Assert.Equal([IPAddress.Parse("192.0.2.2"), IPAddress.Parse("2001:db8::2")], hosts["A.TEST"]);
+        Assert.Equal([IPAddress.Parse("192.0.2.2")], hosts["b.test"]);
+        Assert.False(hosts.ContainsKey("commented.test"));
+        Assert.False(hosts.ContainsKey("c.test"));
+        Assert.Equal(2, hosts.Count);
+    }
 }
 
 [Trait("Category", "Unit")]
