@@ -258,7 +258,7 @@ public class TransparentOptionsTests
 
         var error = Assert.Single(ConfigLoader.Parse(json, null).Errors);
 
-        Assert.Equal("upstream.address: required because transparent.enabled is true and interface 'eth2' has no proxy", error);
+        Assert.Equal("upstream.address: required because transparent.enabled is true and interface 'eth2' has no proxy or upstream", error);
     }
 
     [Theory]
