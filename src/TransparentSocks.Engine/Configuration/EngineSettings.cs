@@ -58,24 +58,41 @@ public static class EngineSettings
     }
 
     /// <summary>
-    /// A SOCKS5 upstream with the shared timeouts, mark and pooling. Under the transparent path upstream sockets are
-    /// always marked, or the nft rules would divert the daemon's own traffic back to itself.
+    /// The SO_MARK of every outbound socket. While the transparent path runs they are always marked, or the nft rules
+    /// would divert the daemon's own traffic back to itself.
     /// </summary>
+    public static uint OutboundMark(TransparentSocksOptions options, bool forTransparentPath = false)
+        => options.Upstream.EffectiveMark(forTransparentPath || options.Transparent.Enabled);
+
+    /// <summary>An interface's own <c>proxy</c>: SOCKS5 with the default upstream's timeouts and pooling.</summary>
     public static Socks5DialerSettings Upstream(
         TransparentSocksOptions options, Destination server, string? username, string? password, bool forTransparentPath, EventLoopGroup? poolLoops)
-    {
-        var upstream = options.Upstream;
-        return new Socks5DialerSettings
+        => Socks5(options.Upstream, server, username, password, OutboundMark(options, forTransparentPath), poolLoops);
+
+    /// <summary>A SOCKS5 upstream as <paramref name="upstream"/> (the default or a named one) configures it.</summary>
+    public static Socks5DialerSettings Socks5(UpstreamOptions upstream, Destination server, string? username, string? password, uint mark, EventLoopGroup? poolLoops)
+        => new()
         {
             Server = server,
             Username = username,
             Password = password,
             ConnectTimeout = upstream.ConnectTimeout,
             HandshakeTimeout = upstream.HandshakeTimeout,
-            Mark = upstream.EffectiveMark(forTransparentPath || options.Transparent.Enabled),
+            Mark = mark,
             Pooling = upstream.Pooling,
             MaxPoolSize = upstream.MaxPoolSize,
             PoolLoops = poolLoops,
         };
-    }
+
+    /// <summary>An HTTP CONNECT upstream; it has no pool.</summary>
+    public static HttpConnectDialerSettings Http(UpstreamOptions upstream, Destination server, uint mark)
+        => new()
+        {
+            Server = server,
+            Username = upstream.Username,
+            Password = upstream.EffectivePassword,
+            ConnectTimeout = upstream.ConnectTimeout,
+            HandshakeTimeout = upstream.HandshakeTimeout,
+            Mark = mark,
+        };
 }

@@ -86,7 +86,7 @@ public sealed class UpstreamCatalog
     /// </summary>
     public static UpstreamCatalog Build(TransparentSocksOptions options, EventLoopGroup? loops, UpstreamCatalog? previous, ILogger groupLogger)
     {
-        var mark = options.Upstream.EffectiveMark(options.Transparent.Enabled);
+        var mark = EngineSettings.OutboundMark(options);
         var directKey = (options.Upstream.ConnectTimeout, mark);
         var direct = previous is not null && previous._directKey == directKey ? previous.Direct : new DirectDialer(options.Upstream.ConnectTimeout, mark);
         var catalog = new UpstreamCatalog(direct, directKey, loops);
@@ -136,33 +136,11 @@ public sealed class UpstreamCatalog
     private void AddUpstream(string name, UpstreamOptions upstream, TransparentSocksOptions options, EventLoopGroup? loops, UpstreamCatalog? previous)
     {
         var server = upstream.Endpoint!.Value;
-        var mark = options.Upstream.EffectiveMark(options.Transparent.Enabled);
-        IDialer dialer = upstream.Protocol == UpstreamProtocol.Http
-            ? Reuse(
-                new HttpConnectDialerSettings
-                {
-                    Server = server,
-                    Username = upstream.Username,
-                    Password = upstream.EffectivePassword,
-                    ConnectTimeout = upstream.ConnectTimeout,
-                    HandshakeTimeout = upstream.HandshakeTimeout,
-                    Mark = mark,
-                },
-                previous,
-                s => new HttpConnectDialer((HttpConnectDialerSettings)s))
+        var mark = EngineSettings.OutboundMark(options);
+        var dialer = upstream.Protocol == UpstreamProtocol.Http
+            ? Reuse(EngineSettings.Http(upstream, server, mark), previous, s => new HttpConnectDialer((HttpConnectDialerSettings)s))
             : Reuse(
-                new Socks5DialerSettings
-                {
-                    Server = server,
-                    Username = upstream.Username,
-                    Password = upstream.EffectivePassword,
-                    ConnectTimeout = upstream.ConnectTimeout,
-                    HandshakeTimeout = upstream.HandshakeTimeout,
-                    Mark = mark,
-                    Pooling = upstream.Pooling,
-                    MaxPoolSize = upstream.MaxPoolSize,
-                    PoolLoops = loops,
-                },
+                EngineSettings.Socks5(upstream, server, upstream.Username, upstream.EffectivePassword, mark, loops),
                 previous,
                 s => new Socks5Dialer((Socks5DialerSettings)s));
         var entry = new UpstreamEntry(name, dialer, upstream.Protocol, server, upstream.Username, upstream.EffectivePassword is not null);
