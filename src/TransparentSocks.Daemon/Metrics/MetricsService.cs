@@ -48,7 +48,7 @@ internal sealed partial class MetricsService : IHostedService, IDisposable
 
         var diverted = new DivertedCounters();
         _metrics = new ProxyMetrics(
-            () => ProxyMetrics.Inbounds(_proxy.Engine.Inbounds()), _proxy.Sessions, diverted.Read, () => ProxyMetrics.ReplySockets(_proxy.Engine));
+            () => ProxyMetrics.Inbounds(_proxy.Engine.Inbounds()), _proxy.Sessions, diverted.Read, () => ProxyMetrics.ReplySockets(_proxy.Engine), () => _proxy.Upstreams);
         try
         {
             _provider = Export(prefix);

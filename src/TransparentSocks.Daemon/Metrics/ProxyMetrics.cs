@@ -36,22 +36,26 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly SessionTable _sessions;
     private readonly Func<IReadOnlyDictionary<string, (long Packets, long Bytes)>> _diverted;
     private readonly Func<MeteredReplySockets?> _replySockets;
+    private readonly Func<UpstreamCatalog?> _upstreams;
     private readonly CounterFloor _bytesFloor = new();
 
     /// <param name="inbounds">The inbounds running now; asked at every scrape, since interfaces come and go on reload.</param>
     /// <param name="sessions">The live sessions, whose bytes are not yet in their inbound's closed totals.</param>
     /// <param name="diverted">Our nft table's counters by counter name; asked only while an interface is enabled.</param>
     /// <param name="replySockets">The transparent path's reply sockets; null while the path does not relay UDP.</param>
+    /// <param name="upstreams">The upstreams and groups in use now; asked at every scrape, since a change rebuilds them.</param>
     public ProxyMetrics(
         Func<IReadOnlyList<MeteredInbound>> inbounds,
         SessionTable sessions,
         Func<IReadOnlyDictionary<string, (long Packets, long Bytes)>> diverted,
-        Func<MeteredReplySockets?> replySockets)
+        Func<MeteredReplySockets?> replySockets,
+        Func<UpstreamCatalog?>? upstreams = null)
     {
         _inbounds = inbounds;
         _sessions = sessions;
         _diverted = diverted;
         _replySockets = replySockets;
+        _upstreams = upstreams ?? (() => null);
 
         _meter.CreateObservableCounter("transparentsocks.connections", () => PerInbound(s => s.Total), "{connection}", "Sessions opened: connections accepted and not rejected.");
         _meter.CreateObservableUpDownCounter("transparentsocks.active_connections", () => PerInbound(s => s.Active), "{connection}", "Sessions open now.");
@@ -75,6 +79,16 @@ internal sealed class ProxyMetrics : IDisposable
         _meter.CreateObservableCounter("transparentsocks.udp.evictions", () => PerInbound(s => s.Udp.Evicted), "{flow}", "UDP flows closed early because the flow table was full.");
         _meter.CreateObservableCounter("transparentsocks.udp.association_failures", () => PerInbound(s => s.Udp.FailedOpens), "{failure}", "UDP associations with the upstream that could not be opened.");
         _meter.CreateObservableUpDownCounter("transparentsocks.udp.reply_sockets", ObserveReplySockets, "{socket}", "Transparent sockets open to send UDP replies from the remote address; each is one fd.");
+
+        // Upstreams are labelled by the names the operator gave them in the config, never by their address: the
+        // name is what an alert should say, and an address (or a user) in a label would leak into every dashboard.
+        _meter.CreateObservableCounter("transparentsocks.upstream.connections", () => PerUpstream(s => s.Connections), "{connection}", "Connections opened through the upstream (or group), pooled ones included.");
+        _meter.CreateObservableCounter("transparentsocks.upstream.dial_failures", () => PerUpstream(s => s.Failures), "{failure}", "Dials through the upstream (or group) that failed; a group counts a dial once, after its retries.");
+        _meter.CreateObservableGauge("transparentsocks.upstream.up", () => PerMember(m => m.IsUp ? 1 : 0), description: "1 while the group's member is healthy and chosen for new sessions, 0 while it is down.");
+        _meter.CreateObservableGauge("transparentsocks.upstream.health_check_duration", ObserveCheckDuration, "s", "How long the member's last health check took: connect, handshake and the target's CONNECT.");
+        _meter.CreateObservableCounter("transparentsocks.upstream.health_checks", () => PerMember(m => m.Checks), "{check}", "Active health checks of the member.");
+        _meter.CreateObservableCounter("transparentsocks.upstream.health_failures", ObserveMemberFailures, "{failure}", "The member's failures by reason (refused, timeout, auth, handshake, target), checks and real dials together.");
+        _meter.CreateObservableUpDownCounter("transparentsocks.upstream.in_flight", () => PerMember(m => m.InFlight), "{connection}", "Dials in progress and sessions open through the member: what least-connections balances.");
     }
 
     /// <summary>The engine's inbounds as the metrics label them.</summary>
@@ -166,6 +180,58 @@ internal sealed class ProxyMetrics : IDisposable
             }
         }
     }
+
+    private IEnumerable<Measurement<long>> PerUpstream(Func<DialerStats, long> read)
+    {
+        foreach (var entry in _upstreams()?.Entries ?? [])
+        {
+            yield return new Measurement<long>(read(entry.Dialer.Stats), new KeyValuePair<string, object?>("upstream", entry.Name));
+        }
+    }
+
+    private IEnumerable<(string Group, UpstreamMember Member)> Members()
+    {
+        foreach (var entry in _upstreams()?.Entries ?? [])
+        {
+            if (entry.Group is { } group)
+            {
+                foreach (var member in group.Members)
+                {
+                    yield return (entry.Name, member);
+                }
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<long>> PerMember(Func<UpstreamMember, long> read)
+        => Members().Select(m => new Measurement<long>(read(m.Member), MemberLabels(m.Group, m.Member)));
+
+    private IEnumerable<Measurement<double>> ObserveCheckDuration()
+    {
+        // A member not yet checked has no sample: a 0 would read as an instant check.
+        foreach (var (group, member) in Members())
+        {
+            if (member.LastCheckLatency is { } latency)
+            {
+                yield return new Measurement<double>(latency.TotalSeconds, MemberLabels(group, member));
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveMemberFailures()
+    {
+        // Every reason, zeros included, so that an alert on rate() has its series before the first failure.
+        foreach (var (group, member) in Members())
+        {
+            foreach (var reason in HealthReasonNames.Failures)
+            {
+                yield return new Measurement<long>(member.FailuresBy(reason), [.. MemberLabels(group, member), new("reason", reason.ToReason())]);
+            }
+        }
+    }
+
+    private static KeyValuePair<string, object?>[] MemberLabels(string group, UpstreamMember member)
+        => [new("group", group), new("upstream", member.Name)];
 
     private static KeyValuePair<string, object?>[] Labels(MeteredInbound inbound)
         => inbound.Interface is null

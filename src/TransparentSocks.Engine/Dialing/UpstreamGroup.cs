@@ -377,7 +377,7 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
             }
             else
             {
-                Logging.Log.UpstreamDown(_logger, GroupName, member.Name, reason.ToString().ToLowerInvariant(), detail ?? "");
+                Logging.Log.UpstreamDown(_logger, GroupName, member.Name, reason.ToReason(), detail ?? "");
                 if (member.Dialer is Socks5Dialer { Pool: { } pool })
                 {
                     pool.Drain();

@@ -96,6 +96,56 @@ public sealed class MetricsDaemonTests
     }
 
     [Fact]
+    public async Task Scrape_GroupWithADeadMember_ShowsItDownWithItsReasonAndTheLiveOneUpWithItsCheckDuration()
+    {
+        await using var target = new HttpTarget(IPAddress.Loopback, "through the group\n");
+        await using var live = await Microsocks.StartAsync(IPAddress.Loopback);
+        var dead = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
+        var (socks, metrics) = (Free(), Free());
+        await using var daemon = await StartAsync(socks, $$"""
+            {
+              "upstreams": [
+                { "name": "dead", "address": "127.0.0.1:{{dead}}" },
+                { "name": "live", "address": "{{live.EndPoint}}" }
+              ],
+              "groups": [
+                { "name": "main", "policy": "failover", "members": [ "dead", "live" ],
+                  "healthCheck": { "interval": 0.2, "timeout": 1, "failures": 1, "successes": 1 } }
+              ],
+              "server": { "enabled": true, "listen": "{{socks}}", "allowPrivateDestinations": true, "outbound": "main" },
+              "metrics": { "enabled": true, "listen": "{{metrics}}" }
+            }
+            """);
+        Assert.True(await daemon.Process.WaitForTextAsync("metrics: serving", TimeSpan.FromSeconds(10)), daemon.Log);
+
+        var scrape = await ScrapeUntilAsync(metrics, s => Up(s, "dead") == 0 && s.Family("transparentsocks_upstream_health_check_duration_seconds").Samples.Any(x => x.Labels["upstream"] == "live"));
+        var curl = await ExternalProcess.RunAsync("curl", ["-q", "-sS", "--max-time", "20", "--socks5", socks.ToString(), target.Url.ToString()], Timeout);
+        Assert.True(curl.ExitCode == 0, curl.Error + daemon.Log);
+        Assert.Equal("through the group\n", curl.Output);
+        var after = await ScrapeUntilAsync(metrics, s => s.Value("transparentsocks_upstream_connections_total", ("upstream", "main")) >= 1);
+
+        Assert.Equal(0, Up(scrape, "dead"));
+        Assert.Equal(1, Up(scrape, "live"));
+        Assert.Equal("gauge", scrape.Family("transparentsocks_upstream_up").Type);
+        var duration = Assert.Single(scrape.Family("transparentsocks_upstream_health_check_duration_seconds").Samples, x => x.Labels["upstream"] == "live");
+        Assert.InRange(duration.Value, 0, 1);
+        Assert.True(scrape.Value("transparentsocks_upstream_health_failures_total", ("group", "main"), ("reason", "refused"), ("upstream", "dead")) >= 1);
+        Assert.Equal(0, scrape.Value("transparentsocks_upstream_health_failures_total", ("group", "main"), ("reason", "refused"), ("upstream", "live")));
+        var reasons = scrape.Family("transparentsocks_upstream_health_failures_total").Samples.Where(x => x.Labels["upstream"] == "dead").Select(x => x.Labels["reason"]);
+        Assert.Equal(["auth", "handshake", "refused", "target", "timeout"], reasons.Order());
+        Assert.True(scrape.Value("transparentsocks_upstream_health_checks_total", ("group", "main"), ("upstream", "live")) >= 1);
+        Assert.Equal(1, after.Value("transparentsocks_upstream_connections_total", ("upstream", "main")));
+        Assert.Equal(1, after.Value("transparentsocks_upstream_connections_total", ("upstream", "live")));
+        Assert.Equal(0, after.Value("transparentsocks_upstream_dial_failures_total", ("upstream", "main")));
+
+        // Names only: an upstream's address is not a label.
+        Assert.DoesNotContain(after.Samples, x => x.Labels.Values.Any(v => v.Contains("127.0.0.1", StringComparison.Ordinal)));
+    }
+
+    private static double Up(PrometheusText scrape, string member)
+        => scrape.Family("transparentsocks_upstream_up").Samples.SingleOrDefault(x => x.Labels["upstream"] == member)?.Value ?? -1;
+
+    [Fact]
     public async Task MetricsDisabled_NothingListensOnThePort()
     {
         var (socks, metrics) = (Free(), Free());

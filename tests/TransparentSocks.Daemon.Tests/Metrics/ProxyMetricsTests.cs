@@ -24,6 +24,9 @@ public sealed class ProxyMetricsTests
         "transparentsocks.udp.flows_active", "transparentsocks.udp.flows", "transparentsocks.udp.datagrams", "transparentsocks.udp.bytes",
         "transparentsocks.udp.dropped", "transparentsocks.udp.evictions", "transparentsocks.udp.association_failures",
         "transparentsocks.udp.reply_sockets",
+        "transparentsocks.upstream.connections", "transparentsocks.upstream.dial_failures", "transparentsocks.upstream.up",
+        "transparentsocks.upstream.health_check_duration", "transparentsocks.upstream.health_checks", "transparentsocks.upstream.health_failures",
+        "transparentsocks.upstream.in_flight",
     ];
 
     private static readonly string[] DropReasons =
@@ -42,6 +45,8 @@ public sealed class ProxyMetricsTests
         Assert.Equal(Instruments.Order(), instruments.Select(i => i.Name).Order());
         Assert.All(instruments, i => Assert.False(string.IsNullOrEmpty(i.Description)));
         Assert.All(instruments, i => Assert.True(i.IsObservable, i.Name));
+        Assert.Equal("s", instruments.Single(i => i.Name == "transparentsocks.upstream.health_check_duration").Unit);
+        Assert.IsType<ObservableGauge<long>>(instruments.Single(i => i.Name == "transparentsocks.upstream.up"));
         Assert.Equal("By", instruments.Single(i => i.Name == "transparentsocks.bytes").Unit);
         Assert.Equal("By", instruments.Single(i => i.Name == "transparentsocks.diverted_bytes").Unit);
         Assert.IsType<ObservableUpDownCounter<long>>(instruments.Single(i => i.Name == "transparentsocks.active_connections"));

@@ -202,23 +202,18 @@ internal sealed class StateViews(ProxyService proxy)
         _ => "failover",
     };
 
-    internal static string ReasonName(HealthReason reason) => reason.ToString().ToLowerInvariant();
-
-    /// <summary>The reasons a member can fail with, as <c>show upstreams</c> and the metrics name them.</summary>
-    internal static readonly HealthReason[] FailureReasons = [.. Enum.GetValues<HealthReason>().Where(r => r != HealthReason.None)];
-
     private static GroupMemberInfo Member(UpstreamMember member) => new()
     {
         Name = member.Name,
         State = member.IsUp ? "up" : "down",
-        Reason = member.Reason == HealthReason.None ? null : ReasonName(member.Reason),
+        Reason = member.Reason == HealthReason.None ? null : member.Reason.ToReason(),
         Detail = member.Detail,
         LastCheckMs = member.LastCheckLatency?.TotalMilliseconds,
         Checks = member.Checks,
         CheckFailures = member.CheckFailures,
         InFlight = member.InFlight,
         LastChange = member.LastChange?.ToString("O", CultureInfo.InvariantCulture),
-        Failures = FailureReasons.ToDictionary(ReasonName, member.FailuresBy),
+        Failures = HealthReasonNames.Failures.ToDictionary(r => r.ToReason(), member.FailuresBy),
     };
 
     /// <summary>One inbound's UDP counters; every drop reason is listed, so a script can read any of them.</summary>
