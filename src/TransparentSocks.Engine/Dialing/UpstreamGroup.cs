@@ -70,7 +70,11 @@ public sealed class UpstreamMember
     {
         Name = name;
         Dialer = dialer;
+        Seed = UpstreamGroup.StableHash(name);
     }
+
+    /// <summary>The member's part of the hash policy's score: by name, so a reload or restart keeps every client where it was.</summary>
+    internal uint Seed { get; }
 
     public string Name { get; }
 
@@ -278,7 +282,7 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
 
                 break;
             case GroupPolicy.Hash:
-                first = client is null ? 0 : (int)(StableHash(client) % (uint)healthy.Length);
+                first = client is null ? 0 : HighestRandomWeight(healthy, StableHash(client));
                 break;
             default:
                 first = 0;
@@ -428,6 +432,46 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
         }
 
         Observe(member, outcome.Reason, outcome.Detail, isCheck: true, latency: System.Diagnostics.Stopwatch.GetElapsedTime(started));
+    }
+
+    /// <summary>
+    /// Rendezvous hashing: each client goes to the healthy member with the highest score for (client, member).
+    /// Unlike a hash modulo the healthy count, a member going down moves only its own clients, and coming back
+    /// takes back only those: the others stay on their upstream (and its sessions, NAT mappings and caches).
+    /// </summary>
+    private static int HighestRandomWeight(UpstreamMember[] healthy, uint client)
+    {
+        var best = 0;
+        var bestScore = 0UL;
+        for (var i = 0; i < healthy.Length; i++)
+        {
+            var score = Mix(((ulong)client << 32) | healthy[i].Seed);
+            if (i == 0 || score > bestScore)
+            {
+                (best, bestScore) = (i, score);
+            }
+        }
+
+        return best;
+    }
+
+    // The splitmix64 finaliser: FNV alone mixes the high bits poorly, and the scores must look independent per member.
+    private static ulong Mix(ulong x)
+    {
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9UL;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebUL;
+        return x ^ (x >> 31);
+    }
+
+    internal static uint StableHash(ReadOnlySpan<char> name)
+    {
+        var hash = 2166136261u;
+        foreach (var c in name)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+
+        return hash;
     }
 
     private static uint StableHash(IPAddress address)

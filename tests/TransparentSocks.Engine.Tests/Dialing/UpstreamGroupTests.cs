@@ -143,6 +143,33 @@ public sealed class UpstreamGroupTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Hash_AMemberGoingDown_MovesOnlyItsOwnClients()
+    {
+        await using var upstream = await Microsocks.StartAsync(IPAddress.Loopback);
+        var health = new HealthCheckSettings(TimeSpan.FromHours(1), TimeSpan.FromSeconds(1), Failures: 1, Successes: 1, Target: null);
+        var closed = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
+        var dead = new Socks5Dialer(new Socks5DialerSettings { Server = Destination.FromAddress(IPAddress.Loopback, closed) });
+        await using var group = Group(GroupPolicy.Hash, health, ("a", Member(upstream)), ("b", Member(upstream)), ("c", dead), ("d", Member(upstream)));
+        var clients = Enumerable.Range(1, 200).Select(i => IPAddress.Parse($"198.51.{100 + (i / 250)}.{i % 250}")).ToArray();
+        string Pick(IPAddress client) => group.Order(client)[0].Name;
+
+        var before = clients.ToDictionary(c => c, Pick);
+        Assert.All(group.Members, m => Assert.InRange(before.Values.Count(v => v == m.Name), 25, 75));
+
+        // A real dial of one of its clients fails on "c" (failures 1) and is retried elsewhere: "c" is down, and only
+        // its clients have moved.
+        var onC = before.First(p => p.Value == "c").Key;
+        Assert.True((await DialAsync(group, onC.ToString())).Succeeded);
+        Assert.False(group.Members.Single(m => m.Name == "c").IsUp);
+        foreach (var client in clients)
+        {
+            Assert.Equal(before[client] == "c", Pick(client) != before[client]);
+        }
+
+        Assert.DoesNotContain(clients, c => Pick(c) == "c");
+    }
+
+    [Fact]
     public async Task WholeGroupDown_FailsWithTheLastMembersError_WithinTheBudget()
     {
         var dead1 = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
