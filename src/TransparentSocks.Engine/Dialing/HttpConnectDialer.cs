@@ -66,6 +66,8 @@ public sealed class HttpConnectDialer : IProbeableDialer
         return result;
     }
 
+    public bool CarriesUdp => false;
+
     public ValueTask<UdpAssociateResult> AssociateAsync(UdpRuntime runtime, UdpStats stats, CancellationToken cancellationToken = default)
     {
         Stats.DialStarted();

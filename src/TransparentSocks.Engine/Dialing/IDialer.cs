@@ -18,6 +18,9 @@ public interface IDialer
 
     DialerStats Stats { get; }
 
+    /// <summary>Whether <see cref="AssociateAsync"/> can succeed at all: an HTTP CONNECT proxy carries no UDP.</summary>
+    bool CarriesUdp => true;
+
     /// <summary>Never throws for network failures: they come back as <see cref="DialResult"/> values.</summary>
     ValueTask<DialResult> DialAsync(DialRequest request, CancellationToken cancellationToken = default);
 

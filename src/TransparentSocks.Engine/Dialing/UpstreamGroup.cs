@@ -210,6 +210,8 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
     /// <summary>Members are upstream proxies: names go to them unresolved.</summary>
     public bool ResolvesLocally => false;
 
+    public bool CarriesUdp => _members.Any(m => m.Dialer.CarriesUdp);
+
     public DialerStats Stats { get; } = new();
 
     public IReadOnlyList<UpstreamMember> Members => _members;
@@ -227,7 +229,7 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
     {
         Stats.DialStarted();
         var result = await TryEachAsync(
-            request.ClientAddress, cancellationToken,
+            request.ClientAddress, udp: false, cancellationToken,
             (member, ct) => member.Dialer.DialAsync(request, ct),
             static r => (r.Succeeded, r.Error, r.UpstreamReply, r.Detail),
             static r => r.Socket?.Dispose(),
@@ -244,8 +246,15 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
     public async ValueTask<UdpAssociateResult> AssociateAsync(UdpRuntime runtime, UdpStats stats, CancellationToken cancellationToken = default)
     {
         Stats.DialStarted();
+        if (!CarriesUdp)
+        {
+            var refused = UdpAssociateResult.Fail(DialError.UpstreamRejected, $"{Name}: no member carries UDP (HTTP CONNECT proxies only)");
+            Stats.AssociationCompleted(refused);
+            return refused;
+        }
+
         var result = await TryEachAsync(
-            null, cancellationToken,
+            null, udp: true, cancellationToken,
             (member, ct) => member.Dialer.AssociateAsync(runtime, stats, ct),
             static r => (r.Succeeded, r.Error, Socks.Socks5ReplyCode.GeneralFailure, r.Detail),
             static r => r.Association?.Close(),
@@ -293,7 +302,7 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
     }
 
     private async ValueTask<T> TryEachAsync<T>(
-        IPAddress? client, CancellationToken cancellationToken, Func<UpstreamMember, CancellationToken, ValueTask<T>> attempt,
+        IPAddress? client, bool udp, CancellationToken cancellationToken, Func<UpstreamMember, CancellationToken, ValueTask<T>> attempt,
         Func<T, (bool Ok, DialError Error, Socks.Socks5ReplyCode Reply, string? Detail)> read, Action<T> discard, Action<UpstreamMember, T> keep)
     {
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -302,6 +311,12 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
         var tried = 0;
         foreach (var member in Order(client))
         {
+            // An HTTP member is skipped for UDP, not tried and counted as failing: it is healthy, only not for this.
+            if (udp && !member.Dialer.CarriesUdp)
+            {
+                continue;
+            }
+
             if (budget.IsCancellationRequested && tried > 0)
             {
                 break;

@@ -170,6 +170,36 @@ public sealed class UpstreamGroupTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Udp_HttpMembersAreSkippedNotCountedAsFailing_AndAnHttpOnlyGroupRefusesAtOnce()
+    {
+        var closed = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
+        var http = new HttpConnectDialer(new HttpConnectDialerSettings { Server = Destination.FromAddress(IPAddress.Loopback, closed) });
+        var socks = new Socks5Dialer(new Socks5DialerSettings { Server = Destination.FromAddress(IPAddress.Loopback, closed) });
+        using var runtime = new TransparentSocks.Engine.Udp.UdpRuntime(_loop);
+        var stats = new TransparentSocks.Engine.Stats.UdpStats();
+
+        await using (var mixed = Group(GroupPolicy.Failover, null, ("office", http), ("socks", socks)))
+        {
+            Assert.True(mixed.CarriesUdp);
+            var result = await mixed.AssociateAsync(runtime, stats);
+
+            // The SOCKS5 member was tried (and is refused: nothing listens); the HTTP one, first in order, was not.
+            Assert.False(result.Succeeded);
+            Assert.Equal(DialError.UpstreamUnavailable, result.Error);
+            Assert.Equal(0, http.Stats.Dials);
+            Assert.Equal(1, socks.Stats.Dials);
+            Assert.All(HealthReasonNames.Failures, r => Assert.Equal(0, mixed.Members[0].FailuresBy(r)));
+        }
+
+        await using var httpOnly = Group(GroupPolicy.Failover, null, ("office", new HttpConnectDialer(new HttpConnectDialerSettings { Server = Destination.FromAddress(IPAddress.Loopback, closed) })));
+        Assert.False(httpOnly.CarriesUdp);
+        var refused = await httpOnly.AssociateAsync(runtime, stats);
+        Assert.Equal(DialError.UpstreamRejected, refused.Error);
+        Assert.Contains("no member carries UDP", refused.Detail, StringComparison.Ordinal);
+        Assert.True(httpOnly.Members[0].IsUp);
+    }
+
+    [Fact]
     public async Task WholeGroupDown_FailsWithTheLastMembersError_WithinTheBudget()
     {
         var dead1 = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
