@@ -307,9 +307,12 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
     {
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         budget.CancelAfter(_budget);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var candidates = Order(client);
+        var left = udp ? candidates.Count(m => m.Dialer.CarriesUdp) : candidates.Length;
         T last = default!;
         var tried = 0;
-        foreach (var member in Order(client))
+        foreach (var member in candidates)
         {
             // An HTTP member is skipped for UDP, not tried and counted as failing: it is healthy, only not for this.
             if (udp && !member.Dialer.CarriesUdp)
@@ -317,9 +320,20 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
                 continue;
             }
 
-            if (budget.IsCancellationRequested && tried > 0)
+            var remaining = _budget - System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            if (remaining <= TimeSpan.Zero && tried > 0)
             {
                 break;
+            }
+
+            // A member that accepts and then hangs (a stopped process, a blackholed path) must not take the whole
+            // budget while another member could still answer: each attempt but the last gets at most half of
+            // what is left, so there is always time for one retry.
+            left--;
+            using var attemptBudget = CancellationTokenSource.CreateLinkedTokenSource(budget.Token);
+            if (left > 0)
+            {
+                attemptBudget.CancelAfter(remaining / 2);
             }
 
             tried++;
@@ -327,14 +341,15 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
             T result;
             try
             {
-                result = await attempt(member, budget.Token).ConfigureAwait(false);
+                result = await attempt(member, attemptBudget.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                // The budget ran out during this member's attempt: that counts against it, and ends the dial.
+                // Out of time for this member: that counts against it, and the next one (if any time is left) is tried.
                 member.Leave();
-                Observe(member, HealthReason.Timeout, "no answer within the connect budget", isCheck: false, latency: null);
-                break;
+                Observe(member, HealthReason.Timeout, $"no answer within {(left > 0 ? remaining / 2 : remaining).TotalSeconds:0.###} s of the connect budget", isCheck: false, latency: null);
+                last = Exhausted<T>();
+                continue;
             }
 
             member.Leave();

@@ -200,6 +200,31 @@ public sealed class UpstreamGroupTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Failover_APrimaryThatAcceptsAndHangs_TakesHalfTheBudget_AndTheBackupStillAnswersInTime()
+    {
+        // The kernel completes the handshake for it (backlog), but nothing ever reads: a stopped process.
+        using var silent = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        silent.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        silent.Listen(16);
+        var hanging = new Socks5Dialer(new Socks5DialerSettings
+        {
+            Server = Destination.FromEndPoint((IPEndPoint)silent.LocalEndPoint!), ConnectTimeout = TimeSpan.FromSeconds(5), HandshakeTimeout = TimeSpan.FromSeconds(30),
+        });
+        await using var backup = await Microsocks.StartAsync(IPAddress.Loopback);
+        var health = HealthCheckSettings.Default with { Interval = TimeSpan.FromHours(1), Failures = 1 };
+        await using var group = new UpstreamGroup("main", GroupPolicy.Failover, [("hanging", hanging), ("backup", Member(backup))], health, TimeSpan.FromSeconds(2), NullLogger.Instance);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var result = await DialAsync(group);
+
+        Assert.True(result.Succeeded, result.ToString());
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(2));
+        Assert.False(group.Members[0].IsUp);
+        Assert.Equal(HealthReason.Timeout, group.Members[0].Reason);
+        Assert.Equal(1, group.Members[1].Dialer.Stats.Connections);
+    }
+
+    [Fact]
     public async Task WholeGroupDown_FailsWithTheLastMembersError_WithinTheBudget()
     {
         var dead1 = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
