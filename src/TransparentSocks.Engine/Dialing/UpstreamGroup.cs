@@ -294,7 +294,10 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
     {
         using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         budget.CancelAfter(_budget);
+        // T is a struct (DialResult, UdpAssociateResult): whether a member answered at all is tracked apart, as a
+        // default T would read as a failure with no error and no detail.
         T last = default!;
+        var answered = false;
         var tried = 0;
         foreach (var member in Order(client))
         {
@@ -329,6 +332,7 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
 
             discard(result);
             last = result;
+            answered = true;
             if (ReasonOf(error) is { } reason)
             {
                 Observe(member, reason, detail, isCheck: false, latency: null);
@@ -340,7 +344,7 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
             }
         }
 
-        return tried == 0 || last is null ? Exhausted<T>() : last;
+        return answered ? last : Exhausted<T>();
     }
 
     private T Exhausted<T>()
