@@ -224,6 +224,65 @@ public sealed class UpstreamGroupTransparentTests(ITestOutputHelper output)
         Assert.True(await Poll.UntilAsync(() => daemon.Log.Contains($"upstream {Primary} is down", StringComparison.Ordinal), StepTimeout), daemon.Log);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task HttpConnectMember_CarriesTheTransparentPath_WithAndWithoutBasicAuth(bool auth)
+    {
+        const string user = "tsgt-user";
+        const string password = "tsgt-Pass-7f3e";
+        await using var lab = await GatewayLab.CreateAsync("tsgt-http");
+        await AddMemberSourcesAsync(lab);
+        await using var target = lab.Target.CreateInside(() => new HttpTarget(IPAddress.Any, "via http connect\n", port: 80));
+        await using var office = await Tinyproxy.StartAsync(
+            IPAddress.Loopback, user: auth ? user : null, pass: auth ? password : null, bind: PrimarySource, networkNamespace: lab.Gateway.Name);
+        await using var backup = await Microsocks.StartAsync(IPAddress.Loopback, networkNamespace: lab.Gateway.Name, bind: BackupSource);
+        using var secrets = new TemporaryDirectory();
+        var credentials = "";
+        if (auth)
+        {
+            var passwordFile = Path.Combine(secrets.Path, "office.password");
+            await File.WriteAllTextAsync(passwordFile, password + "\n");
+            credentials = $$""", "username": "{{user}}", "passwordFile": "{{passwordFile}}" """;
+        }
+
+        var config = GroupConfig(lab, office.EndPoint, backup.EndPoint, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(0.5), failures: 2, successes: 2)
+            .Replace(
+                $$"""{ "name": "{{Primary}}", "address": "{{TransparentLab.Format(office.EndPoint)}}" }""",
+                $$"""{ "name": "{{Primary}}", "address": "{{TransparentLab.Format(office.EndPoint)}}", "protocol": "http" {{credentials}} }""",
+                StringComparison.Ordinal);
+        await using var daemon = await NamespacedDaemon.StartAsync(lab.Gateway, config);
+        var socket = DaemonProcess.ControlSocketOf(daemon.ConfigPath);
+
+        const int connections = 3;
+        for (var i = 0; i < connections; i++)
+        {
+            var result = await lab.CurlFromClientAsync($"http://{lab.TargetV4}/http{i}");
+            Assert.True(result.ExitCode == 0, $"{result.Error}\n{daemon.Log}\n{office.Log}");
+            Assert.Equal("via http connect\n", result.Output);
+        }
+
+        // tinyproxy carried every one, asked by address for the original destination; the backup none.
+        Assert.All(target.Requests, r => Assert.Equal(PrimarySource, r.Client.Address));
+        Assert.Equal(connections, target.Requests.Count);
+        Assert.Equal(connections, TransparentLab.Count(office.Log, $"CONNECT {lab.TargetV4}:80 "));
+        Assert.Equal(connections, office.EstablishedConnections);
+        Assert.DoesNotContain("connected to", backup.Log, StringComparison.Ordinal);
+
+        var upstreams = (await ControlCli.JsonAsync(socket, J.UpstreamsResponse, "show", "upstreams")).Upstreams;
+        var http = Assert.Single(upstreams, u => u.Name == Primary);
+        Assert.Equal("http", http.Kind);
+        Assert.Equal(connections, http.Connections);
+        Assert.Equal(0, http.Failures);
+        Assert.Equal(auth, http.HasPassword);
+        Assert.Equal(auth ? user : null, http.Username);
+        Assert.Equal(0, Assert.Single(upstreams, u => u.Name == Backup).Connections);
+        var member = Assert.Single(Assert.Single(upstreams, u => u.Name == Group).Members!, m => m.Name == Primary);
+        Assert.Equal("up", member.State);
+        Assert.True(member.Checks >= 1 && member.CheckFailures == 0, $"{member.Checks} checks, {member.CheckFailures} failed");
+        Assert.DoesNotContain(password, daemon.Log, StringComparison.Ordinal);
+    }
+
     /// <summary>The members' own source addresses on the gateway's target side, for microsocks <c>-b</c>.</summary>
     private static async Task AddMemberSourcesAsync(GatewayLab lab)
     {
@@ -378,6 +437,14 @@ public sealed class UpstreamGroupTransparentTests(ITestOutputHelper output)
         }
 
         public string Describe() => string.Join('\n', _attempts);
+    }
+
+    /// <summary>A directory of the test's own (password files), removed with everything in it.</summary>
+    private sealed class TemporaryDirectory : IDisposable
+    {
+        public string Path { get; } = Directory.CreateTempSubdirectory("tsgt-").FullName;
+
+        public void Dispose() => Directory.Delete(Path, recursive: true);
     }
 
     /// <summary>A TCP listener in a namespace that accepts and never says a word: an upstream that hangs.</summary>
