@@ -144,6 +144,64 @@ public sealed class UpstreamGroupTransparentTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task PassiveDetection_ChecksAMinuteApart_PrimaryKilled_NewConnectionsMoveWithinTwoSeconds()
+    {
+        var interval = TimeSpan.FromSeconds(60);
+        const int failures = 2;
+        var moveWithin = TimeSpan.FromSeconds(2);
+
+        await using var lab = await GatewayLab.CreateAsync("tsgt-pd");
+        await AddMemberSourcesAsync(lab);
+        await using var target = lab.Target.CreateInside(() => new HttpTarget(IPAddress.Any, "via group\n", port: 80));
+        await using var primary = await Microsocks.StartAsync(IPAddress.Loopback, networkNamespace: lab.Gateway.Name, bind: PrimarySource);
+        await using var backup = await Microsocks.StartAsync(IPAddress.Loopback, networkNamespace: lab.Gateway.Name, bind: BackupSource);
+        await using var daemon = await NamespacedDaemon.StartAsync(
+            lab.Gateway, GroupConfig(lab, primary.EndPoint, backup.EndPoint, interval, TimeSpan.FromSeconds(1), failures, successes: 2));
+        var socket = DaemonProcess.ControlSocketOf(daemon.ConfigPath);
+
+        var clock = Stopwatch.StartNew();
+        using var stop = new CancellationTokenSource();
+        var stream = new ClientStream(lab, target, clock);
+        var running = stream.RunAsync(stop.Token);
+        GroupMemberInfo checkedBefore;
+        TimeSpan killed, down;
+        try
+        {
+            Assert.True(await Poll.UntilAsync(() => stream.CarriedBy(PrimarySource).Count >= 3 || running.IsCompleted, StepTimeout), stream.Describe() + daemon.Log);
+
+            // The first round of checks ran at start; the next is a minute away, so only real dials can notice.
+            checkedBefore = await MemberAsync(socket, Primary);
+            killed = clock.Elapsed;
+            System.Diagnostics.Process.GetProcessById(primary.Process.Pid).Kill();
+            Assert.True(await primary.Process.WaitForExitAsync(TimeSpan.FromSeconds(10)), primary.Process.Describe());
+            down = await WhenLoggedAsync(daemon, clock, $"upstream {Primary} is down (refused)", StepTimeout);
+            Assert.True(await Poll.UntilAsync(() => stream.StartedAfter(down).Count >= 5 || running.IsCompleted, StepTimeout), stream.Describe());
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await running;
+        }
+
+        var afterKill = stream.Attempts.Where(a => a.Start >= killed).ToList();
+        _output.WriteLine($"passive: kill -> primary marked down {(down - killed).TotalMilliseconds:0} ms, "
+            + $"-> first successful new connection {(afterKill.Min(a => a.End) - killed).TotalMilliseconds:0} ms");
+        Assert.True(down - killed <= moveWithin, $"primary marked down {down - killed} after the kill");
+        // Every new connection after the kill moved (the first ones by a retry on the backup within their own dial),
+        // and none waited the connect timeout.
+        Assert.All(afterKill, a => Assert.True(a.Succeeded && BackupSource.Equals(a.Carrier) && a.Elapsed < ConnectTimeout, $"{a}\n{stream.Describe()}"));
+
+        // Passive only: no check ran since, the failures that marked it down were real dials, and once down it was
+        // not tried again (its refusals stop at the threshold while the stream went on).
+        var after = await MemberAsync(socket, Primary);
+        Assert.Equal("down", after.State);
+        Assert.Equal("refused", after.Reason);
+        Assert.Equal(checkedBefore.Checks, after.Checks);
+        Assert.Equal(0, after.CheckFailures);
+        Assert.Equal(failures, after.Failures["refused"]);
+    }
+
+    [Fact]
     public async Task WholeGroupRefusing_ClientsAreResetAtOnceAndTheFailuresAreCounted()
     {
         await using var lab = await GatewayLab.CreateAsync("tsgt-rf");
@@ -281,6 +339,12 @@ public sealed class UpstreamGroupTransparentTests(ITestOutputHelper output)
         Assert.Equal("up", member.State);
         Assert.True(member.Checks >= 1 && member.CheckFailures == 0, $"{member.Checks} checks, {member.CheckFailures} failed");
         Assert.DoesNotContain(password, daemon.Log, StringComparison.Ordinal);
+    }
+
+    private static async Task<GroupMemberInfo> MemberAsync(string socket, string name)
+    {
+        var group = Assert.Single((await ControlCli.JsonAsync(socket, J.UpstreamsResponse, "show", "upstreams")).Upstreams, u => u.Name == Group);
+        return Assert.Single(group.Members!, m => m.Name == name);
     }
 
     /// <summary>The members' own source addresses on the gateway's target side, for microsocks <c>-b</c>.</summary>
