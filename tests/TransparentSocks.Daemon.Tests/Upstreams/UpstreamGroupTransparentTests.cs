@@ -144,6 +144,45 @@ public sealed class UpstreamGroupTransparentTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task HttpConnectMember_WrongPassword_IsDownWithReasonAuthAndTheBackupCarries()
+    {
+        await using var lab = await GatewayLab.CreateAsync("tsgt-h407");
+        await AddMemberSourcesAsync(lab);
+        await using var target = lab.Target.CreateInside(() => new HttpTarget(IPAddress.Any, "via group\n", port: 80));
+        await using var office = await Tinyproxy.StartAsync(IPAddress.Loopback, user: "tsgt-user", pass: "tsgt-right", bind: PrimarySource, networkNamespace: lab.Gateway.Name);
+        await using var backup = await Microsocks.StartAsync(IPAddress.Loopback, networkNamespace: lab.Gateway.Name, bind: BackupSource);
+        // An HTTP proxy has no handshake of its own, so the check CONNECTs to a target to test the credentials.
+        var checkTarget = $$""", "target": "{{lab.TargetV4}}:80" """;
+        var config = GroupConfig(lab, office.EndPoint, backup.EndPoint, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(0.5), failures: 2, successes: 2, checkTarget)
+            .Replace(
+                $$"""{ "name": "{{Primary}}", "address": "{{TransparentLab.Format(office.EndPoint)}}" }""",
+                $$"""{ "name": "{{Primary}}", "address": "{{TransparentLab.Format(office.EndPoint)}}", "protocol": "http", "username": "tsgt-user", "password": "tsgt-wrong" }""",
+                StringComparison.Ordinal);
+        await using var daemon = await NamespacedDaemon.StartAsync(lab.Gateway, config);
+        var socket = DaemonProcess.ControlSocketOf(daemon.ConfigPath);
+
+        // Every connection gets through, on the backup: the refusal is the member's, so the dial moves on.
+        const int connections = 4;
+        for (var i = 0; i < connections; i++)
+        {
+            var result = await lab.CurlFromClientAsync($"http://{lab.TargetV4}/wrong{i}");
+            Assert.True(result.ExitCode == 0, $"{result.Error}\n{daemon.Log}\n{office.Log}");
+        }
+
+        Assert.All(target.Requests, r => Assert.Equal(BackupSource, r.Client.Address));
+
+        // Refused credentials are the member's health, and say so: down, reason auth, as after a 407.
+        Assert.True(await Poll.UntilAsync(() => daemon.Log.Contains($"upstream {Primary} is down (auth)", StringComparison.Ordinal), StepTimeout), daemon.Log + office.Log);
+        var member = await MemberAsync(socket, Primary);
+        Assert.Equal("down", member.State);
+        Assert.Equal("auth", member.Reason);
+        Assert.Contains("answered 401 (credentials refused)", member.Detail, StringComparison.Ordinal);
+        Assert.True(member.Failures["auth"] >= 2 && member.Failures["target"] == 0, string.Join(", ", member.Failures));
+        Assert.Equal(connections, Assert.Single((await ControlCli.JsonAsync(socket, J.UpstreamsResponse, "show", "upstreams")).Upstreams, u => u.Name == Backup).Connections);
+        Assert.DoesNotContain("tsgt-wrong", daemon.Log, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task PassiveDetection_ChecksAMinuteApart_PrimaryKilled_NewConnectionsMoveWithinTwoSeconds()
     {
         var interval = TimeSpan.FromSeconds(60);
