@@ -66,10 +66,9 @@ public sealed class UpstreamGroupTransparentTests(ITestOutputHelper output)
             {
                 Assert.True(await Poll.UntilAsync(() => stream.CarriedBy(PrimarySource).Count >= 3 || running.IsCompleted, StepTimeout), stream.Describe() + daemon.Log);
 
-                // Mid-stream, as a crash would: SIGKILL by PID, nothing of microsocks' cleanup runs.
+                // Mid-stream, as a crash would.
                 var killed = clock.Elapsed;
-                System.Diagnostics.Process.GetProcessById(primary.Process.Pid).Kill();
-                Assert.True(await primary.Process.WaitForExitAsync(TimeSpan.FromSeconds(10)), primary.Process.Describe());
+                await CrashAsync(primary.Process);
                 var down = await WhenLoggedAsync(daemon, clock, $"upstream {Primary} is down", StepTimeout);
                 Assert.True(await Poll.UntilAsync(() => stream.StartedAfter(killed).Count >= 8 || running.IsCompleted, StepTimeout), stream.Describe());
 
@@ -211,8 +210,7 @@ public sealed class UpstreamGroupTransparentTests(ITestOutputHelper output)
             // The first round of checks ran at start; the next is a minute away, so only real dials can notice.
             checkedBefore = await MemberAsync(socket, Primary);
             killed = clock.Elapsed;
-            System.Diagnostics.Process.GetProcessById(primary.Process.Pid).Kill();
-            Assert.True(await primary.Process.WaitForExitAsync(TimeSpan.FromSeconds(10)), primary.Process.Describe());
+            await CrashAsync(primary.Process);
             down = await WhenLoggedAsync(daemon, clock, $"upstream {Primary} is down (refused)", StepTimeout);
             Assert.True(await Poll.UntilAsync(() => stream.StartedAfter(down).Count >= 5 || running.IsCompleted, StepTimeout), stream.Describe());
         }
@@ -256,8 +254,7 @@ public sealed class UpstreamGroupTransparentTests(ITestOutputHelper output)
 
         foreach (var member in new[] { primary, backup })
         {
-            System.Diagnostics.Process.GetProcessById(member.Process.Pid).Kill();
-            Assert.True(await member.Process.WaitForExitAsync(TimeSpan.FromSeconds(10)), member.Process.Describe());
+            await CrashAsync(member.Process);
         }
 
         // Before the checks noticed (both still up) and after (both down, tried anyway): reset either way.
@@ -384,6 +381,17 @@ public sealed class UpstreamGroupTransparentTests(ITestOutputHelper output)
     {
         var group = Assert.Single((await ControlCli.JsonAsync(socket, J.UpstreamsResponse, "show", "upstreams")).Upstreams, u => u.Name == Group);
         return Assert.Single(group.Members!, m => m.Name == name);
+    }
+
+    /// <summary>SIGKILL by PID, as a crash would: nothing of the program's cleanup runs. Returns once it is gone.</summary>
+    private static async Task CrashAsync(ExternalProcess process)
+    {
+        using (var running = System.Diagnostics.Process.GetProcessById(process.Pid))
+        {
+            running.Kill();
+        }
+
+        Assert.True(await process.WaitForExitAsync(TimeSpan.FromSeconds(10)), process.Describe());
     }
 
     /// <summary>The members' own source addresses on the gateway's target side, for microsocks <c>-b</c>.</summary>
