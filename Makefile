@@ -10,10 +10,12 @@ RESULTS_DIR ?= artifacts/test-results
 HANG_TIMEOUT ?= 5m
 HANG_DUMP ?= none
 
-# The real peers the integration tests drive (nft, ip, microsocks, danted, curl, ncat, socat, iperf3; for UDP
-# v2ray, dnsmasq, dig and PySocks) and clang, which NativeAOT links with. dnsmasq-base is the bare binary: the
-# dnsmasq package would also install a system service answering on port 53.
-APT_PACKAGES := nftables iproute2 clang microsocks dante-server curl ncat socat iperf3 procps ca-certificates \
+# The real peers the integration tests drive (nft, ip, microsocks, danted, tinyproxy for HTTP CONNECT upstreams,
+# curl, ncat, socat, iperf3; for UDP v2ray, dnsmasq, dig and PySocks) and clang, which NativeAOT links with.
+# dnsmasq-base is the bare binary: the dnsmasq package would also install a system service answering on port 53.
+# tinyproxy's package installs a service too (port 8888 on every address); the tests run their own tinyproxy in the
+# foreground on loopback or in their namespaces, so deps stops and disables the service.
+APT_PACKAGES := nftables iproute2 clang microsocks dante-server tinyproxy curl ncat socat iperf3 procps ca-certificates \
 	v2ray dnsmasq-base bind9-dnsutils python3-socks
 # What building the .deb and booting it under systemd add (packaging/, the booted-systemd test and demo).
 APPLIANCE_PACKAGES := dpkg-dev binutils lintian debootstrap systemd-container python3
@@ -26,6 +28,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps: check-dotnet
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(APT_PACKAGES) $(APPLIANCE_PACKAGES)
+	if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now tinyproxy; \
+	else $(SUDO) update-rc.d tinyproxy disable && { $(SUDO) /etc/init.d/tinyproxy stop || true; }; fi
 
 check-dotnet:
 	@command -v $(DOTNET) >/dev/null || { \

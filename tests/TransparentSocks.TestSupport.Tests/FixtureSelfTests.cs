@@ -137,6 +137,44 @@ public sealed class FixtureSelfTests
         Assert.False(Directory.Exists($"/proc/{pid}") && File.ReadAllText($"/proc/{pid}/cmdline").StartsWith("sleep", StringComparison.Ordinal));
     }
 
-    private static Task<ProcessResult> CurlAsync(string proxy, Uri url) =>
-        ExternalProcess.RunAsync("curl", ["-sS", "--max-time", "10", "--proxy", proxy, url.ToString()], CurlTimeout);
+    [Fact]
+    public async Task Tinyproxy_WithBasicAuth_TunnelsRightPasswordAnswers401ToWrongAnd407ToNone()
+    {
+        await using var target = new HttpTarget(IPAddress.Loopback);
+        await using var proxy = await Tinyproxy.StartAsync(IPAddress.Loopback, "alice", "s3cret");
+
+        // --proxytunnel makes curl send CONNECT, the only method the daemon's HTTP upstream uses.
+        var good = await CurlAsync($"http://alice:s3cret@{proxy.EndPoint}", target.Url, "--proxytunnel");
+        var wrong = await CurlAsync($"http://alice:nope@{proxy.EndPoint}", target.Url, "--proxytunnel");
+        var none = await CurlAsync($"http://{proxy.EndPoint}", target.Url, "--proxytunnel");
+
+        Assert.True(good.ExitCode == 0, $"{good.Error}\n{proxy.Log}");
+        Assert.Equal(HttpTarget.DefaultBody, good.Output);
+        // tinyproxy 1.11.1 asks for credentials with 407 but refuses wrong ones with 401.
+        Assert.NotEqual(0, wrong.ExitCode);
+        Assert.Contains("response 401", wrong.Error, StringComparison.Ordinal);
+        Assert.NotEqual(0, none.ExitCode);
+        Assert.Contains("response 407", none.Error, StringComparison.Ordinal);
+        Assert.Single(target.Clients);
+        Assert.True(await proxy.WaitForLogAsync($"CONNECT {target.EndPoint} HTTP/1.1", Wait), proxy.Log);
+        Assert.Equal(1, proxy.EstablishedConnections);
+    }
+
+    [Fact]
+    public async Task Tinyproxy_ConnectPortOutsideList_Gets403AndNeverReachesTarget()
+    {
+        await using var target = new HttpTarget(IPAddress.Loopback);
+        var other = target.EndPoint.Port == 65000 ? 65001 : 65000;
+        await using var proxy = await Tinyproxy.StartAsync(IPAddress.Loopback, connectPorts: [other]);
+
+        var refused = await CurlAsync($"http://{proxy.EndPoint}", target.Url, "--proxytunnel");
+
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("403", refused.Error, StringComparison.Ordinal);
+        Assert.Empty(target.Clients);
+        Assert.Equal(0, proxy.EstablishedConnections);
+    }
+
+    private static Task<ProcessResult> CurlAsync(string proxy, Uri url, params string[] extra) =>
+        ExternalProcess.RunAsync("curl", ["-sS", "--max-time", "10", .. extra, "--proxy", proxy, url.ToString()], CurlTimeout);
 }

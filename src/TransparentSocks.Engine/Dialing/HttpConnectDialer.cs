@@ -139,9 +139,13 @@ public sealed class HttpConnectDialer : IProbeableDialer
                     response.Error == "timeout" ? DialError.TimedOut : DialError.UpstreamProtocolError, $"upstream {_settings.Server}: {response.Error}");
             }
 
+            // No tunnel yet, so only the proxy can be answering: a 401 is its refusal of our credentials too (tinyproxy
+            // asks with 407 but refuses wrong ones with 401), not the destination's.
             var status = response.Response.Status;
-            return status == 407
-                ? DialResult.Fail(DialError.UpstreamAuthFailed, $"upstream {_settings.Server} answered 407 (proxy authentication required)")
+            return status is 407 or 401
+                ? DialResult.Fail(DialError.UpstreamAuthFailed, status == 407
+                    ? $"upstream {_settings.Server} answered 407 (proxy authentication required)"
+                    : $"upstream {_settings.Server} answered 401 (credentials refused)")
                 : DialResult.Fail(DialError.UpstreamRejected, $"upstream {_settings.Server} answered {status} to CONNECT {destination}", ReplyCodeOf(status));
         }
         finally

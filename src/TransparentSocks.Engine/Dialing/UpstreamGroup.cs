@@ -29,7 +29,7 @@ public enum HealthReason
     /// <summary>The TCP connect did not finish in time.</summary>
     Timeout,
 
-    /// <summary>The upstream refused the credentials (SOCKS5 auth, HTTP 407).</summary>
+    /// <summary>The upstream refused the credentials (SOCKS5 auth, HTTP 407 or 401).</summary>
     Auth,
 
     /// <summary>It accepted TCP but broke or never finished the handshake.</summary>
@@ -310,7 +310,10 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var candidates = Order(client);
         var left = udp ? candidates.Count(m => m.Dialer.CarriesUdp) : candidates.Length;
+        // T is a struct (DialResult, UdpAssociateResult): whether a member answered at all is tracked apart, as a
+        // default T would read as a failure with no error and no detail.
         T last = default!;
+        var answered = false;
         var tried = 0;
         foreach (var member in candidates)
         {
@@ -363,6 +366,7 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
 
             discard(result);
             last = result;
+            answered = true;
             if (ReasonOf(error) is { } reason)
             {
                 Observe(member, reason, detail, isCheck: false, latency: null);
@@ -374,7 +378,7 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
             }
         }
 
-        return tried == 0 || last is null ? Exhausted<T>() : last;
+        return answered ? last : Exhausted<T>();
     }
 
     private T Exhausted<T>()
