@@ -32,14 +32,16 @@ public sealed class Microsocks : IAsyncDisposable
     /// <summary>
     /// Starts microsocks on a free port of <paramref name="listen"/> and waits until it listens.
     /// With <paramref name="user"/> and <paramref name="pass"/> it requires username/password auth.
-    /// With <paramref name="networkNamespace"/> it runs under <c>ip netns exec</c>.
+    /// With <paramref name="networkNamespace"/> it runs under <c>ip netns exec</c>. With <paramref name="bind"/>
+    /// (<c>-b</c>) it dials targets from that address, so a target can tell several microsocks apart by peer address.
     /// </summary>
     public static async Task<Microsocks> StartAsync(
         IPAddress listen,
         string? user = null,
         string? pass = null,
         string? networkNamespace = null,
-        int port = 0)
+        int port = 0,
+        IPAddress? bind = null)
     {
         if ((user is null) != (pass is null))
         {
@@ -60,6 +62,11 @@ public sealed class Microsocks : IAsyncDisposable
             if (user is not null && pass is not null)
             {
                 arguments.AddRange(["-u", user, "-P", pass]);
+            }
+
+            if (bind is not null)
+            {
+                arguments.AddRange(["-b", bind.ToString()]);
             }
 
             var process = networkNamespace is null
