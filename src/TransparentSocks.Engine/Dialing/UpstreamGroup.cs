@@ -312,9 +312,12 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                // The budget ran out during this member's attempt: that counts against it, and ends the dial.
+                // The budget ran out during this member's attempt: that counts against it, and ends the dial. Its
+                // timeout is the dial's answer, the last member's: not an earlier member's refusal, and never the
+                // empty result `last` holds when this was the first member (its error None would reply 0x00).
                 member.Leave();
                 Observe(member, HealthReason.Timeout, "no answer within the connect budget", isCheck: false, latency: null);
+                last = Exhausted<T>();
                 break;
             }
 
@@ -340,7 +343,7 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
             }
         }
 
-        return tried == 0 || last is null ? Exhausted<T>() : last;
+        return tried == 0 ? Exhausted<T>() : last;
     }
 
     private T Exhausted<T>()
