@@ -121,7 +121,7 @@ internal static class UpstreamJson
     public static JsonObject Socks5(string name, IPEndPoint address, string? username = null, string? password = null)
         => Upstream(name, "socks5", address, username, password, passwordFile: null);
 
-    public static JsonObject Http(string name, IPEndPoint address, string? username = null, string? passwordFile = null)
+    public static JsonObject HttpConnect(string name, IPEndPoint address, string? username = null, string? passwordFile = null)
         => Upstream(name, "http", address, username, password: null, passwordFile);
 
     /// <param name="interval">Seconds between checks.</param>
