@@ -137,10 +137,15 @@ public sealed class HttpConnectDialer : IProbeableDialer
                     response.Error == "timeout" ? DialError.TimedOut : DialError.UpstreamProtocolError, $"upstream {_settings.Server}: {response.Error}");
             }
 
+            // 407 asks for credentials; tinyproxy (1.11) answers wrong ones with 401. From the proxy, either is a
+            // refusal of our credentials, never of the destination.
             var status = response.Response.Status;
-            return status == 407
-                ? DialResult.Fail(DialError.UpstreamAuthFailed, $"upstream {_settings.Server} answered 407 (proxy authentication required)")
-                : DialResult.Fail(DialError.UpstreamRejected, $"upstream {_settings.Server} answered {status} to CONNECT {destination}", ReplyCodeOf(status));
+            return status switch
+            {
+                407 => DialResult.Fail(DialError.UpstreamAuthFailed, $"upstream {_settings.Server} answered 407 (proxy authentication required)"),
+                401 => DialResult.Fail(DialError.UpstreamAuthFailed, $"upstream {_settings.Server} answered 401 (credentials refused)"),
+                _ => DialResult.Fail(DialError.UpstreamRejected, $"upstream {_settings.Server} answered {status} to CONNECT {destination}", ReplyCodeOf(status)),
+            };
         }
         finally
         {

@@ -29,7 +29,7 @@ public enum HealthReason
     /// <summary>The TCP connect did not finish in time.</summary>
     Timeout,
 
-    /// <summary>The upstream refused the credentials (SOCKS5 auth, HTTP 407).</summary>
+    /// <summary>The upstream refused the credentials (SOCKS5 auth, HTTP 407 or 401).</summary>
     Auth,
 
     /// <summary>It accepted TCP but broke or never finished the handshake.</summary>
