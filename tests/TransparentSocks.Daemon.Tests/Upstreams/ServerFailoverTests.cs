@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using TransparentSocks.Socks;
 using TransparentSocks.TestSupport;
 using Xunit.Abstractions;
 using static TransparentSocks.Daemon.Tests.Upstreams.UpstreamJson;
@@ -123,6 +124,60 @@ public sealed class ServerFailoverTests(ITestOutputHelper output)
         Assert.Equal("refused", member.Reason);
         Assert.True(member.Failures["refused"] >= 2, GroupDaemon.Describe(member));
         Assert.Equal(before.Checks, member.Checks);
+    }
+
+    /// <summary>
+    /// A primary that hangs instead of dying (SIGSTOP to its pid: the kernel still accepts TCP for it, nobody
+    /// answers) gives no refusal to react to: dials to it wait until the connect budget ends, and only timeouts,
+    /// passive or from the checks, move the group. No client may wait past the connect timeout; the measured
+    /// hang-to-backup time is printed for comparison with a kill.
+    /// </summary>
+    [Fact]
+    public async Task Failover_PrimaryHangs_NoClientWaitsPastConnectTimeoutAndBackupTakesOverOnceTimeoutsMarkItDown()
+    {
+        var interval = TimeSpan.FromSeconds(1);
+        var timeout = TimeSpan.FromSeconds(0.5);
+        await using var target = new PeerReportingTarget(IPAddress.Loopback);
+        await using var primary = await Microsocks.StartAsync(IPAddress.Loopback, bind: PrimaryVia);
+        await using var backup = await Microsocks.StartAsync(IPAddress.Loopback, bind: BackupVia);
+        var pid = primary.Process.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        try
+        {
+            await using var daemon = await GroupDaemon.StartAsync(
+                "pair",
+                [Socks5("primary", primary.EndPoint), Socks5("backup", backup.EndPoint)],
+                [Group("pair", "failover", ["primary", "backup"], interval.TotalSeconds, timeout.TotalSeconds, failures: 2, successes: 2)],
+                ConnectTimeout);
+            await using var stream = new ConnectionStream(daemon.Server, target.EndPoint, maxConnections: 2000, maxDuration: TimeSpan.FromSeconds(40), pause: TimeSpan.FromMilliseconds(10));
+            stream.Start();
+            Assert.True(await stream.WaitUntilAsync(a => a.Count(x => Equals(x.Via, PrimaryVia)) >= 10, TimeSpan.FromSeconds(10)), Describe(stream.Attempts) + daemon.Log);
+
+            await ExternalProcess.RunOrThrowAsync("kill", ["-STOP", pid], TimeSpan.FromSeconds(5));
+            var hungAt = stream.Now;
+            Assert.True(await stream.WaitUntilAsync(a => a.Count(x => x.Started > hungAt && Equals(x.Via, BackupVia)) >= 10, TimeSpan.FromSeconds(15)), Describe(stream.Attempts) + daemon.Log);
+            var attempts = await stream.StopAsync();
+            var member = await daemon.MemberAsync("pair", "primary");
+
+            var afterHang = attempts.Where(a => a.Answered > hungAt).ToList();
+            var toBackup = afterHang.Where(a => Equals(a.Via, BackupVia)).Min(a => a.Answered) - hungAt;
+            var failed = afterHang.Where(a => !a.Succeeded).ToList();
+            var longestWait = attempts.Max(a => a.Waited);
+            output.WriteLine($"hang (SIGSTOP) -> first success on backup: {toBackup.TotalMilliseconds:0} ms; clients failed meanwhile: {failed.Count} "
+                             + $"({string.Join(", ", failed.Select(f => $"{f.Reply?.ToString() ?? f.Error} after {f.Waited.TotalMilliseconds:0} ms"))})");
+            output.WriteLine($"longest client wait {longestWait.TotalMilliseconds:0} ms; primary {GroupDaemon.Describe(member)}");
+
+            Assert.True(longestWait < TimeSpan.FromSeconds(ConnectTimeout + 0.3), $"a client waited {longestWait.TotalMilliseconds} ms");
+            Assert.All(failed, f => Assert.Equal(Socks5ReplyCode.TtlExpired, f.Reply));
+            Assert.Equal("down", member.State);
+            Assert.True(member.Failures["handshake"] + member.Failures["timeout"] >= 2, GroupDaemon.Describe(member));
+
+            // At worst both failures come from checks, each one interval plus one timeout apart, plus a dial in flight.
+            Assert.True(toBackup <= 2 * (interval + timeout) + TimeSpan.FromSeconds(ConnectTimeout), $"backup after {toBackup.TotalMilliseconds} ms");
+        }
+        finally
+        {
+            await ExternalProcess.RunAsync("kill", ["-CONT", pid], TimeSpan.FromSeconds(5));
+        }
     }
 
     private static void Kill(Microsocks upstream)
