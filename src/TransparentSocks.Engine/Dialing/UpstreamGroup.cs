@@ -310,10 +310,9 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var candidates = Order(client);
         var left = udp ? candidates.Count(m => m.Dialer.CarriesUdp) : candidates.Length;
-        // T is a struct (DialResult, UdpAssociateResult): whether a member answered at all is tracked apart, as a
-        // default T would read as a failure with no error and no detail.
+        // Every attempt sets it (a member's failure, or our timeout for it), so a default T, which would read as a
+        // success with no error and reply 0x00, is never returned.
         T last = default!;
-        var answered = false;
         var tried = 0;
         foreach (var member in candidates)
         {
@@ -366,7 +365,6 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
 
             discard(result);
             last = result;
-            answered = true;
             if (ReasonOf(error) is { } reason)
             {
                 Observe(member, reason, detail, isCheck: false, latency: null);
@@ -378,7 +376,7 @@ public sealed class UpstreamGroup : IDialer, IAsyncDisposable
             }
         }
 
-        return answered ? last : Exhausted<T>();
+        return tried == 0 ? Exhausted<T>() : last;
     }
 
     private T Exhausted<T>()

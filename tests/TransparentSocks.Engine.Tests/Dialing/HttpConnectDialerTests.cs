@@ -81,7 +81,7 @@ public sealed class HttpConnectDialerTests : IDisposable
 
     [Theory]
     [InlineData("HTTP/1.1 407 Proxy Authentication Required\r\n\r\n", DialError.UpstreamAuthFailed, Socks5ReplyCode.GeneralFailure)]
-    [InlineData("HTTP/1.1 401 Unauthorized\r\n\r\n", DialError.UpstreamAuthFailed, Socks5ReplyCode.GeneralFailure)]
+    [InlineData("HTTP/1.0 401 Unauthorized\r\nContent-Length: 0\r\n\r\n", DialError.UpstreamAuthFailed, Socks5ReplyCode.GeneralFailure)] // tinyproxy, wrong credentials
     [InlineData("HTTP/1.1 403 Forbidden\r\n\r\n", DialError.UpstreamRejected, Socks5ReplyCode.NotAllowedByRuleset)]
     [InlineData("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n", DialError.UpstreamRejected, Socks5ReplyCode.HostUnreachable)]
     [InlineData("HTTP/1.1 504 Gateway Timeout\r\n\r\n", DialError.UpstreamRejected, Socks5ReplyCode.TtlExpired)]
