@@ -105,7 +105,7 @@ internal static class Parsers
 
         if (UpstreamNames.IsReserved(name))
         {
-            result.AddError($"'{name}' is reserved and cannot name a {kind} (direct, default and upstream already mean something; the default upstream is set with 'set endpoint')");
+            result.AddError($"'{name}' is reserved: no {kind} may be called direct, default or upstream, which already mean something (the default upstream is set with 'set endpoint')");
             return null;
         }
 
@@ -277,7 +277,7 @@ internal static class Parsers
     private static string? NameError(string name, string kind)
         => UpstreamNames.IsValid(name)
             ? null
-            : $"'{name}' is not a {kind} name (1-{UpstreamNames.MaxLength} letters, digits, '.', '_' or '-', starting with a letter or digit)";
+            : $"'{name}' is not a valid {kind} name (1-{UpstreamNames.MaxLength} letters, digits, '.', '_' or '-', starting with a letter or digit)";
 
     private static string? Token(ArgumentResult result) => result.Tokens.Count == 0 ? null : result.Tokens[0].Value;
 }

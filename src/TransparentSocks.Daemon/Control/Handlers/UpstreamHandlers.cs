@@ -126,12 +126,12 @@ internal sealed class UpstreamHandlers(StateViews views, Changes changes)
     {
         if (!UpstreamNames.IsValid(name))
         {
-            throw new ApplyException(ErrorCodes.InvalidArgument, $"name: '{name}' is not a {kind} name (1-{UpstreamNames.MaxLength.ToString(CultureInfo.InvariantCulture)} letters, digits, '.', '_' or '-', starting with a letter or digit)", "name");
+            throw new ApplyException(ErrorCodes.InvalidArgument, $"name: '{name}' is not a valid {kind} name (1-{UpstreamNames.MaxLength.ToString(CultureInfo.InvariantCulture)} letters, digits, '.', '_' or '-', starting with a letter or digit)", "name");
         }
 
         if (UpstreamNames.IsReserved(name))
         {
-            throw new ApplyException(ErrorCodes.InvalidArgument, $"name: '{name}' is reserved (direct, default and upstream already mean something; the default upstream is set with 'set endpoint')", "name");
+            throw new ApplyException(ErrorCodes.InvalidArgument, $"name: '{name}' is reserved: no {kind} may be called direct, default or upstream, which already mean something (the default upstream is set with 'set endpoint')", "name");
         }
     }
 
