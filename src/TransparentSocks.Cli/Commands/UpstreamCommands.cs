@@ -57,7 +57,7 @@ internal static class UpstreamCommands
             Description = "The upstream proxy; write IPv6 addresses as [addr]:port",
             CustomParser = r => Parsers.Upstream(r, "upstream address"),
         };
-        var protocol = ChoiceOption("--protocol", "How to talk to it (default: socks5)", "PROTOCOL", OptionNames.ProtocolNames);
+        var protocol = ChoiceOption("--protocol", "How to talk to it", "PROTOCOL", OptionNames.ProtocolNames);
         return new Command("add", """
             Add a named upstream, or replace the protocol, address and credentials of the one with that name (its
             timeouts and pooling from the configuration file stay). Upstreams and groups share one set of names.
@@ -90,7 +90,7 @@ internal static class UpstreamCommands
             Arity = ArgumentArity.OneOrMore,
             CustomParser = r => Parsers.References(r, "member"),
         };
-        var policy = ChoiceOption("--policy", "How a new connection picks a member (default: failover)", "POLICY", OptionNames.PolicyNames);
+        var policy = ChoiceOption("--policy", "How a new connection picks a member", "POLICY", OptionNames.PolicyNames);
         var interval = new Option<double?>("--interval")
         {
             Description = "Seconds between the checks of each member, 0.1 to 86400 (default: 5)",
@@ -181,7 +181,8 @@ internal static class UpstreamCommands
     {
         var option = new Option<string>(name)
         {
-            Description = $"{description}: {string.Join(", ", names)}",
+            // The first name is the config file's default for both protocols and policies.
+            Description = $"{description}: {string.Join(", ", names)} (default: {names[0]})",
             HelpName = helpName,
             CustomParser = r => Parsers.Choice(r, name, names),
         };
