@@ -78,7 +78,8 @@ internal static class UpstreamCommands
                 new SetUpstreamRequest { Address = parse.GetValue(address)!, Protocol = parse.GetValue(protocol), Username = username, Password = password },
                 ControlJsonContext.Default.SetUpstreamRequest),
             ControlJsonContext.Default.UpstreamInfo,
-            Views.Upstream);
+            Views.Upstream,
+            "RFC 1929 for SOCKS5, Basic auth for HTTP");
     }
 
     private static Command SetGroup(GlobalOptions globals)

@@ -134,6 +134,12 @@ public sealed class UpstreamCliTests
         var badInterval = await RawAsync(daemon, ControlApi.GroupSet("g3"), """{"members":["a"],"interval":0.01}""");
         Assert.Equal("groups[2].healthCheck.interval", badInterval.Field);
 
+        // Refused before the change is made, so lo (there on every host) is never diverted.
+        var proxyAndUpstream = await RawAsync(daemon, ControlApi.InterfaceEnable("lo"), """{"proxy":"192.0.2.13:1080","upstream":"a"}""");
+        Assert.Equal((ErrorCodes.InvalidArgument, "upstream"), (proxyAndUpstream.Code, proxyAndUpstream.Field));
+        var upstreamWithCredentials = await RawAsync(daemon, ControlApi.InterfaceEnable("lo"), """{"upstream":"a","username":"u","password":"p"}""");
+        Assert.Equal((ErrorCodes.InvalidArgument, "username"), (upstreamWithCredentials.Code, upstreamWithCredentials.Field));
+
         var missing = await Cli.RunAsync(daemon.Socket, "upstream", "remove", "nosuch");
         Assert.Equal(3, missing.ExitCode);
         Assert.Contains("there is no upstream 'nosuch'", missing.Error, StringComparison.Ordinal);
