@@ -20,6 +20,7 @@ internal static class CliApp
             Examples:
               transparentsocks show
               transparentsocks enable eth1 --proxy 10.0.0.2:1080
+              transparentsocks upstream add vpn 10.8.0.1:1080
               transparentsocks --socket /tmp/ts.sock show sessions --limit 10
 
             {ExitCodes.HelpText}
@@ -31,6 +32,8 @@ internal static class CliApp
             InterfaceCommands.Enable(globals),
             InterfaceCommands.Disable(globals),
             ServerCommands.Create(globals),
+            UpstreamCommands.Upstream(globals),
+            UpstreamCommands.Group(globals),
             ReloadCommand.Create(globals),
             DoctorCommand.Create(globals),
             ConfigCommands.Create(),

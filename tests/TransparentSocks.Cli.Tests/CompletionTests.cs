@@ -32,7 +32,14 @@ public sealed class CompletionTests : IDisposable
     }
 
     [Theory]
-    [InlineData("transparentsocks ", "completion config disable doctor enable reload server set show")]
+    [InlineData("transparentsocks ", "completion config disable doctor enable group reload server set show upstream")]
+    [InlineData("transparentsocks upstream ", "add remove")]
+    [InlineData("transparentsocks upstream add vpn 192.0.2.1:1080 --protocol ", "http socks5")]
+    [InlineData("transparentsocks group ", "remove set")]
+    [InlineData("transparentsocks group set pool --policy ", "failover hash least-connections round-robin")]
+    [InlineData("transparentsocks group set pool a --int", "--interval")]
+    [InlineData("transparentsocks enable eth1 --ups", "--upstream")]
+    [InlineData("transparentsocks server start 127.0.0.1:1080 --out", "--outbound")]
     [InlineData("transparentsocks s", "server set show")]
     [InlineData("transparentsocks show s", "server sessions")]
     [InlineData("transparentsocks show sessions --l", "--limit")]

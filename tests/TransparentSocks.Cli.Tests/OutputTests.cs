@@ -207,8 +207,8 @@ public sealed class OutputTests : StubbedCliTest
         Assert.True(result.ExitCode == 0, result.ToString());
         var lines = result.Output.TrimEnd('\n').Split('\n');
         Assert.Equal(3, lines.Length);
-        Assert.Matches(@"^default +127\.0\.0\.1:1081 +gw +set +eth1,server +12 +1 +2 +5$", lines[1]);
-        Assert.Matches(@"^interface:wg0 +10\.8\.0\.1:1080 +- +- +wg0 +4 +0 +0 +0$", lines[2]);
+        Assert.Matches(@"^default +socks5 +127\.0\.0\.1:1081 +gw +set +eth1,server +12 +1 +2 +5$", lines[1]);
+        Assert.Matches(@"^interface:wg0 +socks5 +10\.8\.0\.1:1080 +- +- +wg0 +4 +0 +0 +0$", lines[2]);
     }
 
     [Fact]

@@ -38,9 +38,10 @@ internal static class ControlCall
         string whose,
         Func<ParseResult, string?, string?, ControlRequest> request,
         JsonTypeInfo<TResponse> responseType,
-        Action<TResponse, TextWriter> render)
+        Action<TResponse, TextWriter> render,
+        string scheme = CredentialOptions.Socks5Scheme)
     {
-        var credentials = new CredentialOptions(whose);
+        var credentials = new CredentialOptions(whose, scheme);
         credentials.AddTo(command);
         command.SetAction((parse, ct) => credentials.TryResolve(parse, parse.InvocationConfiguration.Error, out var username, out var password)
             ? RunAsync(parse, globals, request(parse, username, password), responseType, render, json: false, ct)

@@ -11,11 +11,13 @@ internal sealed class CredentialOptions
 {
     private const int MaxLength = 255;
 
-    public CredentialOptions(string whose)
+    public const string Socks5Scheme = "SOCKS5 username/password, RFC 1929";
+
+    public CredentialOptions(string whose, string scheme = Socks5Scheme)
     {
         Username = new Option<string>("--username")
         {
-            Description = $"Username for {whose} (SOCKS5 username/password, RFC 1929); needs --password-file",
+            Description = $"Username for {whose} ({scheme}); needs --password-file",
             HelpName = "USER",
         };
         PasswordFile = new Option<string>("--password-file")

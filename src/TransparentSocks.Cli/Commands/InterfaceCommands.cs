@@ -16,26 +16,51 @@ internal static class InterfaceCommands
             HelpName = "HOST:PORT",
             CustomParser = r => Parsers.Upstream(r, "--proxy"),
         };
+        var upstream = new Option<string>("--upstream")
+        {
+            Description = "A named upstream or group to go through instead of a proxy of its own ('default' for the endpoint from 'set endpoint')",
+            HelpName = "NAME",
+            CustomParser = r => Parsers.Reference(r, "--upstream", allowDirect: false),
+        };
         var maxConnections = new Option<int?>("--max-connections")
         {
             Description = "Concurrent connections allowed from this interface; 0 means unlimited (default: unchanged, 0 when new)",
             HelpName = "N",
             CustomParser = r => Parsers.NonNegativeInt(r, "--max-connections"),
         };
-        return new Command("enable", """
+        var command = new Command("enable", """
             Divert the TCP forwarded in through an interface to the upstream SOCKS5 proxy. Enabling an enabled interface
-            updates it.
+            updates it; without --proxy or --upstream it keeps the upstream it has.
 
             Examples:
               transparentsocks enable eth1
               transparentsocks enable wg0 --proxy 10.8.0.1:1080 --max-connections 200
               transparentsocks enable eth2 --proxy 192.0.2.10:1080 --username gw --password-file /etc/transparentsocks/eth2.pass
+              transparentsocks enable eth3 --upstream pool
             """)
         {
             name,
             proxy,
+            upstream,
             maxConnections,
-        }.CallsWithCredentials(
+        };
+        command.Validators.Add(result =>
+        {
+            if (result.GetResult(upstream) is null)
+            {
+                return;
+            }
+
+            if (result.GetResult(proxy) is not null)
+            {
+                result.AddError("--upstream and --proxy are mutually exclusive: an interface goes through one or the other");
+            }
+            else if (result.Command.Options.Any(o => o.Name is "--username" or "--password-file" or "--password" && result.GetResult(o) is not null))
+            {
+                result.AddError("--username and the password belong to the named upstream ('upstream add'), not to the interface");
+            }
+        });
+        return command.CallsWithCredentials(
             globals,
             "this interface's upstream",
             (parse, username, password) => ControlRequest.Post(
@@ -43,6 +68,7 @@ internal static class InterfaceCommands
                 new EnableInterfaceRequest
                 {
                     Proxy = parse.GetValue(proxy),
+                    Upstream = parse.GetValue(upstream),
                     Username = username,
                     Password = password,
                     MaxConnections = parse.GetValue(maxConnections),

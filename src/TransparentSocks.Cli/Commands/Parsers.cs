@@ -84,11 +84,80 @@ internal static class Parsers
 
     public static int PositiveInt(ArgumentResult result, string what) => WholeNumber(result, what, minimum: 1);
 
+    public static int IntInRange(ArgumentResult result, string what, int minimum, int maximum) => WholeNumber(result, what, minimum, maximum);
+
+    /// <summary>
+    /// The name an upstream or a group is defined under: the config's rule, and none of the names references already
+    /// give a meaning (direct, default, upstream).
+    /// </summary>
+    public static string? DefinedName(ArgumentResult result, string kind)
+    {
+        if (Token(result) is not { } name)
+        {
+            return null;
+        }
+
+        if (NameError(name, kind) is { } error)
+        {
+            result.AddError(error);
+            return null;
+        }
+
+        if (UpstreamNames.IsReserved(name))
+        {
+            result.AddError($"'{name}' is reserved: no {kind} may be called direct, default or upstream, which already mean something (the default upstream is set with 'set endpoint')");
+            return null;
+        }
+
+        return name;
+    }
+
+    /// <summary>
+    /// A name referring to an upstream or a group (<c>default</c> and <c>upstream</c> are the default upstream);
+    /// <c>direct</c> only where the server's outbound is meant. Whether it exists is the daemon's to say.
+    /// </summary>
+    public static string? Reference(ArgumentResult result, string what, bool allowDirect)
+    {
+        if (Token(result) is not { } name)
+        {
+            return null;
+        }
+
+        return CheckReference(result, what, name, allowDirect) ? name : null;
+    }
+
+    /// <summary>Every token a reference (see <see cref="Reference"/>); group members, one error per bad one.</summary>
+    public static string[] References(ArgumentResult result, string what)
+    {
+        var names = result.Tokens.Select(t => t.Value).ToArray();
+        return names.All(n => CheckReference(result, what, n, allowDirect: false)) ? names : [];
+    }
+
+    /// <summary>One of <paramref name="names"/>, as the config file writes it (any case is read, like the file's).</summary>
+    public static string? Choice(ArgumentResult result, string what, IReadOnlyList<string> names)
+    {
+        if (Token(result) is not { } text)
+        {
+            return null;
+        }
+
+        if (names.FirstOrDefault(n => string.Equals(n, text, StringComparison.OrdinalIgnoreCase)) is { } name)
+        {
+            return name;
+        }
+
+        result.AddError($"{what} must be one of {string.Join(", ", names)}, not '{text}'");
+        return null;
+    }
+
     /// <summary>
     /// Seconds as a decimal number ("300", "2.5", "1e3"), refused here unless the daemon would take it: a whole number
     /// of milliseconds in the range every timeout shares.
     /// </summary>
-    public static double Duration(ArgumentResult result, string what)
+    public static double Duration(ArgumentResult result, string what) => Duration(result, what, Durations.MinSeconds, Durations.MaxSeconds);
+
+    /// <inheritdoc cref="Duration(ArgumentResult, string)"/>
+    public static double Duration(ArgumentResult result, string what, double minimum, double maximum)
     {
         if (Token(result) is not { } text)
         {
@@ -101,7 +170,7 @@ internal static class Parsers
             return 0;
         }
 
-        if (Durations.Check(what, value) is { } error)
+        if (Durations.Check(what, value, minimum, maximum) is { } error)
         {
             result.AddError(error);
             return 0;
@@ -171,7 +240,7 @@ internal static class Parsers
         }
     }
 
-    private static int WholeNumber(ArgumentResult result, string what, int minimum)
+    private static int WholeNumber(ArgumentResult result, string what, int minimum, int maximum = int.MaxValue)
     {
         if (Token(result) is not { } text)
         {
@@ -179,14 +248,36 @@ internal static class Parsers
         }
 
         // NumberStyles.None: no sign, no blanks, no thousands separators; "-1" and "1e3" are typos, not numbers.
-        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value < minimum)
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value < minimum || value > maximum)
         {
-            result.AddError($"{what} must be a whole number from {minimum} to {int.MaxValue}, not '{text}'");
+            result.AddError($"{what} must be a whole number from {minimum} to {maximum}, not '{text}'");
             return 0;
         }
 
         return value;
     }
+
+    private static bool CheckReference(ArgumentResult result, string what, string name, bool allowDirect)
+    {
+        if (NameError(name, "upstream or group") is { } error)
+        {
+            result.AddError($"{what}: {error}");
+            return false;
+        }
+
+        if (!allowDirect && name == UpstreamNames.Direct)
+        {
+            result.AddError($"{what}: 'direct' is the server's outbound without a proxy; here it must name an upstream or a group");
+            return false;
+        }
+
+        return true;
+    }
+
+    private static string? NameError(string name, string kind)
+        => UpstreamNames.IsValid(name)
+            ? null
+            : $"'{name}' is not a valid {kind} name (1-{UpstreamNames.MaxLength} letters, digits, '.', '_' or '-', starting with a letter or digit)";
 
     private static string? Token(ArgumentResult result) => result.Tokens.Count == 0 ? null : result.Tokens[0].Value;
 }

@@ -31,6 +31,12 @@ internal static class ServerCommands
             Description = "IP address and port to listen on; write IPv6 addresses as [addr]:port",
             CustomParser = r => Parsers.Listen(r, "listen address"),
         };
+        var outbound = new Option<string>("--outbound")
+        {
+            Description = "Where accepted connections go: direct, upstream (the default one), or a named upstream or group (default: unchanged)",
+            HelpName = "NAME",
+            CustomParser = r => Parsers.Reference(r, "--outbound", allowDirect: true),
+        };
         return new Command("start", """
             Start the SOCKS5 server, or restart it on a new address. Without --username it requires no authentication,
             which the daemon refuses on a non-loopback address unless the configuration allows it.
@@ -38,15 +44,17 @@ internal static class ServerCommands
             Examples:
               transparentsocks server start 127.0.0.1:1080
               transparentsocks server start 0.0.0.0:1080 --username alice --password-file /etc/transparentsocks/alice.pass
+              transparentsocks server start 127.0.0.1:1080 --outbound pool
             """)
         {
             listen,
+            outbound,
         }.CallsWithCredentials(
             globals,
             "clients of the server",
             (parse, username, password) => ControlRequest.Post(
                 ControlApi.ServerStart,
-                new ServerStartRequest { Listen = parse.GetValue(listen)!, Username = username, Password = password },
+                new ServerStartRequest { Listen = parse.GetValue(listen)!, Username = username, Password = password, Outbound = parse.GetValue(outbound) },
                 ControlJsonContext.Default.ServerStartRequest),
             ControlJsonContext.Default.ServerInfo,
             Views.Server);

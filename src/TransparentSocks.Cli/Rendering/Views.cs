@@ -1,4 +1,5 @@
 using TransparentSocks.Control;
+using TransparentSocks.Options;
 using static TransparentSocks.Cli.Rendering.HumanFormat;
 
 namespace TransparentSocks.Cli.Rendering;
@@ -56,7 +57,13 @@ internal static class Views
     {
         var block = new KeyValueBlock($"Interface {i.Name}")
             .Add("status", i.Status)
-            .Add("proxy", i.Proxy)
+            .Add("proxy", i.Proxy);
+        if (i.Upstream is { } upstream and not UpstreamNames.Default)
+        {
+            block.Add("upstream", upstream);
+        }
+
+        block
             .Add("max connections", MaxConnections(i.MaxConnections))
             .Add("sessions", $"{Number(i.ActiveSessions)} active, {Number(i.TotalSessions)} total")
             .Add("rejected", Number(i.Rejected))
@@ -150,12 +157,13 @@ internal static class Views
             return;
         }
 
-        var table = new TextTable("NAME", "ADDRESS", "USERNAME", "PASSWORD", "USED BY", "CONNECTIONS", "FAILURES", "POOLED IDLE", "UDP ASSOC");
+        var table = new TextTable("NAME", "KIND", "ADDRESS", "USERNAME", "PASSWORD", "USED BY", "CONNECTIONS", "FAILURES", "POOLED IDLE", "UDP ASSOC");
         foreach (var u in response.Upstreams)
         {
             table.Add(
                 u.Name,
-                OrDash(u.Address),
+                u.Kind,
+                u.Policy ?? OrDash(u.Address),
                 OrDash(u.Username),
                 u.HasPassword ? "set" : "-",
                 u.UsedBy.Count == 0 ? "-" : string.Join(",", u.UsedBy),
@@ -166,6 +174,12 @@ internal static class Views
         }
 
         table.Write(output);
+
+        // A group's members and their health would not fit in a column; one line per group under the table.
+        foreach (var group in response.Upstreams.Where(u => u.Members is not null))
+        {
+            output.WriteLine($"{group.Name}: {Members(group.Members!)}");
+        }
     }
 
     public static void Message(MessageResponse message, TextWriter output) => output.WriteLine(message.Message);
@@ -182,9 +196,11 @@ internal static class Views
         var credentials = u.Username is null
             ? u.HasPassword ? "- (password set)" : "- (no authentication)"
             : u.HasPassword ? $"{u.Username} (password set)" : $"{u.Username} (no password)";
-        return new KeyValueBlock($"{title} {u.Name}")
-            .Add("address", u.Address ?? "none (direct)")
-            .Add("username", credentials)
+        var block = new KeyValueBlock($"{title} {u.Name}").Add("kind", u.Kind);
+        block = u.Members is { } members
+            ? block.Add("policy", OrDash(u.Policy)).Add("members", Members(members))
+            : block.Add("address", u.Address ?? "none (direct)").Add("username", credentials);
+        return block
             .Add("used by", u.UsedBy.Count == 0 ? "-" : string.Join(", ", u.UsedBy))
             .Add("connections", Number(u.Connections))
             .Add("failures", Number(u.Failures))
@@ -229,6 +245,9 @@ internal static class Views
                 .Add("udp up", $"{Number(udp.DatagramsUp)} datagrams, {Bytes(udp.BytesUp)}")
                 .Add("udp down", $"{Number(udp.DatagramsDown)} datagrams, {Bytes(udp.BytesDown)}")
                 .Add("udp dropped", udp.Dropped == 0 ? "0" : $"{Number(udp.Dropped)} ({Counts(udp.Drops)})");
+
+    private static string Members(IReadOnlyList<GroupMemberInfo> members)
+        => string.Join(", ", members.Select(m => m.Reason is null || m.State == "up" ? $"{m.Name} {m.State}" : $"{m.Name} {m.State} ({m.Reason})"));
 
     private static string MaxConnections(int max) => max == 0 ? "unlimited" : Number(max);
 

@@ -55,6 +55,28 @@ public static class ControlApi
 
     /// <summary>POST (no body) → <see cref="MessageResponse"/>; 404 <c>not_found</c> when it was not enabled.</summary>
     public static string InterfaceDisable(string name) => Interface(name) + "/disable";
+
+    public const string UpstreamsPrefix = "/v1/upstreams/";
+
+    /// <summary>
+    /// POST <see cref="SetUpstreamRequest"/> → <see cref="UpstreamInfo"/>: adds the named upstream, or replaces its
+    /// protocol, address and credentials (its timeouts and pooling stay).
+    /// </summary>
+    public static string UpstreamSet(string name) => UpstreamsPrefix + Uri.EscapeDataString(name) + "/set";
+
+    /// <summary>
+    /// POST (no body) → <see cref="MessageResponse"/>; 404 <c>not_found</c> when there is no such upstream, 409
+    /// <c>failed_precondition</c> naming every user while a group, an interface or the server still names it.
+    /// </summary>
+    public static string UpstreamRemove(string name) => UpstreamsPrefix + Uri.EscapeDataString(name) + "/remove";
+
+    public const string GroupsPrefix = "/v1/groups/";
+
+    /// <summary>POST <see cref="SetGroupRequest"/> → <see cref="UpstreamInfo"/>: adds the named group, or replaces it whole.</summary>
+    public static string GroupSet(string name) => GroupsPrefix + Uri.EscapeDataString(name) + "/set";
+
+    /// <summary>POST (no body) → <see cref="MessageResponse"/>; 404 and 409 as for <see cref="UpstreamRemove"/>.</summary>
+    public static string GroupRemove(string name) => GroupsPrefix + Uri.EscapeDataString(name) + "/remove";
 }
 
 /// <summary>The stable error codes of <see cref="ErrorBody.Code"/>.</summary>
@@ -72,7 +94,10 @@ public static class ErrorCodes
     /// <summary>The method is not allowed on the route. HTTP 405.</summary>
     public const string MethodNotAllowed = "method_not_allowed";
 
-    /// <summary>The system refused the change (nft, a bind, a missing interface); nothing changed. HTTP 409.</summary>
+    /// <summary>
+    /// The system refused the change (nft, a bind, a missing interface), or the configuration does (an upstream or a
+    /// group that something still names cannot be removed); nothing changed. HTTP 409.
+    /// </summary>
     public const string FailedPrecondition = "failed_precondition";
 
     /// <summary>A bug; the daemon logged it. HTTP 500.</summary>

@@ -27,6 +27,8 @@ namespace TransparentSocks.Control;
 [JsonSerializable(typeof(SetPoolingRequest))]
 [JsonSerializable(typeof(SetMaxPoolSizeRequest))]
 [JsonSerializable(typeof(SetVerboseRequest))]
+[JsonSerializable(typeof(SetUpstreamRequest))]
+[JsonSerializable(typeof(SetGroupRequest))]
 public sealed partial class ControlJsonContext : JsonSerializerContext
 {
     /// <summary>

@@ -222,6 +222,9 @@ public sealed record InterfaceInfo
     /// <summary>The upstream it uses: its own proxy, or the default.</summary>
     public required string Proxy { get; init; }
 
+    /// <summary>The named upstream or group it goes through (<c>default</c> without one); null when it has a proxy of its own.</summary>
+    public string? Upstream { get; init; }
+
     /// <summary>0 = unlimited.</summary>
     public required int MaxConnections { get; init; }
 
@@ -312,8 +315,14 @@ public sealed record SessionsResponse(int Total, IReadOnlyList<SessionInfo> Sess
 
 public sealed record EnableInterfaceRequest
 {
-    /// <summary>HOST:PORT of the interface's own upstream; null keeps the default upstream.</summary>
+    /// <summary>HOST:PORT of the interface's own SOCKS5 upstream; null with no <see cref="Upstream"/> keeps what it uses.</summary>
     public string? Proxy { get; init; }
+
+    /// <summary>
+    /// The named upstream or group (or <c>default</c>) it goes through instead of a proxy of its own; mutually
+    /// exclusive with <see cref="Proxy"/> and the credentials, which belong to the upstream named.
+    /// </summary>
+    public string? Upstream { get; init; }
 
     public string? Username { get; init; }
 
@@ -331,6 +340,9 @@ public sealed record ServerStartRequest
     public string? Username { get; init; }
 
     public string? Password { get; init; }
+
+    /// <summary><c>direct</c>, <c>upstream</c> (the default one), or a named upstream or group; null keeps the current one.</summary>
+    public string? Outbound { get; init; }
 }
 
 public sealed record SetEndpointRequest
@@ -341,6 +353,45 @@ public sealed record SetEndpointRequest
     public string? Username { get; init; }
 
     public string? Password { get; init; }
+}
+
+/// <summary>A named upstream, as <c>upstream add</c> gives it; the name is in the path.</summary>
+public sealed record SetUpstreamRequest
+{
+    /// <summary>HOST:PORT.</summary>
+    public required string Address { get; init; }
+
+    /// <summary>socks5 or http; null is socks5.</summary>
+    public string? Protocol { get; init; }
+
+    public string? Username { get; init; }
+
+    public string? Password { get; init; }
+}
+
+/// <summary>A group, whole: what is not given takes its default, as in the config file. The name is in the path.</summary>
+public sealed record SetGroupRequest
+{
+    /// <summary>failover, round-robin, least-connections or hash; null is failover.</summary>
+    public string? Policy { get; init; }
+
+    /// <summary>Upstreams or groups, in order.</summary>
+    public required IReadOnlyList<string> Members { get; init; }
+
+    /// <summary>Seconds between checks of each member (0.1 to 86400); null is 5.</summary>
+    public double? Interval { get; init; }
+
+    /// <summary>Seconds one check may take (0.001 to 86400); null is 3.</summary>
+    public double? Timeout { get; init; }
+
+    /// <summary>Consecutive failures that mark a member down (1 to 100); null is 2.</summary>
+    public int? Failures { get; init; }
+
+    /// <summary>Consecutive successful checks that bring it back (1 to 100); null is 2.</summary>
+    public int? Successes { get; init; }
+
+    /// <summary>HOST:PORT each check CONNECTs to through the member; null stops a check after the handshake.</summary>
+    public string? Target { get; init; }
 }
 
 public sealed record SetTimeoutRequest(double Seconds);

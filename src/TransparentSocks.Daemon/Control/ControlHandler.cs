@@ -13,6 +13,7 @@ internal sealed class ControlHandler
     private readonly ILogger _logger;
     private readonly InterfaceHandlers _interfaces;
     private readonly ShowHandlers _show;
+    private readonly UpstreamHandlers _upstreams;
     private readonly Dictionary<string, Route> _routes;
 
     public ControlHandler(ProxyService proxy, ILogger logger)
@@ -27,6 +28,7 @@ internal sealed class ControlHandler
         var config = new ConfigHandlers(proxy, logger);
         _show = show;
         _interfaces = new InterfaceHandlers(proxy, views, changes);
+        _upstreams = new UpstreamHandlers(views, changes);
         _routes = new Dictionary<string, Route>(StringComparer.Ordinal)
         {
             [ControlApi.Status] = new("GET", (_, _) => show.StatusAsync()),
@@ -101,7 +103,43 @@ internal sealed class ControlHandler
             }
         }
 
+        // /v1/upstreams/NAME/set|remove and /v1/groups/NAME/set|remove, matched by shape like the interfaces.
+        if (NameAndVerb(r.Path, ControlApi.UpstreamsPrefix) is (var upstream, var upstreamVerb))
+        {
+            switch (upstreamVerb)
+            {
+                case "set":
+                    return Post(r) ?? await _upstreams.SetUpstreamAsync(upstream, Read(r, Json.SetUpstreamRequest), peer).ConfigureAwait(false);
+                case "remove":
+                    return Post(r) ?? await _upstreams.RemoveUpstreamAsync(upstream, peer).ConfigureAwait(false);
+            }
+        }
+
+        if (NameAndVerb(r.Path, ControlApi.GroupsPrefix) is (var group, var groupVerb))
+        {
+            switch (groupVerb)
+            {
+                case "set":
+                    return Post(r) ?? await _upstreams.SetGroupAsync(group, Read(r, Json.SetGroupRequest), peer).ConfigureAwait(false);
+                case "remove":
+                    return Post(r) ?? await _upstreams.RemoveGroupAsync(group, peer).ConfigureAwait(false);
+            }
+        }
+
         return ControlResponse.Error(404, ErrorCodes.NotFound, $"no such control route: {r.Path}");
+    }
+
+    /// <summary>PREFIX + NAME/VERB split in two; null when the path has another shape.</summary>
+    private static (string Name, string Verb)? NameAndVerb(string path, string prefix)
+    {
+        if (!path.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var rest = path[prefix.Length..];
+        var slash = rest.IndexOf('/', StringComparison.Ordinal);
+        return slash > 0 && rest.IndexOf('/', slash + 1) < 0 ? (rest[..slash], rest[(slash + 1)..]) : null;
     }
 
     /// <summary>An exact path: its one method, and the handler that reads the body and answers.</summary>

@@ -21,7 +21,21 @@ internal sealed class InterfaceHandlers(ProxyService proxy, StateViews views, Ch
             throw new ApplyException(ErrorCodes.InvalidArgument, $"proxy: {proxyError}", "proxy");
         }
 
-        await changes.ChangeAsync(peer, $"enable {name}{(request.Proxy is null ? string.Empty : $" proxy {request.Proxy}")}{(request.MaxConnections is { } m ? $" max-connections {m}" : string.Empty)}", o =>
+        if (request.Upstream is not null)
+        {
+            if (request.Proxy is not null)
+            {
+                throw new ApplyException(ErrorCodes.InvalidArgument, "upstream: an interface goes through its own proxy or a named upstream, not both", "upstream");
+            }
+
+            if (request.Username is not null || request.Password is not null)
+            {
+                throw new ApplyException(ErrorCodes.InvalidArgument, $"username: the credentials of '{request.Upstream}' are the upstream's own; set them with 'upstream add'", "username");
+            }
+        }
+
+        var via = request.Proxy is not null ? $" proxy {request.Proxy}" : request.Upstream is not null ? $" upstream {request.Upstream}" : string.Empty;
+        await changes.ChangeAsync(peer, $"enable {name}{via}{(request.MaxConnections is { } m ? $" max-connections {m}" : string.Empty)}", o =>
         {
             o.Transparent.Enabled = true;
             var iface = o.Transparent.Interfaces.FirstOrDefault(i => i.Name == name);
@@ -34,8 +48,17 @@ internal sealed class InterfaceHandlers(ProxyService proxy, StateViews views, Ch
             if (request.Proxy is not null)
             {
                 iface.Proxy = request.Proxy;
+                iface.Upstream = null;
                 iface.Username = request.Username;
                 iface.Password = request.Password;
+                iface.PasswordFile = null;
+            }
+            else if (request.Upstream is not null)
+            {
+                iface.Upstream = request.Upstream;
+                iface.Proxy = null;
+                iface.Username = null;
+                iface.Password = null;
                 iface.PasswordFile = null;
             }
 

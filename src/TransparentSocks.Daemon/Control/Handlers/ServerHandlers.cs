@@ -12,10 +12,16 @@ internal sealed class ServerHandlers(StateViews views, Changes changes)
             throw new ApplyException(ErrorCodes.InvalidArgument, "password: required with a username", "password");
         }
 
-        await changes.ChangeAsync(peer, $"server start {request.Listen}{(request.Username is null ? string.Empty : $" (user {request.Username})")}", o =>
+        var outbound = request.Outbound is null ? string.Empty : $" outbound {request.Outbound}";
+        await changes.ChangeAsync(peer, $"server start {request.Listen}{outbound}{(request.Username is null ? string.Empty : $" (user {request.Username})")}", o =>
         {
             o.Server.Enabled = true;
             o.Server.Listen = request.Listen;
+            if (request.Outbound is not null)
+            {
+                o.Server.Outbound = request.Outbound;
+            }
+
             if (request.Username is not null)
             {
                 o.Server.Users = [new UserOptions { Username = request.Username, Password = request.Password }];

@@ -104,12 +104,14 @@ internal sealed class StateViews(ProxyService proxy)
         foreach (var iface in path.Interfaces)
         {
             counters.TryGetValue(NftRuleset.CounterName(iface.Name), out var diverted);
+            var configured = _proxy.Options.Transparent.Interfaces.FirstOrDefault(i => i.Name == iface.Name);
             var (up, down) = Bytes(iface.Stats);
             result.Add(new InterfaceInfo
             {
                 Name = iface.Name,
                 Status = "enabled",
                 Proxy = iface.Dialer is Socks5Dialer d ? d.Server.ToString() : iface.Dialer.Name,
+                Upstream = configured?.Proxy is not null ? null : UpstreamNames.Canonical(configured?.Upstream ?? UpstreamNames.Default),
                 MaxConnections = iface.MaxConnections,
                 ActiveSessions = iface.Stats.Active,
                 TotalSessions = iface.Stats.Total,
