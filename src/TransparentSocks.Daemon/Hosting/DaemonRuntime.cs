@@ -18,6 +18,11 @@ internal sealed class DaemonRuntime : IDisposable
     private readonly LoggingLevelSwitch _levelSwitch;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _applyLock = new(1, 1);
+
+    // Held from the copy of the running config to the save of the changed one, by changes and reloads alike: two
+    // changes that copied the same config would otherwise each save their own, and the later one would undo the
+    // earlier without a word. The apply lock alone covers only the middle step.
+    private readonly SemaphoreSlim _changeLock = new(1, 1);
     private TransparentSocksOptions _options;
     private TransparentController? _transparent;
     private UpstreamCatalog? _upstreams;
@@ -60,6 +65,19 @@ internal sealed class DaemonRuntime : IDisposable
     /// <summary>Re-reads the configuration file and applies it; an invalid file or a refused change keeps the running state.</summary>
     public async Task<IReadOnlyList<string>> ReloadAsync()
     {
+        await _changeLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            return await ReloadCoreAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _changeLock.Release();
+        }
+    }
+
+    private async Task<IReadOnlyList<string>> ReloadCoreAsync()
+    {
         var result = ConfigFile.Load(_source.Path);
         if (!result.IsValid)
         {
@@ -90,6 +108,19 @@ internal sealed class DaemonRuntime : IDisposable
     /// live, then written atomically to the configuration file. Throws <see cref="ApplyException"/> with nothing changed.
     /// </summary>
     public async Task<TransparentSocksOptions> ChangeAsync(Action<TransparentSocksOptions> change)
+    {
+        await _changeLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            return await ChangeCoreAsync(change).ConfigureAwait(false);
+        }
+        finally
+        {
+            _changeLock.Release();
+        }
+    }
+
+    private async Task<TransparentSocksOptions> ChangeCoreAsync(Action<TransparentSocksOptions> change)
     {
         var copy = ConfigLoader.Parse(ConfigLoader.Serialize(_options), _source.Directory, ConfigFile.ReadPasswordFile);
         if (!copy.IsValid)
@@ -290,5 +321,9 @@ internal sealed class DaemonRuntime : IDisposable
         }
     }
 
-    public void Dispose() => _applyLock.Dispose();
+    public void Dispose()
+    {
+        _applyLock.Dispose();
+        _changeLock.Dispose();
+    }
 }
