@@ -28,8 +28,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 deps: check-dotnet
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(APT_PACKAGES) $(APPLIANCE_PACKAGES)
-	if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now tinyproxy; \
-	else $(SUDO) update-rc.d tinyproxy disable && { $(SUDO) /etc/init.d/tinyproxy stop || true; }; fi
+	# Best effort: a machine without the service (or without an init to ask) must still get its dependencies.
+	if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now tinyproxy || true; \
+	else { $(SUDO) update-rc.d tinyproxy disable || true; }; { $(SUDO) /etc/init.d/tinyproxy stop 2>/dev/null || true; }; fi
 
 check-dotnet:
 	@command -v $(DOTNET) >/dev/null || { \
