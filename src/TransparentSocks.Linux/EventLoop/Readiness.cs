@@ -49,7 +49,10 @@ public sealed class Readiness : IValueTaskSource<Errno>
             var state = Volatile.Read(ref _state);
             if ((state & ~Parked) != idle)
             {
-                return new ValueTask<Errno>(Errno.None);
+                // The tick moved since the snapshot. If an Abort moved it after the check above, its error is set
+                // before its move (an interlocked write), so reading it again here sees it: the wait must end with
+                // the abort, not as a plain wakeup whose retry would find the error only on the next wait.
+                return new ValueTask<Errno>(AbortError);
             }
 
             if ((state & Parked) != 0)
