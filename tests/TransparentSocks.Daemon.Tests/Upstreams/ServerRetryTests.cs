@@ -124,7 +124,8 @@ public sealed class ServerRetryTests
         {
             using var hop = await ServerClient.ConnectAsync(daemon.Server, target.EndPoint);
             Assert.Equal(reply, hop.Reply);
-            Assert.InRange(hop.Waited, TimeSpan.FromSeconds(ConnectTimeout * minWait), TimeSpan.FromSeconds((ConnectTimeout * maxWait) + 0.5));
+            // The client's own connect and greeting come on top of the budget; a loaded CI machine adds up to a second.
+            Assert.InRange(hop.Waited, TimeSpan.FromSeconds(ConnectTimeout * minWait), TimeSpan.FromSeconds((ConnectTimeout * maxWait) + 1));
         }
 
         await AssertCountedAsync(daemon, reason, 3);

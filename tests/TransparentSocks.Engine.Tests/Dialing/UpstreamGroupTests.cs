@@ -244,10 +244,8 @@ public sealed class UpstreamGroupTests : IAsyncDisposable
         Assert.Equal(1, group.Stats.Failures);
     }
 
-    [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task BudgetEndsDuringAMembersHandshake_FailsAsTimedOut_WhetherThatMemberCameFirstOrLast(bool silentFirst)
+    [Fact]
+    public async Task BudgetEndsDuringTheLastMembersHandshake_FailsAsTimedOut_NotWithTheEarlierRefusal()
     {
         // Listening, never accepting: the kernel completes the TCP handshake and the SOCKS5 greeting goes unanswered.
         using var silent = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
@@ -257,18 +255,41 @@ public sealed class UpstreamGroupTests : IAsyncDisposable
         (string, IDialer) quiet = ("quiet", new Socks5Dialer(new Socks5DialerSettings { Server = Destination.FromEndPoint((IPEndPoint)silent.LocalEndPoint!) }));
         (string, IDialer) refusing = ("refusing", new Socks5Dialer(new Socks5DialerSettings { Server = Destination.FromAddress(IPAddress.Loopback, closed) }));
         await using var group = new UpstreamGroup(
-            "main", GroupPolicy.Failover, silentFirst ? [quiet, refusing] : [refusing, quiet],
+            "main", GroupPolicy.Failover, [refusing, quiet],
             HealthCheckSettings.Default with { Interval = TimeSpan.FromHours(1) }, TimeSpan.FromSeconds(1), NullLogger.Instance);
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var result = await DialAsync(group);
 
-        // Before the fix a silent first member left the empty result (error None, reply 0x00: "succeeded"), and a
-        // silent last one the earlier member's refusal.
+        // Before the fix a silent last member left the earlier member's refusal as the answer.
         Assert.False(result.Succeeded);
         Assert.Equal(DialError.TimedOut, result.Error);
         Assert.Equal(TransparentSocks.Socks.Socks5ReplyCode.TtlExpired, result.ReplyCode);
         Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(0.9), TimeSpan.FromSeconds(3));
+        Assert.Equal(1, group.Stats.Failures);
+    }
+
+    [Fact]
+    public async Task SilentFirstMember_GetsHalfTheBudget_AndTheLastMembersAnswerIsTheDials()
+    {
+        using var silent = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        silent.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        silent.Listen(16);
+        var closed = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
+        (string, IDialer) quiet = ("quiet", new Socks5Dialer(new Socks5DialerSettings { Server = Destination.FromEndPoint((IPEndPoint)silent.LocalEndPoint!) }));
+        (string, IDialer) refusing = ("refusing", new Socks5Dialer(new Socks5DialerSettings { Server = Destination.FromAddress(IPAddress.Loopback, closed) }));
+        await using var group = new UpstreamGroup(
+            "main", GroupPolicy.Failover, [quiet, refusing],
+            HealthCheckSettings.Default with { Interval = TimeSpan.FromHours(1) }, TimeSpan.FromSeconds(1), NullLogger.Instance);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var result = await DialAsync(group);
+
+        // Never the empty result (error None, reply 0x00: "succeeded") that a silent first member once left.
+        Assert.False(result.Succeeded);
+        Assert.Equal(DialError.UpstreamUnavailable, result.Error);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(0.45), TimeSpan.FromSeconds(2));
+        Assert.Equal(HealthReason.Timeout, group.Members[0].Reason);
         Assert.Equal(1, group.Stats.Failures);
     }
 }
