@@ -138,16 +138,35 @@ internal sealed class DaemonRuntime : IDisposable
             throw new ApplyException(ErrorCodes.InvalidArgument, string.Join("; ", errors), colon > 0 ? first[..colon] : null);
         }
 
-        await ApplyAsync(next).ConfigureAwait(false);
+        // The file is written first and only renamed into place once the change runs: a full disk or a read-only
+        // directory refuses the change with nothing changed, rather than leaving a running change that a restart
+        // would silently undo.
+        ConfigFile.StagedConfig staged;
         try
         {
-            ConfigFile.Save(next, _source.Path);
+            staged = ConfigFile.Stage(next, _source.Path);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            // The change runs; say loudly that it will not survive a restart.
-            Log.SaveFailed(_logger, _source.Path, ex.Message);
-            throw new ApplyException(ErrorCodes.Internal, $"applied, but could not save {_source.Path}: {ex.Message}");
+            Log.SaveRefused(_logger, _source.Path, ex.Message);
+            throw new ApplyException(ErrorCodes.FailedPrecondition, $"cannot save {_source.Path}: {ex.Message}; nothing was changed");
+        }
+
+        using (staged)
+        {
+            var previous = _options;
+            await ApplyAsync(next).ConfigureAwait(false);
+            try
+            {
+                staged.Commit();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Written but not renamed (the directory went read-only in between): put the running state back too.
+                Log.SaveRefused(_logger, _source.Path, ex.Message);
+                await ApplyAsync(previous).ConfigureAwait(false);
+                throw new ApplyException(ErrorCodes.FailedPrecondition, $"cannot save {_source.Path}: {ex.Message}; the change was undone");
+            }
         }
 
         return next;

@@ -43,8 +43,8 @@ internal static partial class Log
     [LoggerMessage(2121, LogLevel.Information, "configuration reloaded from {Path}")]
     public static partial void Reloaded(ILogger logger, string path);
 
-    [LoggerMessage(2122, LogLevel.Error, "applied, but could not write {Path}: {Error}")]
-    public static partial void SaveFailed(ILogger logger, string path, string error);
+    [LoggerMessage(2122, LogLevel.Error, "change refused: cannot write {Path}: {Error}; the running configuration is unchanged")]
+    public static partial void SaveRefused(ILogger logger, string path, string error);
 
     [LoggerMessage(2123, LogLevel.Error, "could not restore the transparent path after a failed change: {Error}")]
     public static partial void RollbackFailed(ILogger logger, string error);

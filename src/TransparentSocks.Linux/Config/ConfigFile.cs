@@ -39,6 +39,18 @@ public static class ConfigFile
     /// </summary>
     public static void Save(TransparentSocksOptions options, string path)
     {
+        using var staged = Stage(options, path);
+        staged.Commit();
+    }
+
+    /// <summary>
+    /// The first half of <see cref="Save"/>: the new file written and flushed next to the target, not yet renamed
+    /// over it. What can fail for lack of space or a read-only directory fails here, before the caller changes
+    /// anything; only the rename is left for <see cref="StagedConfig.Commit"/>. Throws <see cref="IOException"/> or
+    /// <see cref="UnauthorizedAccessException"/> with nothing left behind.
+    /// </summary>
+    public static StagedConfig Stage(TransparentSocksOptions options, string path)
+    {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrEmpty(path);
         var target = Path.GetFullPath(path);
@@ -61,19 +73,47 @@ public static class ConfigFile
 
         try
         {
-            using (var stream = new FileStream(temp, streamOptions))
-            {
-                stream.Write(bytes);
-                stream.Write("\n"u8);
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(temp, target, overwrite: true);
+            using var stream = new FileStream(temp, streamOptions);
+            stream.Write(bytes);
+            stream.Write("\n"u8);
+            stream.Flush(flushToDisk: true);
         }
         catch
         {
             TryDelete(temp);
             throw;
+        }
+
+        return new StagedConfig(temp, target);
+    }
+
+    /// <summary>A config file written beside its target: <see cref="Commit"/> renames it into place, disposing an uncommitted one deletes it.</summary>
+    public sealed class StagedConfig : IDisposable
+    {
+        private readonly string _temp;
+        private readonly string _target;
+        private bool _done;
+
+        internal StagedConfig(string temp, string target)
+        {
+            _temp = temp;
+            _target = target;
+        }
+
+        public void Commit()
+        {
+            ObjectDisposedException.ThrowIf(_done, this);
+            File.Move(_temp, _target, overwrite: true);
+            _done = true;
+        }
+
+        public void Dispose()
+        {
+            if (!_done)
+            {
+                _done = true;
+                TryDelete(_temp);
+            }
         }
     }
 
