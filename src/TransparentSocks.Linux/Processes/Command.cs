@@ -33,15 +33,36 @@ public static class Command
             info.ArgumentList.Add(arg);
         }
 
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"cannot start {program}");
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        if (stdin is not null)
+        Process? started;
+        try
         {
-            await process.StandardInput.WriteAsync(stdin).ConfigureAwait(false);
+            started = Process.Start(info);
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            // Missing, not executable, or not a program: the caller's error, not a crash. 127 is the shell's
+            // "command not found".
+            return new Result(127, string.Empty, $"cannot run {info.FileName}: {new System.ComponentModel.Win32Exception(ex.NativeErrorCode).Message}");
         }
 
-        process.StandardInput.Close();
+        using var process = started ?? throw new InvalidOperationException($"cannot start {program}");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        try
+        {
+            if (stdin is not null)
+            {
+                await process.StandardInput.WriteAsync(stdin).ConfigureAwait(false);
+            }
+
+            process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+            // EPIPE: it exited (or closed its stdin) before reading all of it. Its exit code and message below say
+            // why; a tool that refuses early must not take the daemon down with it.
+        }
+
         var limit = timeout ?? TimeSpan.FromSeconds(30);
         using var cts = new CancellationTokenSource(limit);
         try

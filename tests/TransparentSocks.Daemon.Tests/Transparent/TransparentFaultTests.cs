@@ -65,4 +65,39 @@ public sealed class TransparentFaultTests
         // The target's connection was closed by the gateway too: its handler finished.
         Assert.True(await target.WaitForCompletedConnectionsAsync(1, TimeSpan.FromSeconds(5)), daemon.Log);
     }
+
+    /// <summary>
+    /// nft that cannot be run (here /dev/null bound over it: "Permission denied"; a missing binary is the same
+    /// failure to exec) or that refuses and exits without reading its input (EPIPE on our write). Both used to
+    /// crash the daemon with an unhandled exception (SIGABRT); now it stops with one line naming nft's error, and
+    /// installs nothing. The daemon runs in a mount namespace of its own, so the host's nft is never touched.
+    /// </summary>
+    [Theory]
+    [InlineData("missing", "cannot run /usr/sbin/nft: Permission denied")]
+    [InlineData("refusing", "Error: Could not process rule: Operation not supported")]
+    public async Task NftThatCannotRunOrRefusesAtOnce_StopsTheStartWithItsErrorAndInstallsNothing(string kind, string expected)
+    {
+        await using var lab = await GatewayLab.CreateAsync("tsd-nftbad");
+        await using var upstream = await Microsocks.StartAsync(IPAddress.Loopback, networkNamespace: lab.Gateway.Name);
+        var config = DaemonProcess.WriteConfig(Config(lab, upstream.EndPoint));
+        var fake = "/dev/null";
+        if (kind == "refusing")
+        {
+            fake = Path.Combine(Path.GetDirectoryName(config)!, "nft");
+            File.WriteAllText(fake, "#!/bin/sh\necho 'Error: Could not process rule: Operation not supported' >&2\nexit 1\n");
+            await ExternalProcess.RunOrThrowAsync("chmod", ["0700", fake], TimeSpan.FromSeconds(5));
+        }
+
+        await using var daemon = lab.Gateway.Start(
+            "unshare", "-m", "--propagation", "private", "sh", "-c",
+            $"mount --bind '{fake}' /usr/sbin/nft && exec dotnet '{DaemonProcess.DaemonDll}' --config '{config}'");
+
+        Assert.True(await daemon.WaitForExitAsync(TimeSpan.FromSeconds(30)), daemon.Output + daemon.Error);
+        var log = daemon.Output + daemon.Error;
+        Assert.Equal(1, daemon.ExitCode);
+        Assert.Contains($"transparentsocksd cannot start: transparent: nft refused the ruleset: {expected}", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", log, StringComparison.Ordinal);
+        Assert.DoesNotContain("transparentsocks", await NftAsync(lab.Gateway, "list", "tables"), StringComparison.Ordinal);
+        Assert.DoesNotContain("5453", await IpAsync(lab.Gateway, "-4", "rule"), StringComparison.Ordinal);
+    }
 }
