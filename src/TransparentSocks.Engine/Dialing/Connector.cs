@@ -89,7 +89,9 @@ internal static class Connector
 
     /// <summary>
     /// Resolves and connects to an upstream proxy. Whatever stops us reaching it, the destination was never tried:
-    /// to the client it is the upstream that failed, so every failure but exhaustion reads as UpstreamUnavailable.
+    /// to the client it is the upstream that failed, so every failure but exhaustion and a timeout reads as
+    /// UpstreamUnavailable. A timeout stays one (counted as <c>timeout</c>, 0x06 to a server client, a group
+    /// member down with reason timeout): a blackholed upstream and a refusing one call for different fixes.
     /// </summary>
     public static async ValueTask<DialResult> ConnectToUpstreamAsync(Destination server, Loop loop, ConnectOptions options, CancellationToken cancellationToken)
     {
@@ -97,7 +99,7 @@ internal static class Connector
         var connected = addresses.Length == 0
             ? unresolved
             : await ConnectAnyAsync(addresses, server.Port, loop, options, cancellationToken).ConfigureAwait(false);
-        return connected.Succeeded || connected.Error == DialError.ResourceExhausted
+        return connected.Succeeded || connected.Error is DialError.ResourceExhausted or DialError.TimedOut
             ? connected
             : DialResult.Fail(DialError.UpstreamUnavailable, connected.Detail ?? "unreachable");
     }

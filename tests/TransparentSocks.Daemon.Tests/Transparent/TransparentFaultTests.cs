@@ -100,4 +100,37 @@ public sealed class TransparentFaultTests
         Assert.DoesNotContain("transparentsocks", await NftAsync(lab.Gateway, "list", "tables"), StringComparison.Ordinal);
         Assert.DoesNotContain("5453", await IpAsync(lab.Gateway, "-4", "rule"), StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// An upstream whose SYNs vanish (a dead path: here a veth whose far end is down, with a static neighbour, so
+    /// nothing answers and nothing is refused). Each client is reset once the connect timeout ends, the failure is
+    /// counted as a timeout, and the daemon serves the next client as before.
+    /// </summary>
+    [Fact]
+    public async Task UpstreamBlackholesSyns_ClientsAreResetAtTheConnectTimeoutCountedAsTimeout()
+    {
+        await using var lab = await GatewayLab.CreateAsync("tsd-blackhole");
+        await using var target = lab.Target.CreateInside(() => new HttpTarget(IPAddress.Any, port: 80));
+        await lab.Gateway.ExecOrThrowAsync("ip", "link", "add", "tsbh0", "type", "veth", "peer", "name", "tsbh1");
+        await lab.Gateway.ExecOrThrowAsync("ip", "link", "set", "tsbh0", "up");
+        await lab.Gateway.ExecOrThrowAsync("ip", "addr", "add", "192.0.2.1/24", "dev", "tsbh0");
+        await lab.Gateway.ExecOrThrowAsync("ip", "neigh", "add", "192.0.2.9", "lladdr", "02:00:00:00:00:09", "dev", "tsbh0");
+        await using var daemon = await NamespacedDaemon.StartAsync(lab.Gateway, Config(lab, new IPEndPoint(IPAddress.Parse("192.0.2.9"), 1080)));
+        var socket = DaemonProcess.ControlSocketOf(daemon.ConfigPath);
+
+        for (var i = 0; i < 3; i++)
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var curl = await lab.CurlFromClientAsync($"http://{lab.TargetV4}/", "--max-time", "15");
+
+            // curl: (56) Recv failure: Connection reset by peer. The connect timeout is 2 s (TransparentLab.Config).
+            Assert.True(curl.ExitCode == 56, $"curl exited {curl.ExitCode}: {curl.Error}\n{daemon.Log}");
+            Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(1.8), TimeSpan.FromSeconds(4));
+        }
+
+        var iface = await ControlCli.JsonAsync(socket, J.InterfaceInfo, "show", "interface", lab.ClientInterface);
+        Assert.Equal(3, iface.ConnectFailures);
+        Assert.True(iface.Failures.GetValueOrDefault("timeout") == 3, $"{string.Join(", ", iface.Failures)}\n{daemon.Log}");
+        Assert.Empty(target.Requests);
+    }
 }
