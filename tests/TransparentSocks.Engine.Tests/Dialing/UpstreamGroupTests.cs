@@ -29,6 +29,24 @@ public sealed class UpstreamGroupTests : IAsyncDisposable
     private static UpstreamGroup Group(GroupPolicy policy, HealthCheckSettings? health, params (string, IDialer)[] members)
         => new("main", policy, members, health ?? HealthCheckSettings.Default with { Interval = TimeSpan.FromHours(1) }, TimeSpan.FromSeconds(5), NullLogger.Instance);
 
+    /// <summary>Listening, never accepting: the kernel completes the TCP handshake and a SOCKS5 greeting goes unanswered.</summary>
+    private static System.Net.Sockets.Socket SilentListener()
+    {
+        var silent = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        silent.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        silent.Listen(16);
+        return silent;
+    }
+
+    /// <summary>A member that never answers (<paramref name="silent"/>) and one whose port refuses.</summary>
+    private static ((string, IDialer) Quiet, (string, IDialer) Refusing) QuietAndRefusing(System.Net.Sockets.Socket silent)
+    {
+        var closed = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
+        return (
+            ("quiet", new Socks5Dialer(new Socks5DialerSettings { Server = Destination.FromEndPoint((IPEndPoint)silent.LocalEndPoint!) })),
+            ("refusing", new Socks5Dialer(new Socks5DialerSettings { Server = Destination.FromAddress(IPAddress.Loopback, closed) })));
+    }
+
     private async Task<DialResult> DialAsync(UpstreamGroup group, string client = "198.51.100.2")
     {
         var result = await group.DialAsync(new DialRequest(Destination.FromEndPoint(_target.EndPoint), _loop, ClientAddress: IPAddress.Parse(client)));
@@ -203,9 +221,7 @@ public sealed class UpstreamGroupTests : IAsyncDisposable
     public async Task Failover_APrimaryThatAcceptsAndHangs_TakesHalfTheBudget_AndTheBackupStillAnswersInTime()
     {
         // The kernel completes the handshake for it (backlog), but nothing ever reads: a stopped process.
-        using var silent = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-        silent.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        silent.Listen(16);
+        using var silent = SilentListener();
         var hanging = new Socks5Dialer(new Socks5DialerSettings
         {
             Server = Destination.FromEndPoint((IPEndPoint)silent.LocalEndPoint!), ConnectTimeout = TimeSpan.FromSeconds(5), HandshakeTimeout = TimeSpan.FromSeconds(30),
@@ -247,13 +263,8 @@ public sealed class UpstreamGroupTests : IAsyncDisposable
     [Fact]
     public async Task BudgetEndsDuringTheLastMembersHandshake_FailsAsTimedOut_NotWithTheEarlierRefusal()
     {
-        // Listening, never accepting: the kernel completes the TCP handshake and the SOCKS5 greeting goes unanswered.
-        using var silent = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-        silent.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        silent.Listen(16);
-        var closed = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
-        (string, IDialer) quiet = ("quiet", new Socks5Dialer(new Socks5DialerSettings { Server = Destination.FromEndPoint((IPEndPoint)silent.LocalEndPoint!) }));
-        (string, IDialer) refusing = ("refusing", new Socks5Dialer(new Socks5DialerSettings { Server = Destination.FromAddress(IPAddress.Loopback, closed) }));
+        using var silent = SilentListener();
+        var (quiet, refusing) = QuietAndRefusing(silent);
         await using var group = new UpstreamGroup(
             "main", GroupPolicy.Failover, [refusing, quiet],
             HealthCheckSettings.Default with { Interval = TimeSpan.FromHours(1) }, TimeSpan.FromSeconds(1), NullLogger.Instance);
@@ -272,12 +283,8 @@ public sealed class UpstreamGroupTests : IAsyncDisposable
     [Fact]
     public async Task SilentFirstMember_GetsHalfTheBudget_AndTheLastMembersAnswerIsTheDials()
     {
-        using var silent = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-        silent.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        silent.Listen(16);
-        var closed = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
-        (string, IDialer) quiet = ("quiet", new Socks5Dialer(new Socks5DialerSettings { Server = Destination.FromEndPoint((IPEndPoint)silent.LocalEndPoint!) }));
-        (string, IDialer) refusing = ("refusing", new Socks5Dialer(new Socks5DialerSettings { Server = Destination.FromAddress(IPAddress.Loopback, closed) }));
+        using var silent = SilentListener();
+        var (quiet, refusing) = QuietAndRefusing(silent);
         await using var group = new UpstreamGroup(
             "main", GroupPolicy.Failover, [quiet, refusing],
             HealthCheckSettings.Default with { Interval = TimeSpan.FromHours(1) }, TimeSpan.FromSeconds(1), NullLogger.Instance);
