@@ -196,15 +196,7 @@ public sealed class UpstreamCommandTests : StubbedCliTest
     [InlineData("--upstream and --proxy are mutually exclusive", "enable", "eth1", "--upstream", "pool", "--proxy", "192.0.2.1:1080")]
     [InlineData("--username and the password belong to the named upstream", "enable", "eth1", "--upstream", "pool", "--username", "gw", "--password", "pw")]
     [InlineData("--outbound: 'no such' is not a valid upstream or group name", "server", "start", "127.0.0.1:1080", "--outbound", "no such")]
-    public async Task Command_BadValue_ExitsTwoBeforeAnyCall(string message, params string[] args)
-    {
-        var result = await RunAsync(args);
-
-        Assert.True(result.ExitCode == 2, result.ToString());
-        Assert.Contains(message, result.Error, StringComparison.Ordinal);
-        Assert.Contains("--help' for usage.", result.Error, StringComparison.Ordinal);
-        Assert.Empty(Stub.Requests);
-    }
+    public Task Command_BadValue_ExitsTwoBeforeAnyCall(string message, params string[] args) => AssertRefusedBeforeAnyCallAsync(message, args);
 
     [Theory]
     [InlineData("upstream")]

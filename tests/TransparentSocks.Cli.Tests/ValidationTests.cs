@@ -29,15 +29,7 @@ public sealed class ValidationTests : StubbedCliTest
     [InlineData("'averyveryverylongname' is not an interface name", "disable", "averyveryverylongname")]
     [InlineData("'..' is not an interface name", "show", "..")]
     [InlineData("'a b' is not an interface name", "show", "sessions", "--iface", "a b")]
-    public async Task Command_BadValue_ExitsTwoBeforeAnyCall(string message, params string[] args)
-    {
-        var result = await RunAsync(args);
-
-        Assert.True(result.ExitCode == 2, result.ToString());
-        Assert.Contains(message, result.Error, StringComparison.Ordinal);
-        Assert.Contains("--help' for usage.", result.Error, StringComparison.Ordinal);
-        Assert.Empty(Stub.Requests);
-    }
+    public Task Command_BadValue_ExitsTwoBeforeAnyCall(string message, params string[] args) => AssertRefusedBeforeAnyCallAsync(message, args);
 
     [Theory]
     [InlineData("set", "max-pool-size", "-1")]

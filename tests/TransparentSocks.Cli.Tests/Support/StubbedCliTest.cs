@@ -42,6 +42,17 @@ public abstract class StubbedCliTest : IAsyncLifetime
     /// <summary>Runs the CLI in-process with <c>--socket</c> pointing at the stub.</summary>
     protected Task<CliResult> RunAsync(params string[] args) => CliRun.InProcessAsync(["--socket", SocketPath, .. args]);
 
+    /// <summary>A usage error: exit 2 with <paramref name="message"/> and the pointer to --help, and no control call made.</summary>
+    protected async Task AssertRefusedBeforeAnyCallAsync(string message, string[] args)
+    {
+        var result = await RunAsync(args);
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains(message, result.Error, StringComparison.Ordinal);
+        Assert.Contains("--help' for usage.", result.Error, StringComparison.Ordinal);
+        Assert.Empty(Stub.Requests);
+    }
+
     protected string WriteFile(string name, string content)
     {
         var path = Path.Combine(Dir.FullName, name);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Text.Json.Nodes;
 using TransparentSocks.Socks;
 using TransparentSocks.TestSupport;
 using static TransparentSocks.Daemon.Tests.Upstreams.UpstreamJson;
@@ -20,13 +21,8 @@ public sealed class ServerBalancingTests
     public async Task RoundRobin_ThreeHundredConnections_SpreadOverThreeUpstreamsWithinTenPercent()
     {
         await using var target = new PeerReportingTarget(IPAddress.Loopback);
-        await using var a = await Microsocks.StartAsync(IPAddress.Loopback, bind: Vias[0]);
-        await using var b = await Microsocks.StartAsync(IPAddress.Loopback, bind: Vias[1]);
-        await using var c = await Microsocks.StartAsync(IPAddress.Loopback, bind: Vias[2]);
-        await using var daemon = await GroupDaemon.StartAsync(
-            "spread",
-            [Socks5("a", a.EndPoint), Socks5("b", b.EndPoint), Socks5("c", c.EndPoint)],
-            [Group("spread", "round-robin", ["a", "b", "c"])]);
+        await using var members = await Members.StartAsync(3);
+        await using var daemon = await GroupDaemon.StartAsync("spread", members.Upstreams, [Group("spread", "round-robin", members.Names)]);
 
         // 300 connections, four at a time, bounded by 60 s.
         var clock = Stopwatch.StartNew();
@@ -42,7 +38,7 @@ public sealed class ServerBalancingTests
         var spread = string.Join(", ", counts.Select(kv => $"{kv.Key}={kv.Value}"));
         Assert.All(counts.Values, n => Assert.InRange(n, 90, 110));
         Assert.Equal(300, counts.Values.Sum());
-        Assert.True(await a.WaitForLogAsync($"connected to {target.EndPoint}", TimeSpan.FromSeconds(5)), spread);
+        Assert.True(await members[0].WaitForLogAsync($"connected to {target.EndPoint}", TimeSpan.FromSeconds(5)), spread);
 
         // The daemon counts each member's connections the same way.
         var upstreams = await daemon.UpstreamsAsync();
@@ -55,13 +51,8 @@ public sealed class ServerBalancingTests
     public async Task Hash_SeveralClientAddresses_EachClientStaysOnOneUpstreamAndClientsUseSeveral()
     {
         await using var target = new PeerReportingTarget(IPAddress.Loopback);
-        await using var a = await Microsocks.StartAsync(IPAddress.Loopback, bind: Vias[0]);
-        await using var b = await Microsocks.StartAsync(IPAddress.Loopback, bind: Vias[1]);
-        await using var c = await Microsocks.StartAsync(IPAddress.Loopback, bind: Vias[2]);
-        await using var daemon = await GroupDaemon.StartAsync(
-            "sticky",
-            [Socks5("a", a.EndPoint), Socks5("b", b.EndPoint), Socks5("c", c.EndPoint)],
-            [Group("sticky", "hash", ["a", "b", "c"])]);
+        await using var members = await Members.StartAsync(3);
+        await using var daemon = await GroupDaemon.StartAsync("sticky", members.Upstreams, [Group("sticky", "hash", members.Names)]);
 
         // Eight client addresses, six rounds each, interleaved so that no client's connections come in a run.
         var clients = Enumerable.Range(101, 8).Select(i => IPAddress.Parse($"127.0.0.{i}")).ToArray();
@@ -85,12 +76,8 @@ public sealed class ServerBalancingTests
     public async Task LeastConnections_LongConnectionsHeldOnOneMember_NewConnectionsGoToTheIdleOne()
     {
         await using var target = new PeerReportingTarget(IPAddress.Loopback);
-        await using var a = await Microsocks.StartAsync(IPAddress.Loopback, bind: Vias[0]);
-        await using var b = await Microsocks.StartAsync(IPAddress.Loopback, bind: Vias[1]);
-        await using var daemon = await GroupDaemon.StartAsync(
-            "fewest",
-            [Socks5("a", a.EndPoint), Socks5("b", b.EndPoint)],
-            [Group("fewest", "least-connections", ["a", "b"])]);
+        await using var members = await Members.StartAsync(2);
+        await using var daemon = await GroupDaemon.StartAsync("fewest", members.Upstreams, [Group("fewest", "least-connections", members.Names)]);
         var held = new List<ServerHop>();
         try
         {
@@ -133,6 +120,45 @@ public sealed class ServerBalancingTests
             foreach (var hop in held)
             {
                 hop.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Members a, b, c, … : microsocks each dialing from <see cref="Vias"/> in turn, stopped together.</summary>
+    private sealed class Members : IAsyncDisposable
+    {
+        private readonly List<Microsocks> _started = [];
+
+        public Microsocks this[int index] => _started[index];
+
+        public string[] Names => [.. _started.Select((_, i) => ((char)('a' + i)).ToString())];
+
+        public IEnumerable<JsonObject> Upstreams => _started.Select((m, i) => Socks5(Names[i], m.EndPoint));
+
+        public static async Task<Members> StartAsync(int count)
+        {
+            var members = new Members();
+            try
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    members._started.Add(await Microsocks.StartAsync(IPAddress.Loopback, bind: Vias[i]));
+                }
+
+                return members;
+            }
+            catch
+            {
+                await members.DisposeAsync();
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var microsocks in _started)
+            {
+                await microsocks.DisposeAsync();
             }
         }
     }
