@@ -7,22 +7,8 @@ using Loop = TransparentSocks.Linux.EventLoop.EventLoop;
 
 namespace TransparentSocks.Engine.Dialing;
 
-public sealed record HttpConnectDialerSettings
-{
-    /// <summary>The upstream HTTP proxy (squid, tinyproxy, a corporate proxy).</summary>
-    public required Destination Server { get; init; }
-
-    /// <summary>With a username, Basic Proxy-Authorization is sent with every CONNECT.</summary>
-    public string? Username { get; init; }
-
-    public string? Password { get; init; }
-
-    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
-
-    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
-
-    public uint Mark { get; init; }
-}
+/// <summary>An HTTP CONNECT upstream (squid, tinyproxy, a corporate proxy); with a username, Basic Proxy-Authorization is sent with every CONNECT.</summary>
+public sealed record HttpConnectDialerSettings : UpstreamDialerSettings;
 
 /// <summary>
 /// An HTTP/1.1 CONNECT upstream: the same connector (resolve, each address, SO_MARK, deadline) as the SOCKS5 dialer,
@@ -84,7 +70,7 @@ public sealed class HttpConnectDialer : IProbeableDialer
     {
         if (target is not { } to)
         {
-            var connected = await Socks5Dialer.ProbeConnectAsync(_settings.Server, loop, new ConnectOptions(_settings.ConnectTimeout, _settings.Mark), cancellationToken).ConfigureAwait(false);
+            var connected = await Socks5Dialer.ProbeConnectAsync(_settings.Server, loop, _settings.Connect, cancellationToken).ConfigureAwait(false);
             connected.Socket?.Dispose();
             return (connected.Reason, connected.Detail);
         }
@@ -103,7 +89,7 @@ public sealed class HttpConnectDialer : IProbeableDialer
 
     private async ValueTask<DialResult> DialCoreAsync(Destination destination, Loop loop, CancellationToken cancellationToken)
     {
-        var connected = await Connector.ConnectToUpstreamAsync(_settings.Server, loop, new ConnectOptions(_settings.ConnectTimeout, _settings.Mark), cancellationToken).ConfigureAwait(false);
+        var connected = await Connector.ConnectToUpstreamAsync(_settings.Server, loop, _settings.Connect, cancellationToken).ConfigureAwait(false);
         if (!connected.Succeeded)
         {
             return connected;

@@ -6,22 +6,9 @@ using Loop = TransparentSocks.Linux.EventLoop.EventLoop;
 
 namespace TransparentSocks.Engine.Dialing;
 
-public sealed record Socks5DialerSettings
+/// <summary>A SOCKS5 upstream (sing-box, danted, …), and its pool of connections made ahead of time.</summary>
+public sealed record Socks5DialerSettings : UpstreamDialerSettings
 {
-    /// <summary>The upstream SOCKS5 server (sing-box, danted, …).</summary>
-    public required Destination Server { get; init; }
-
-    public string? Username { get; init; }
-
-    public string? Password { get; init; }
-
-    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
-
-    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>SO_MARK for upstream sockets (0 = none), so nft and policy routing can skip the proxy's own traffic.</summary>
-    public uint Mark { get; init; }
-
     /// <summary>
     /// Keep up to <see cref="MaxPoolSize"/> idle connections that have already connected, greeted and authenticated,
     /// so a dial costs one round trip (CONNECT) instead of three.
@@ -127,7 +114,7 @@ public sealed class Socks5Dialer : IProbeableDialer, IAsyncDisposable, IDisposab
     /// <summary>A health check: connect, greet and authenticate, and with a target CONNECT to it; each step names its failure.</summary>
     public async ValueTask<(HealthReason Reason, string? Detail)> ProbeAsync(Loop loop, Destination? target, CancellationToken cancellationToken)
     {
-        var connected = await ProbeConnectAsync(_settings.Server, loop, new ConnectOptions(_settings.ConnectTimeout, _settings.Mark), cancellationToken).ConfigureAwait(false);
+        var connected = await ProbeConnectAsync(_settings.Server, loop, _settings.Connect, cancellationToken).ConfigureAwait(false);
         if (connected.Socket is not { } socket)
         {
             return (connected.Reason, connected.Detail);
@@ -264,7 +251,7 @@ public sealed class Socks5Dialer : IProbeableDialer, IAsyncDisposable, IDisposab
     /// </summary>
     private async ValueTask<DialResult> OpenAsync(Loop loop, CancellationToken cancellationToken)
     {
-        var connected = await Connector.ConnectToUpstreamAsync(_settings.Server, loop, new ConnectOptions(_settings.ConnectTimeout, _settings.Mark), cancellationToken).ConfigureAwait(false);
+        var connected = await Connector.ConnectToUpstreamAsync(_settings.Server, loop, _settings.Connect, cancellationToken).ConfigureAwait(false);
         if (!connected.Succeeded)
         {
             return connected;

@@ -44,8 +44,7 @@ public sealed class UpstreamCatalog
     public IEnumerable<Destination> Endpoints
         => _bySettings.Keys.Select(k => k switch
         {
-            Socks5DialerSettings s => s.Server,
-            HttpConnectDialerSettings h => h.Server,
+            UpstreamDialerSettings s => s.Server,
             _ => (Destination?)null,
         }).OfType<Destination>().Distinct();
 
