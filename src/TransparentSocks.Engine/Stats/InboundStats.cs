@@ -9,6 +9,8 @@ namespace TransparentSocks.Engine.Stats;
 /// </summary>
 public sealed class InboundStats
 {
+    private static readonly int RelayOutcomes = Enum.GetValues<RelayOutcome>().Length;
+
     private readonly FailureCounters _dialFailures = new();
     private long _accepted;
     private long _rejected;
@@ -19,11 +21,9 @@ public sealed class InboundStats
     private long _total;
     private long _bytesUp;
     private long _bytesDown;
-    private long _completed;
-    private long _upstreamFailures;
-    private long _clientFailures;
-    private long _idleTimeouts;
-    private long _aborted;
+
+    // One counter per RelayOutcome, indexed by it: an outcome added to the enum is counted without a new case here.
+    private readonly long[] _relayEnds = new long[RelayOutcomes];
 
     public InboundStats(string name)
     {
@@ -59,21 +59,23 @@ public sealed class InboundStats
     public long ClosedBytesDown => Volatile.Read(ref _bytesDown);
 
     /// <summary>Relayed sessions that ended with both sides' EOF: every byte delivered.</summary>
-    public long Completed => Volatile.Read(ref _completed);
+    public long Completed => RelayEnds(RelayOutcome.Completed);
 
     /// <summary>
     /// Relayed sessions the upstream or destination cut (a reset, EPIPE, a TCP timeout) after the reply; their client
     /// got a reset, not a FIN.
     /// </summary>
-    public long UpstreamFailures => Volatile.Read(ref _upstreamFailures);
+    public long UpstreamFailures => RelayEnds(RelayOutcome.UpstreamError);
 
     /// <summary>Relayed sessions the client cut.</summary>
-    public long ClientFailures => Volatile.Read(ref _clientFailures);
+    public long ClientFailures => RelayEnds(RelayOutcome.ClientError);
 
-    public long IdleTimeouts => Volatile.Read(ref _idleTimeouts);
+    public long IdleTimeouts => RelayEnds(RelayOutcome.IdleTimeout);
 
     /// <summary>Relayed sessions stopped from outside (the drain ran out).</summary>
-    public long Aborted => Volatile.Read(ref _aborted);
+    public long Aborted => RelayEnds(RelayOutcome.Aborted);
+
+    private long RelayEnds(RelayOutcome outcome) => (uint)outcome < (uint)RelayOutcomes ? Volatile.Read(ref _relayEnds[(int)outcome]) : 0;
 
     public long DialFailures(DialError error) => _dialFailures.Of(error);
 
@@ -93,27 +95,9 @@ public sealed class InboundStats
 
     internal void DialFailed(DialError error) => _dialFailures.Record(error);
 
+    /// <summary>An outcome outside the enum counts as aborted: the relay ended for no cause it names.</summary>
     internal void RelayEnded(RelayOutcome outcome)
-    {
-        switch (outcome)
-        {
-            case RelayOutcome.Completed:
-                Interlocked.Increment(ref _completed);
-                break;
-            case RelayOutcome.UpstreamError:
-                Interlocked.Increment(ref _upstreamFailures);
-                break;
-            case RelayOutcome.ClientError:
-                Interlocked.Increment(ref _clientFailures);
-                break;
-            case RelayOutcome.IdleTimeout:
-                Interlocked.Increment(ref _idleTimeouts);
-                break;
-            default:
-                Interlocked.Increment(ref _aborted);
-                break;
-        }
-    }
+        => Interlocked.Increment(ref _relayEnds[(uint)outcome < (uint)RelayOutcomes ? (int)outcome : (int)RelayOutcome.Aborted]);
 
     internal void SessionOpened()
     {
