@@ -30,10 +30,8 @@ public sealed class Admission
     private Source?[] _bySize = new Source?[64];
     private int _largest;
 
-    private Handshake? _freeHandshakes;
-    private int _freeHandshakeCount;
-    private Source? _freeSources;
-    private int _freeSourceCount;
+    private FreeList<Handshake> _freeHandshakes;
+    private FreeList<Source> _freeSources;
 
     private int _connections;
     private int _handshakes;
@@ -153,12 +151,7 @@ public sealed class Admission
 
             handshake.Evicted = false;
             handshake.Socket = null;
-            if (_freeHandshakeCount < MaxPooled)
-            {
-                handshake.Newer = _freeHandshakes;
-                _freeHandshakes = handshake;
-                _freeHandshakeCount++;
-            }
+            _freeHandshakes.Return(handshake);
 
             return completed;
         }
@@ -185,18 +178,7 @@ public sealed class Admission
 
     private Handshake Add(Source source, LinuxSocket? socket)
     {
-        var handshake = _freeHandshakes;
-        if (handshake is not null)
-        {
-            _freeHandshakes = handshake.Newer;
-            _freeHandshakeCount--;
-            handshake.Newer = null;
-        }
-        else
-        {
-            handshake = new Handshake();
-        }
-
+        var handshake = _freeHandshakes.Take() ?? new Handshake();
         handshake.Source = source;
         handshake.Socket = socket;
 
@@ -277,29 +259,13 @@ public sealed class Admission
         {
             _sources.Remove(source.Address!);
             source.Address = null;
-            if (_freeSourceCount < MaxPooled)
-            {
-                source.Bigger = _freeSources;
-                _freeSources = source;
-                _freeSourceCount++;
-            }
+            _freeSources.Return(source);
         }
     }
 
     private Source AddSource(IPAddress address)
     {
-        var source = _freeSources;
-        if (source is not null)
-        {
-            _freeSources = source.Bigger;
-            _freeSourceCount--;
-            source.Bigger = null;
-        }
-        else
-        {
-            source = new Source();
-        }
-
+        var source = _freeSources.Take() ?? new Source();
         source.Address = address;
         _sources.Add(address, source);
         return source;
@@ -353,8 +319,44 @@ public sealed class Admission
         }
     }
 
+    /// <summary>
+    /// The recycled records of one kind, at most <see cref="MaxPooled"/>, stacked through a link the record already
+    /// has for a list it is no longer on, so the pool needs no storage of its own.
+    /// </summary>
+    private struct FreeList<T>
+        where T : class, IRecycled<T>
+    {
+        private T? _top;
+        private int _count;
+
+        /// <summary>A recycled record, or null when there is none and the caller must make one.</summary>
+        public T? Take()
+        {
+            if (_top is not { } item)
+            {
+                return null;
+            }
+
+            ref var link = ref T.PoolLink(item);
+            _top = link;
+            link = null;
+            _count--;
+            return item;
+        }
+
+        public void Return(T item)
+        {
+            if (_count < MaxPooled)
+            {
+                T.PoolLink(item) = _top;
+                _top = item;
+                _count++;
+            }
+        }
+    }
+
     /// <summary>One source address's handshakes in progress, and its place in its size bucket.</summary>
-    internal sealed class Source
+    internal sealed class Source : IRecycled<Source>
     {
         public IPAddress? Address;
         public int Count;
@@ -364,11 +366,20 @@ public sealed class Admission
         // Neighbours in the bucket of sources with the same count; Bigger doubles as the pool's link.
         public Source? Smaller;
         public Source? Bigger;
+
+        static ref Source? IRecycled<Source>.PoolLink(Source source) => ref source.Bigger;
     }
 }
 
+/// <summary>A record <see cref="Admission"/> recycles, and the link of its own that chains it in the pool.</summary>
+internal interface IRecycled<T>
+    where T : class
+{
+    static abstract ref T? PoolLink(T item);
+}
+
 /// <summary>An admitted connection's handshake slot, from <see cref="Admission.TryAdmit"/> to <see cref="Admission.HandshakeDone"/>.</summary>
-public sealed class Handshake
+public sealed class Handshake : IRecycled<Handshake>
 {
     internal Handshake()
     {
@@ -383,4 +394,6 @@ public sealed class Handshake
     internal Handshake? Newer;
     internal Handshake? OlderOfSource;
     internal Handshake? NewerOfSource;
+
+    static ref Handshake? IRecycled<Handshake>.PoolLink(Handshake handshake) => ref handshake.Newer;
 }
