@@ -234,16 +234,9 @@ internal sealed class ServerUdpAssociation : IUdpReceiver, IUdpAssociationOwner,
         }
 
         var datagram = batch.Datagram(slot);
-        var parsed = Socks5Codec.ParseUdpFrame(datagram);
-        if (!parsed.IsDone)
+        if (Socks5UdpFrames.Parse(datagram, out var frame) is { } refused)
         {
-            return UdpDropReason.Malformed;
-        }
-
-        var frame = parsed.Value;
-        if (frame.Fragment != 0)
-        {
-            return UdpDropReason.Fragmented;
+            return refused;
         }
 
         _clientPort = source.Port;

@@ -186,16 +186,9 @@ internal sealed class Socks5UdpAssociation : UdpAssociation
         offset = 0;
         length = 0;
         var datagram = batch.Datagram(slot);
-        var frame = Socks5Codec.ParseUdpFrame(datagram);
-        if (!frame.IsDone)
+        if (Socks5UdpFrames.Parse(datagram, out var header) is { } refused)
         {
-            return UdpDropReason.Malformed;
-        }
-
-        var header = frame.Value;
-        if (header.Fragment != 0)
-        {
-            return UdpDropReason.Fragmented;
+            return refused;
         }
 
         // A reply must leave from its source's address; a name cannot be bound to.
