@@ -18,12 +18,10 @@ public sealed unsafe class UdpBatch : IDisposable
     /// <summary>The largest UDP payload (IPv4's 65,507, IPv6 jumbo aside), rounded up.</summary>
     public const int MaxDatagram = 65536;
 
-    private const int NameSpace = 32;
+    private const int NameSpace = MessageVector.NameSpace;
     private const int ControlSpace = ControlMessages.OriginalDestinationSpace + 16;
 
-    private readonly MMsgHdr* _messages;
-    private readonly IoVec* _iov;
-    private readonly byte* _names;
+    private readonly MessageVector _vector;
     private readonly byte* _controls;
     private readonly byte* _data;
     private readonly int _slotSize;
@@ -36,9 +34,7 @@ public sealed unsafe class UdpBatch : IDisposable
         Capacity = capacity;
         SlotPayload = maxDatagram;
         _slotSize = Headroom + maxDatagram;
-        _messages = (MMsgHdr*)NativeMemory.AllocZeroed((nuint)(capacity * sizeof(MMsgHdr)));
-        _iov = (IoVec*)NativeMemory.AllocZeroed((nuint)(capacity * sizeof(IoVec)));
-        _names = (byte*)NativeMemory.AllocZeroed((nuint)(capacity * NameSpace));
+        _vector = new MessageVector(capacity);
         _controls = (byte*)NativeMemory.AllocZeroed((nuint)(capacity * ControlSpace));
 
         // Not zeroed: zeroing would touch every page, and a slot is only ever read up to what was received into it.
@@ -62,17 +58,17 @@ public sealed unsafe class UdpBatch : IDisposable
         Count = 0;
         for (var i = 0; i < Capacity; i++)
         {
-            ref var header = ref _messages[i].Header;
-            _iov[i].Base = _data + ((nint)i * _slotSize) + Headroom;
-            _iov[i].Length = (nuint)SlotPayload;
-            header.Iov = &_iov[i];
+            ref var header = ref _vector.Messages[i].Header;
+            _vector.Iov[i].Base = _data + ((nint)i * _slotSize) + Headroom;
+            _vector.Iov[i].Length = (nuint)SlotPayload;
+            header.Iov = &_vector.Iov[i];
             header.IovLength = 1;
-            header.Name = _names + (i * NameSpace);
+            header.Name = _vector.Names + (i * NameSpace);
             header.NameLength = NameSpace;
             header.Control = withControl ? _controls + (i * ControlSpace) : null;
             header.ControlLength = withControl ? (nuint)ControlSpace : 0;
             header.Flags = 0;
-            _messages[i].Length = 0;
+            _vector.Messages[i].Length = 0;
         }
 
         var fd = socket.Fd;
@@ -81,7 +77,7 @@ public sealed unsafe class UdpBatch : IDisposable
             return Errno.EBADF;
         }
 
-        var n = Sys.recvmmsg(fd, _messages, (uint)Capacity, Sys.MSG_DONTWAIT, 0);
+        var n = Sys.recvmmsg(fd, _vector.Messages, (uint)Capacity, Sys.MSG_DONTWAIT, 0);
         if (n < 0)
         {
             return Sys.LastErrno;
@@ -97,21 +93,21 @@ public sealed unsafe class UdpBatch : IDisposable
     /// <summary>The datagram as received (at <see cref="Headroom"/> in the slot).</summary>
     public Span<byte> Datagram(int index) => new(SlotPointer(index) + Headroom, Length(index));
 
-    public int Length(int index) => (int)Math.Min(_messages[Check(index)].Length, (uint)SlotPayload);
+    public int Length(int index) => (int)Math.Min(_vector.Messages[Check(index)].Length, (uint)SlotPayload);
 
     /// <summary>The datagram was longer than a slot (or its ancillary data did not fit): it must not be passed on cut.</summary>
-    public bool IsTruncated(int index) => (_messages[Check(index)].Header.Flags & (Sys.MSG_TRUNC | Sys.MSG_CTRUNC)) != 0;
+    public bool IsTruncated(int index) => (_vector.Messages[Check(index)].Header.Flags & (Sys.MSG_TRUNC | Sys.MSG_CTRUNC)) != 0;
 
     public bool TryGetSource(int index, out UdpEndpoint source)
     {
-        ref var header = ref _messages[Check(index)].Header;
+        ref var header = ref _vector.Messages[Check(index)].Header;
         return UdpEndpoint.TryRead(new ReadOnlySpan<byte>(header.Name, (int)Math.Min(header.NameLength, (uint)NameSpace)), out source);
     }
 
     /// <summary>The destination the datagram had before TPROXY diverted it (IP_ORIGDSTADDR).</summary>
     public bool TryGetOriginalDestination(int index, out UdpEndpoint destination)
     {
-        ref var header = ref _messages[Check(index)].Header;
+        ref var header = ref _vector.Messages[Check(index)].Header;
         if (header.Control is null)
         {
             destination = default;
@@ -134,9 +130,7 @@ public sealed unsafe class UdpBatch : IDisposable
         }
 
         _disposed = true;
-        NativeMemory.Free(_messages);
-        NativeMemory.Free(_iov);
-        NativeMemory.Free(_names);
+        _vector.Free();
         NativeMemory.Free(_controls);
         NativeMemory.Free(_data);
     }

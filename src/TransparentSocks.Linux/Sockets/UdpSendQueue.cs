@@ -10,11 +10,9 @@ namespace TransparentSocks.Linux.Sockets;
 /// </summary>
 public sealed unsafe class UdpSendQueue : IDisposable
 {
-    private const int NameSpace = 32;
+    private const int NameSpace = MessageVector.NameSpace;
 
-    private readonly MMsgHdr* _messages;
-    private readonly IoVec* _iov;
-    private readonly byte* _names;
+    private readonly MessageVector _vector;
     private UdpSocket? _socket;
     private int _count;
     private bool _disposed;
@@ -23,9 +21,7 @@ public sealed unsafe class UdpSendQueue : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         Capacity = capacity;
-        _messages = (MMsgHdr*)NativeMemory.AllocZeroed((nuint)(capacity * sizeof(MMsgHdr)));
-        _iov = (IoVec*)NativeMemory.AllocZeroed((nuint)(capacity * sizeof(IoVec)));
-        _names = (byte*)NativeMemory.AllocZeroed((nuint)(capacity * NameSpace));
+        _vector = new MessageVector(capacity);
     }
 
     public int Capacity { get; }
@@ -44,17 +40,17 @@ public sealed unsafe class UdpSendQueue : IDisposable
         }
 
         _socket = socket;
-        ref var message = ref _messages[_count];
-        _iov[_count].Base = batch.SlotPointer(index) + offset;
-        _iov[_count].Length = (nuint)length;
-        message.Header.Iov = &_iov[_count];
+        ref var message = ref _vector.Messages[_count];
+        _vector.Iov[_count].Base = batch.SlotPointer(index) + offset;
+        _vector.Iov[_count].Length = (nuint)length;
+        message.Header.Iov = &_vector.Iov[_count];
         message.Header.IovLength = 1;
         message.Header.Control = null;
         message.Header.ControlLength = 0;
         message.Header.Flags = 0;
         if (destination is { } to)
         {
-            var name = _names + (_count * NameSpace);
+            var name = _vector.Names + (_count * NameSpace);
             message.Header.Name = name;
             message.Header.NameLength = (uint)to.Write(new Span<byte>(name, NameSpace), socket.IsIPv6);
         }
@@ -90,7 +86,7 @@ public sealed unsafe class UdpSendQueue : IDisposable
         var next = 0;
         while (next < count)
         {
-            var sent = Sys.sendmmsg(fd, _messages + next, (uint)(count - next), Sys.MSG_NOSIGNAL | Sys.MSG_DONTWAIT);
+            var sent = Sys.sendmmsg(fd, _vector.Messages + next, (uint)(count - next), Sys.MSG_NOSIGNAL | Sys.MSG_DONTWAIT);
             if (sent > 0)
             {
                 next += sent;
@@ -124,8 +120,6 @@ public sealed unsafe class UdpSendQueue : IDisposable
         }
 
         _disposed = true;
-        NativeMemory.Free(_messages);
-        NativeMemory.Free(_iov);
-        NativeMemory.Free(_names);
+        _vector.Free();
     }
 }
