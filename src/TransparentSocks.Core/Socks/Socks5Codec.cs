@@ -130,36 +130,9 @@ public static class Socks5Codec
 
     /// <summary>Parses VER CMD RSV ATYP DST.ADDR DST.PORT.</summary>
     public static ParseResult<Socks5Request> ParseRequest(ReadOnlySpan<byte> input)
-    {
-        if (input.Length >= 1 && input[0] != Version)
-        {
-            return ParseResult<Socks5Request>.Invalid(Socks5ParseError.BadVersion);
-        }
-
-        if (input.Length >= 2 && input[1] is < (byte)Socks5Command.Connect or > (byte)Socks5Command.UdpAssociate)
-        {
-            return ParseResult<Socks5Request>.Invalid(Socks5ParseError.UnknownCommand);
-        }
-
-        if (input.Length >= 3 && input[2] != 0)
-        {
-            return ParseResult<Socks5Request>.Invalid(Socks5ParseError.ReservedNotZero);
-        }
-
-        if (input.Length < 3)
-        {
-            return ParseResult<Socks5Request>.NeedMore(input.Length, 3 + 2);
-        }
-
-        var address = Socks5Address.Parse(input[3..]);
-        return address.Status switch
-        {
-            ParseStatus.Done => ParseResult<Socks5Request>.Done(
-                new Socks5Request((Socks5Command)input[1], address.Value), 3 + address.Consumed),
-            ParseStatus.NeedMoreData => ParseResult<Socks5Request>.NeedMore(address.Needed),
-            _ => ParseResult<Socks5Request>.Invalid(address.Error),
-        };
-    }
+        => ParseAddressed(
+            input, (byte)Socks5Command.Connect, (byte)Socks5Command.UdpAssociate, Socks5ParseError.UnknownCommand,
+            static (command, destination) => new Socks5Request((Socks5Command)command, destination));
 
     /// <summary>Parses VER METHOD; any METHOD byte is returned, <see cref="Socks5AuthMethod.NoAcceptable"/> included.</summary>
     public static ParseResult<Socks5AuthMethod> ParseMethodSelection(ReadOnlySpan<byte> input)
@@ -189,34 +162,43 @@ public static class Socks5Codec
 
     /// <summary>Parses VER REP RSV ATYP BND.ADDR BND.PORT.</summary>
     public static ParseResult<Socks5Reply> ParseReply(ReadOnlySpan<byte> input)
+        => ParseAddressed(
+            input, (byte)Socks5ReplyCode.Succeeded, (byte)Socks5ReplyCode.AddressTypeNotSupported, Socks5ParseError.BadReplyCode,
+            static (code, bound) => new Socks5Reply((Socks5ReplyCode)code, bound));
+
+    /// <summary>
+    /// VER CODE RSV ATYP ADDR PORT, the layout a request and a reply share (RFC 1928 sections 4 and 6). Each field is
+    /// judged as soon as it has arrived, so a bad version or code fails before the address is read.
+    /// </summary>
+    private static ParseResult<TMessage> ParseAddressed<TMessage>(
+        ReadOnlySpan<byte> input, byte minCode, byte maxCode, Socks5ParseError badCode, Func<byte, Destination, TMessage> message)
     {
         if (input.Length >= 1 && input[0] != Version)
         {
-            return ParseResult<Socks5Reply>.Invalid(Socks5ParseError.BadVersion);
+            return ParseResult<TMessage>.Invalid(Socks5ParseError.BadVersion);
         }
 
-        if (input.Length >= 2 && input[1] > (byte)Socks5ReplyCode.AddressTypeNotSupported)
+        if (input.Length >= 2 && (input[1] < minCode || input[1] > maxCode))
         {
-            return ParseResult<Socks5Reply>.Invalid(Socks5ParseError.BadReplyCode);
+            return ParseResult<TMessage>.Invalid(badCode);
         }
 
         if (input.Length >= 3 && input[2] != 0)
         {
-            return ParseResult<Socks5Reply>.Invalid(Socks5ParseError.ReservedNotZero);
+            return ParseResult<TMessage>.Invalid(Socks5ParseError.ReservedNotZero);
         }
 
         if (input.Length < 3)
         {
-            return ParseResult<Socks5Reply>.NeedMore(input.Length, 3 + 2);
+            return ParseResult<TMessage>.NeedMore(input.Length, 3 + 2);
         }
 
         var address = Socks5Address.Parse(input[3..]);
         return address.Status switch
         {
-            ParseStatus.Done => ParseResult<Socks5Reply>.Done(
-                new Socks5Reply((Socks5ReplyCode)input[1], address.Value), 3 + address.Consumed),
-            ParseStatus.NeedMoreData => ParseResult<Socks5Reply>.NeedMore(address.Needed),
-            _ => ParseResult<Socks5Reply>.Invalid(address.Error),
+            ParseStatus.Done => ParseResult<TMessage>.Done(message(input[1], address.Value), 3 + address.Consumed),
+            ParseStatus.NeedMoreData => ParseResult<TMessage>.NeedMore(address.Needed),
+            _ => ParseResult<TMessage>.Invalid(address.Error),
         };
     }
 
