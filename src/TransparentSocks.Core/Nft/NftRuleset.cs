@@ -94,31 +94,15 @@ public static class NftRuleset
         sb.Append(CultureInfo.InvariantCulture, $"""
             	# Destinations never diverted: reserved, private, loopback, link-local and multicast ranges, this
             	# box's own addresses, the upstreams, and what the configuration adds. auto-merge lets entries overlap.
-            	set bypass_v4 {'{'}
-            		type ipv4_addr
-            		flags interval
-            		auto-merge
-            {Elements(v4Bypass.Select(n => n.ToString()))}	{'}'}
+            {AddressSet("bypass_v4", "ipv4_addr", v4Bypass)}
 
-            	set bypass_v6 {'{'}
-            		type ipv6_addr
-            		flags interval
-            		auto-merge
-            {Elements(v6Bypass.Select(n => n.ToString()))}	{'}'}
+            {AddressSet("bypass_v6", "ipv6_addr", v6Bypass)}
 
             	# Sources never diverted: the upstream proxies. An upstream that sits behind an enabled interface
             	# must reach the Internet directly, or its connections would come back to us.
-            	set upstream_v4 {'{'}
-            		type ipv4_addr
-            		flags interval
-            		auto-merge
-            {Elements(v4Upstreams.Select(n => n.ToString()))}	{'}'}
+            {AddressSet("upstream_v4", "ipv4_addr", v4Upstreams)}
 
-            	set upstream_v6 {'{'}
-            		type ipv6_addr
-            		flags interval
-            		auto-merge
-            {Elements(v6Upstreams.Select(n => n.ToString()))}	{'}'}
+            {AddressSet("upstream_v6", "ipv6_addr", v6Upstreams)}
 
 
             """);
@@ -338,6 +322,10 @@ public static class NftRuleset
 
         return safe.ToString();
     }
+
+    /// <summary>An interval set of one address family: the bypass and upstream sets differ only in name and contents.</summary>
+    private static string AddressSet(string name, string type, IEnumerable<IpNetwork> networks)
+        => $"\tset {name} {{\n\t\ttype {type}\n\t\tflags interval\n\t\tauto-merge\n{Elements(networks.Select(n => n.ToString()))}\t}}";
 
     private static string Elements(IEnumerable<string> items)
     {
