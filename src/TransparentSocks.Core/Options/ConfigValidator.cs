@@ -80,16 +80,8 @@ internal static class ConfigValidator
 
         var users = server.Users ?? [];
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < users.Count; i++)
+        foreach (var (path, user) in Entries(users, "server.users", "a username and a password", errors))
         {
-            var path = $"server.users[{i.ToString(CultureInfo.InvariantCulture)}]";
-            var user = users[i];
-            if (user is null)
-            {
-                errors.Add($"{path}: must be an object with a username and a password");
-                continue;
-            }
-
             if (!IsByteLengthValid(user.Username))
             {
                 errors.Add($"{path}.username: must be 1-255 bytes");
@@ -196,16 +188,8 @@ internal static class ConfigValidator
             names[UpstreamNames.Default] = false;
         }
 
-        for (var i = 0; i < options.Upstreams.Count; i++)
+        foreach (var (path, upstream) in Entries(options.Upstreams, "upstreams", "a name and an address", errors))
         {
-            var path = $"upstreams[{i.ToString(CultureInfo.InvariantCulture)}]";
-            var upstream = options.Upstreams[i];
-            if (upstream is null)
-            {
-                errors.Add($"{path}: must be an object with a name and an address");
-                continue;
-            }
-
             ValidateName($"{path}.name", upstream.Name, names, isGroup: false, errors);
             ValidateProxy(path, upstream, required: true, passwordFiles, errors);
             if (upstream.Mark != 0)
@@ -234,6 +218,27 @@ internal static class ConfigValidator
         }
     }
 
+    /// <summary>
+    /// The entries of a configured list with their paths. A null entry (a JSON null in the array) is reported as what
+    /// it must be and skipped, so the caller validates only entries that exist.
+    /// </summary>
+    private static IEnumerable<(string Path, T Item)> Entries<T>(IReadOnlyList<T?> list, string listPath, string shape, List<string> errors)
+        where T : class
+    {
+        for (var i = 0; i < list.Count; i++)
+        {
+            var path = $"{listPath}[{i.ToString(CultureInfo.InvariantCulture)}]";
+            if (list[i] is { } item)
+            {
+                yield return (path, item);
+            }
+            else
+            {
+                errors.Add($"{path}: must be an object with {shape}");
+            }
+        }
+    }
+
     private static void ValidateGroups(TransparentSocksOptions options, Dictionary<string, bool> names, List<string> errors)
     {
         // Names first, so that a member may name a group listed after its own.
@@ -246,16 +251,8 @@ internal static class ConfigValidator
             }
         }
 
-        for (var i = 0; i < groups.Count; i++)
+        foreach (var (path, group) in Entries(groups, "groups", "a name and members", errors))
         {
-            var path = $"groups[{i.ToString(CultureInfo.InvariantCulture)}]";
-            var group = groups[i];
-            if (group is null)
-            {
-                errors.Add($"{path}: must be an object with a name and members");
-                continue;
-            }
-
             if (!Enum.IsDefined(group.Policy))
             {
                 errors.Add($"{path}.policy: {group.Policy} is not a policy");
@@ -437,16 +434,8 @@ internal static class ConfigValidator
         var interfaces = transparent.Interfaces ?? [];
         var seen = new HashSet<string>(StringComparer.Ordinal);
         string? firstWithoutProxy = null;
-        for (var i = 0; i < interfaces.Count; i++)
+        foreach (var (path, item) in Entries(interfaces, "transparent.interfaces", "a name", errors))
         {
-            var path = $"transparent.interfaces[{i.ToString(CultureInfo.InvariantCulture)}]";
-            var item = interfaces[i];
-            if (item is null)
-            {
-                errors.Add($"{path}: must be an object with a name");
-                continue;
-            }
-
             if (ValidateInterfaceName(item.Name) is { } nameError)
             {
                 errors.Add($"{path}.name: {nameError}");
