@@ -40,26 +40,12 @@ public static class Socks5Codec
     /// <summary>Parses VER NMETHODS METHODS.</summary>
     public static ParseResult<Socks5Greeting> ParseGreeting(ReadOnlySpan<byte> input)
     {
-        if (input.Length < 1)
+        if (ParseOpening<Socks5Greeting>(input, Version, Socks5ParseError.BadVersion, Socks5ParseError.NoMethods, shortest: 3) is { } opening)
         {
-            return ParseResult<Socks5Greeting>.NeedMore(3);
-        }
-
-        if (input[0] != Version)
-        {
-            return ParseResult<Socks5Greeting>.Invalid(Socks5ParseError.BadVersion);
-        }
-
-        if (input.Length < 2)
-        {
-            return ParseResult<Socks5Greeting>.NeedMore(input.Length, 3);
+            return opening;
         }
 
         var count = input[1];
-        if (count == 0)
-        {
-            return ParseResult<Socks5Greeting>.Invalid(Socks5ParseError.NoMethods);
-        }
 
         var methods = input.Slice(2, Math.Min(count, input.Length - 2));
         if (methods.Contains((byte)Socks5AuthMethod.NoAcceptable))
@@ -84,26 +70,12 @@ public static class Socks5Codec
     /// <summary>Parses VER ULEN UNAME PLEN PASSWD (RFC 1929); the credentials are ranges into <paramref name="input"/>.</summary>
     public static ParseResult<Socks5Credentials> ParseUsernamePassword(ReadOnlySpan<byte> input)
     {
-        if (input.Length < 1)
+        if (ParseOpening<Socks5Credentials>(input, AuthVersion, Socks5ParseError.BadAuthVersion, Socks5ParseError.EmptyUsername, shortest: 5) is { } opening)
         {
-            return ParseResult<Socks5Credentials>.NeedMore(5);
-        }
-
-        if (input[0] != AuthVersion)
-        {
-            return ParseResult<Socks5Credentials>.Invalid(Socks5ParseError.BadAuthVersion);
-        }
-
-        if (input.Length < 2)
-        {
-            return ParseResult<Socks5Credentials>.NeedMore(input.Length, 5);
+            return opening;
         }
 
         var usernameLength = input[1];
-        if (usernameLength == 0)
-        {
-            return ParseResult<Socks5Credentials>.Invalid(Socks5ParseError.EmptyUsername);
-        }
 
         var passwordLengthAt = 2 + usernameLength;
         if (input.Length <= passwordLengthAt)
@@ -126,6 +98,31 @@ public static class Socks5Codec
 
         var credentials = new Socks5Credentials(2..passwordLengthAt, (passwordLengthAt + 1)..length);
         return ParseResult<Socks5Credentials>.Done(credentials, length);
+    }
+
+    /// <summary>
+    /// VER LEN, the opening a greeting and an RFC 1929 request share, LEN counting the field after it: null once both
+    /// bytes are there, VER is right and LEN is not 0, otherwise what to return. <paramref name="shortest"/> is the
+    /// shortest whole message, what is needed before anything has arrived.
+    /// </summary>
+    private static ParseResult<T>? ParseOpening<T>(ReadOnlySpan<byte> input, byte version, Socks5ParseError badVersion, Socks5ParseError emptyField, int shortest)
+    {
+        if (input.Length < 1)
+        {
+            return ParseResult<T>.NeedMore(shortest);
+        }
+
+        if (input[0] != version)
+        {
+            return ParseResult<T>.Invalid(badVersion);
+        }
+
+        if (input.Length < 2)
+        {
+            return ParseResult<T>.NeedMore(input.Length, shortest);
+        }
+
+        return input[1] == 0 ? ParseResult<T>.Invalid(emptyField) : null;
     }
 
     /// <summary>Parses VER CMD RSV ATYP DST.ADDR DST.PORT.</summary>
