@@ -16,12 +16,8 @@ internal static class InterfaceCommands
             HelpName = "HOST:PORT",
             CustomParser = r => Parsers.Upstream(r, "--proxy"),
         };
-        var upstream = new Option<string>("--upstream")
-        {
-            Description = "A named upstream or group to go through instead of a proxy of its own ('default' for the endpoint from 'set endpoint')",
-            HelpName = "NAME",
-            CustomParser = r => Parsers.Reference(r, "--upstream", allowDirect: false),
-        };
+        var upstream = Parsers.ReferenceOption(
+            "--upstream", "A named upstream or group to go through instead of a proxy of its own ('default' for the endpoint from 'set endpoint')", allowDirect: false);
         var maxConnections = new Option<int?>("--max-connections")
         {
             Description = "Concurrent connections allowed from this interface; 0 means unlimited (default: unchanged, 0 when new)",

@@ -17,14 +17,8 @@ internal static class Parsers
     /// <summary>HOST:PORT (IPv6 as [addr]:port), normalised; port 0 is refused because nothing can be dialled there.</summary>
     public static string? Upstream(ArgumentResult result, string what)
     {
-        if (Token(result) is not { } text)
+        if (Endpoint(result, what) is not { } destination)
         {
-            return null;
-        }
-
-        if (!Destination.TryParse(text, out var destination, out var error))
-        {
-            result.AddError($"{what}: {error}");
             return null;
         }
 
@@ -40,6 +34,23 @@ internal static class Parsers
     /// <summary>IP:PORT to listen on (IPv6 as [addr]:port): a host name would be ambiguous about which address binds.</summary>
     public static string? Listen(ArgumentResult result, string what)
     {
+        if (Endpoint(result, what) is not { } destination)
+        {
+            return null;
+        }
+
+        if (destination.IsDomain)
+        {
+            result.AddError($"{what}: '{destination.Host}' is not an IP address; listen on an address such as 127.0.0.1:1080 or [::1]:1080");
+            return null;
+        }
+
+        return destination.ToString();
+    }
+
+    /// <summary>HOST:PORT as <see cref="Destination"/> reads it, whatever the caller then requires of it; null after an error.</summary>
+    private static Destination? Endpoint(ArgumentResult result, string what)
+    {
         if (Token(result) is not { } text)
         {
             return null;
@@ -51,13 +62,7 @@ internal static class Parsers
             return null;
         }
 
-        if (destination.IsDomain)
-        {
-            result.AddError($"{what}: '{destination.Host}' is not an IP address; listen on an address such as 127.0.0.1:1080 or [::1]:1080");
-            return null;
-        }
-
-        return destination.ToString();
+        return destination;
     }
 
     /// <summary>The kernel's own rule (dev_valid_name): 1-15 bytes, not "." or "..", no '/', ':' or white space.</summary>
@@ -209,6 +214,14 @@ internal static class Parsers
         argument.CompletionSources.Add("on", "off");
         return argument;
     }
+
+    /// <summary>An option whose value names an upstream or a group, checked as <see cref="Reference"/> checks it.</summary>
+    public static Option<string> ReferenceOption(string name, string description, bool allowDirect) => new(name)
+    {
+        Description = description,
+        HelpName = "NAME",
+        CustomParser = r => Reference(r, name, allowDirect),
+    };
 
     public static Argument<string> InterfaceArgument(string description)
     {

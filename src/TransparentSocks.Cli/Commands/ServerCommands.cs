@@ -31,12 +31,8 @@ internal static class ServerCommands
             Description = "IP address and port to listen on; write IPv6 addresses as [addr]:port",
             CustomParser = r => Parsers.Listen(r, "listen address"),
         };
-        var outbound = new Option<string>("--outbound")
-        {
-            Description = "Where accepted connections go: direct, upstream (the default one), or a named upstream or group (default: unchanged)",
-            HelpName = "NAME",
-            CustomParser = r => Parsers.Reference(r, "--outbound", allowDirect: true),
-        };
+        var outbound = Parsers.ReferenceOption(
+            "--outbound", "Where accepted connections go: direct, upstream (the default one), or a named upstream or group (default: unchanged)", allowDirect: true);
         return new Command("start", """
             Start the SOCKS5 server, or restart it on a new address. Without --username it requires no authentication,
             which the daemon refuses on a non-loopback address unless the configuration allows it.
