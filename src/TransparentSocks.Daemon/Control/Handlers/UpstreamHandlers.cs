@@ -41,21 +41,7 @@ internal sealed class UpstreamHandlers(StateViews views, Changes changes)
         return Ok(views.Upstreams().First(u => u.Name == name), Json.UpstreamInfo);
     }
 
-    public async Task<ControlResponse> RemoveUpstreamAsync(string name, Peer peer)
-    {
-        await changes.ChangeAsync(peer, $"upstream remove {name}", o =>
-        {
-            var index = o.Upstreams.FindIndex(u => u.Name == name);
-            if (index < 0)
-            {
-                throw NotFound(name, "upstream", o.Groups.Any(g => g.Name == name) ? "group" : null);
-            }
-
-            RefuseWhileUsed(o, name, "upstream");
-            o.Upstreams.RemoveAt(index);
-        }).ConfigureAwait(false);
-        return Ok(new MessageResponse($"upstream {name} removed; sessions through it continue"), Json.MessageResponse);
-    }
+    public Task<ControlResponse> RemoveUpstreamAsync(string name, Peer peer) => RemoveAsync(name, group: false, peer);
 
     public async Task<ControlResponse> SetGroupAsync(string name, SetGroupRequest request, Peer peer)
     {
@@ -102,20 +88,36 @@ internal sealed class UpstreamHandlers(StateViews views, Changes changes)
         return Ok(views.Upstreams().First(u => u.Name == name), Json.UpstreamInfo);
     }
 
-    public async Task<ControlResponse> RemoveGroupAsync(string name, Peer peer)
+    public Task<ControlResponse> RemoveGroupAsync(string name, Peer peer) => RemoveAsync(name, group: true, peer);
+
+    /// <summary>
+    /// Removes the upstream or the group <paramref name="name"/>. The two share one namespace, so a name asked for as
+    /// the other kind is answered with the kind it is and the command that removes it.
+    /// </summary>
+    private async Task<ControlResponse> RemoveAsync(string name, bool group, Peer peer)
     {
-        await changes.ChangeAsync(peer, $"group remove {name}", o =>
+        var (kind, otherKind) = group ? ("group", "upstream") : ("upstream", "group");
+        await changes.ChangeAsync(peer, $"{kind} remove {name}", o =>
         {
-            var index = o.Groups.FindIndex(g => g.Name == name);
+            var upstreamIndex = o.Upstreams.FindIndex(u => u.Name == name);
+            var groupIndex = o.Groups.FindIndex(g => g.Name == name);
+            var (index, otherIndex) = group ? (groupIndex, upstreamIndex) : (upstreamIndex, groupIndex);
             if (index < 0)
             {
-                throw NotFound(name, "group", o.Upstreams.Any(u => u.Name == name) ? "upstream" : null);
+                throw NotFound(name, kind, otherIndex >= 0 ? otherKind : null);
             }
 
-            RefuseWhileUsed(o, name, "group");
-            o.Groups.RemoveAt(index);
+            RefuseWhileUsed(o, name, kind);
+            if (group)
+            {
+                o.Groups.RemoveAt(index);
+            }
+            else
+            {
+                o.Upstreams.RemoveAt(index);
+            }
         }).ConfigureAwait(false);
-        return Ok(new MessageResponse($"group {name} removed; sessions through it continue"), Json.MessageResponse);
+        return Ok(new MessageResponse($"{kind} {name} removed; sessions through it continue"), Json.MessageResponse);
     }
 
     /// <summary>
