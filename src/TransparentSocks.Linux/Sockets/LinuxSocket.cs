@@ -17,19 +17,6 @@ namespace TransparentSocks.Linux.Sockets;
 /// </summary>
 public sealed class LinuxSocket : IDisposable, IReadinessTarget
 {
-    private const int SOL_SOCKET = 1;
-    private const int SO_ERROR = 4;
-    private const int SO_REUSEADDR = 2;
-    private const int SO_KEEPALIVE = 9;
-    private const int SO_LINGER = 13;
-    private const int IPPROTO_TCP = 6;
-    private const int TCP_NODELAY = 1;
-    private const int IPPROTO_IPV6 = 41;
-    private const int IPV6_V6ONLY = 26;
-    private const int SOL_IP = 0;
-    private const int SO_ORIGINAL_DST = 80;
-    private const int IP6T_SO_ORIGINAL_DST = 80;
-
     private readonly Registration _registration;
     private int _fd;
     private long _deadlineMs;
@@ -117,11 +104,11 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
         var socket = Create(endPoint.AddressFamily, loop);
         try
         {
-            socket.SetOption(SOL_SOCKET, SO_REUSEADDR, 1);
+            socket.SetOption(SocketOptions.SOL_SOCKET, SocketOptions.SO_REUSEADDR, 1);
             if (endPoint.AddressFamily == AddressFamily.InterNetworkV6)
             {
                 // A v6 listener serves v6 only; v4 gets its own listener, so the two are configured independently.
-                socket.SetOption(IPPROTO_IPV6, IPV6_V6ONLY, 1);
+                socket.SetOption(SocketOptions.IPPROTO_IPV6, SocketOptions.IPV6_V6ONLY, 1);
             }
 
             beforeBind?.Invoke(socket);
@@ -259,7 +246,7 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
             }
 
             tick = Writable.Tick;
-            var soError = GetOption(SOL_SOCKET, SO_ERROR);
+            var soError = GetOption(SocketOptions.SOL_SOCKET, SocketOptions.SO_ERROR);
             if (soError != 0)
             {
                 return (Errno)soError;
@@ -361,9 +348,9 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
 
     public int GetOption(int level, int name) => SocketOptions.Get(_fd, level, name);
 
-    public Errno SetNoDelay(bool on = true) => SetOption(IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0);
+    public Errno SetNoDelay(bool on = true) => SetOption(SocketOptions.IPPROTO_TCP, SocketOptions.TCP_NODELAY, on ? 1 : 0);
 
-    public Errno SetKeepAlive(bool on = true) => SetOption(SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0);
+    public Errno SetKeepAlive(bool on = true) => SetOption(SocketOptions.SOL_SOCKET, SocketOptions.SO_KEEPALIVE, on ? 1 : 0);
 
     /// <summary>SO_MARK, so policy routing and nft can recognise (and skip) the proxy's own traffic. Needs CAP_NET_ADMIN.</summary>
     public Errno SetMark(uint mark) => SocketOptions.SetMark(_fd, mark);
@@ -374,7 +361,7 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
         var l = default(linger);
         l.l_onoff = 1;
         l.l_linger = 0;
-        return setsockopt(_fd, SOL_SOCKET, SO_LINGER, &l, (socklen_t)sizeof(linger)) == 0 ? Errno.None : (Errno)errno;
+        return setsockopt(_fd, SocketOptions.SOL_SOCKET, SocketOptions.SO_LINGER, &l, (socklen_t)sizeof(linger)) == 0 ? Errno.None : (Errno)errno;
     }
 
     /// <summary>IP_TRANSPARENT / IPV6_TRANSPARENT: lets a TPROXY listener accept connections addressed to anyone. Needs CAP_NET_ADMIN.</summary>
@@ -396,8 +383,8 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
         var sa = stackalloc byte[SockAddr.MaxLength];
         socklen_t len = SockAddr.MaxLength;
         var rc = family == AddressFamily.InterNetworkV6
-            ? getsockopt(_fd, IPPROTO_IPV6, IP6T_SO_ORIGINAL_DST, sa, &len)
-            : getsockopt(_fd, SOL_IP, SO_ORIGINAL_DST, sa, &len);
+            ? getsockopt(_fd, SocketOptions.IPPROTO_IPV6, SocketOptions.IP6T_SO_ORIGINAL_DST, sa, &len)
+            : getsockopt(_fd, SocketOptions.SOL_IP, SocketOptions.SO_ORIGINAL_DST, sa, &len);
         if (rc != 0)
         {
             error = (Errno)errno;
@@ -436,7 +423,7 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
             var l = default(linger);
             l.l_onoff = 1;
             l.l_linger = 0;
-            _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, (socklen_t)sizeof(linger));
+            _ = setsockopt(fd, SocketOptions.SOL_SOCKET, SocketOptions.SO_LINGER, &l, (socklen_t)sizeof(linger));
         }
 
         DeadlineMs = 0;

@@ -6,11 +6,21 @@ using Errno = TransparentSocks.Linux.Interop.Errno;
 
 namespace TransparentSocks.Linux.Sockets;
 
-/// <summary>The socket options TCP and UDP sockets share, on a raw fd, so both socket types set them one way.</summary>
+/// <summary>
+/// The kernel's socket option numbers, one table for TCP and UDP sockets, and the options both set on a raw fd, so
+/// both socket types set them one way.
+/// </summary>
 internal static unsafe class SocketOptions
 {
     public const int SOL_SOCKET = 1;
     public const int SO_REUSEADDR = 2;
+    public const int SO_ERROR = 4;
+    public const int SO_KEEPALIVE = 9;
+    public const int SO_LINGER = 13;
+    public const int IPPROTO_TCP = 6;
+    public const int TCP_NODELAY = 1;
+    public const int SO_ORIGINAL_DST = 80;
+    public const int IP6T_SO_ORIGINAL_DST = 80;
     public const int SO_RCVBUF = 8;
     public const int SO_BINDTODEVICE = 25;
     public const int SO_MARK = 36;
