@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using System.Text;
 
 namespace TransparentSocks.Socks;
@@ -9,26 +10,32 @@ namespace TransparentSocks.Socks;
 /// </summary>
 public readonly struct Socks5MethodSet : IEquatable<Socks5MethodSet>
 {
-    private readonly ulong _bits0;
-    private readonly ulong _bits1;
-    private readonly ulong _bits2;
-    private readonly ulong _bits3;
+    // Bit n is METHOD n. One 256-bit value rather than four words, so no operation picks a word by hand.
+    private readonly Vector256<ulong> _bits;
 
-    private Socks5MethodSet(ulong bits0, ulong bits1, ulong bits2, ulong bits3)
+    private Socks5MethodSet(Vector256<ulong> bits)
     {
-        _bits0 = bits0;
-        _bits1 = bits1;
-        _bits2 = bits2;
-        _bits3 = bits3;
+        _bits = bits;
     }
 
     public static Socks5MethodSet Empty => default;
 
     /// <summary>How many distinct methods are in the set.</summary>
-    public int Count => BitOperations.PopCount(_bits0) + BitOperations.PopCount(_bits1)
-                        + BitOperations.PopCount(_bits2) + BitOperations.PopCount(_bits3);
+    public int Count
+    {
+        get
+        {
+            var count = 0;
+            for (var word = 0; word < Vector256<ulong>.Count; word++)
+            {
+                count += BitOperations.PopCount(_bits.GetElement(word));
+            }
 
-    public bool IsEmpty => (_bits0 | _bits1 | _bits2 | _bits3) == 0;
+            return count;
+        }
+    }
+
+    public bool IsEmpty => _bits == Vector256<ulong>.Zero;
 
     public static Socks5MethodSet Create(ReadOnlySpan<Socks5AuthMethod> methods)
     {
@@ -44,36 +51,22 @@ public readonly struct Socks5MethodSet : IEquatable<Socks5MethodSet>
     public bool Contains(Socks5AuthMethod method)
     {
         var value = (byte)method;
-        var mask = 1UL << (value & 63);
-        return (value >> 6) switch
-        {
-            0 => (_bits0 & mask) != 0,
-            1 => (_bits1 & mask) != 0,
-            2 => (_bits2 & mask) != 0,
-            _ => (_bits3 & mask) != 0,
-        };
+        return (_bits.GetElement(value >> 6) & (1UL << (value & 63))) != 0;
     }
 
     /// <summary>A copy of this set that also holds <paramref name="method"/>.</summary>
     public Socks5MethodSet With(Socks5AuthMethod method)
     {
         var value = (byte)method;
-        var mask = 1UL << (value & 63);
-        return (value >> 6) switch
-        {
-            0 => new Socks5MethodSet(_bits0 | mask, _bits1, _bits2, _bits3),
-            1 => new Socks5MethodSet(_bits0, _bits1 | mask, _bits2, _bits3),
-            2 => new Socks5MethodSet(_bits0, _bits1, _bits2 | mask, _bits3),
-            _ => new Socks5MethodSet(_bits0, _bits1, _bits2, _bits3 | mask),
-        };
+        var word = value >> 6;
+        return new Socks5MethodSet(_bits.WithElement(word, _bits.GetElement(word) | (1UL << (value & 63))));
     }
 
-    public bool Equals(Socks5MethodSet other)
-        => _bits0 == other._bits0 && _bits1 == other._bits1 && _bits2 == other._bits2 && _bits3 == other._bits3;
+    public bool Equals(Socks5MethodSet other) => _bits == other._bits;
 
     public override bool Equals(object? obj) => obj is Socks5MethodSet other && Equals(other);
 
-    public override int GetHashCode() => HashCode.Combine(_bits0, _bits1, _bits2, _bits3);
+    public override int GetHashCode() => _bits.GetHashCode();
 
     public static bool operator ==(Socks5MethodSet left, Socks5MethodSet right) => left.Equals(right);
 
