@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace TransparentSocks.Engine.Dialing;
 
 /// <summary>Connects straight to the destination, trying every address in order.</summary>
@@ -18,10 +20,14 @@ public sealed class DirectDialer : IDialer
     /// <summary>Dials, connections and failures by reason; the pool counters stay zero.</summary>
     public DialerStats Stats { get; } = new();
 
+    // Pooled: the dial is on every connection's path, and each frame that suspends costs a box per connection.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<DialResult> DialAsync(DialRequest request, CancellationToken cancellationToken = default)
     {
         Stats.DialStarted();
-        var result = await DialCoreAsync(request, cancellationToken).ConfigureAwait(false);
+        var result = request.Addresses is { } addresses
+            ? await Connector.ConnectAnyAsync(addresses, request.Destination.Port, request.Loop, _options, cancellationToken).ConfigureAwait(false)
+            : await ResolveAndConnectAsync(request, cancellationToken).ConfigureAwait(false);
         Stats.DialCompleted(result);
         return result;
     }
@@ -34,20 +40,11 @@ public sealed class DirectDialer : IDialer
         return ValueTask.FromResult(result);
     }
 
-    private async ValueTask<DialResult> DialCoreAsync(DialRequest request, CancellationToken cancellationToken)
+    private async ValueTask<DialResult> ResolveAndConnectAsync(DialRequest request, CancellationToken cancellationToken)
     {
-        var addresses = request.Addresses;
-        if (addresses is null)
-        {
-            var (resolved, failure) = await Connector.ResolveAsync(request.Destination, _options.Timeout, cancellationToken).ConfigureAwait(false);
-            if (resolved.Length == 0)
-            {
-                return failure;
-            }
-
-            addresses = resolved;
-        }
-
-        return await Connector.ConnectAnyAsync(addresses, request.Destination.Port, request.Loop, _options, cancellationToken).ConfigureAwait(false);
+        var (resolved, failure) = await Connector.ResolveAsync(request.Destination, _options.Timeout, cancellationToken).ConfigureAwait(false);
+        return resolved.Length == 0
+            ? failure
+            : await Connector.ConnectAnyAsync(resolved, request.Destination.Port, request.Loop, _options, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using TransparentSocks.Socks;
 
 namespace TransparentSocks.Engine.Dialing;
@@ -23,74 +24,89 @@ internal static class Socks5Client
     private const int BufferSize = InputAt + Socks5Codec.MaxReplyLength;
 
     /// <summary>Greeting and, when the server asks for it, username/password.</summary>
-    public static async ValueTask<Socks5Outcome> AuthenticateAsync(LinuxSocket socket, Socks5ClientHandshake handshake)
-    {
-        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
-        try
-        {
-            return await ExchangeAsync(socket, handshake, buffer, handshake.WriteGreeting(buffer), "greeting").ConfigureAwait(false);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
+    public static ValueTask<Socks5Outcome> AuthenticateAsync(LinuxSocket socket, Socks5ClientHandshake handshake)
+        => ExchangeAsync(socket, handshake, greeting: true, default, default);
 
     /// <summary>A request and its reply, on a connection that has authenticated.</summary>
-    public static async ValueTask<Socks5Outcome> RequestAsync(LinuxSocket socket, Socks5Command command, Destination destination)
+    public static ValueTask<Socks5Outcome> RequestAsync(LinuxSocket socket, Socks5Command command, Destination destination)
+        => ExchangeAsync(socket, Socks5ClientHandshake.Resume(), greeting: false, command, destination);
+
+    /// <summary>Greeting, username/password when asked, then the request and its reply: a fresh connection's whole handshake.</summary>
+    public static ValueTask<Socks5Outcome> HandshakeAsync(LinuxSocket socket, Socks5ClientHandshake handshake, Socks5Command command, Destination destination)
+        => ExchangeAsync(socket, handshake, greeting: true, command, destination, thenRequest: true);
+
+    // One frame for the whole exchange, pooled: every dial runs it, and each async frame that suspends costs a box
+    // of a few hundred bytes per connection (a wrapper per step was a third of what a dial allocated).
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<Socks5Outcome> ExchangeAsync(
+        LinuxSocket socket, Socks5ClientHandshake handshake, bool greeting, Socks5Command command, Destination destination, bool thenRequest = false)
     {
-        var handshake = Socks5ClientHandshake.Resume();
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
-            return await ExchangeAsync(socket, handshake, buffer, handshake.WriteRequest(buffer, command, destination), "reply").ConfigureAwait(false);
+            var toSend = greeting ? handshake.WriteGreeting(buffer) : handshake.WriteRequest(buffer, command, destination);
+            var step = greeting ? "greeting" : "reply";
+            while (true)
+            {
+                var sent = await socket.SendAsync(buffer.AsMemory(0, toSend)).ConfigureAwait(false);
+                if (sent.HasError)
+                {
+                    return Broken(sent.Error, step) with { Stale = handshake.AwaitsReply && IsDropped(sent.Error) };
+                }
+
+                var have = 0;
+                while (true)
+                {
+                    var next = handshake.Feed(buffer.AsSpan(InputAt, have), buffer);
+                    switch (next.Status)
+                    {
+                        case Socks5ClientStatus.NeedMoreData:
+                            // Waited for here, not in LinuxSocket.ReceiveAsync: one box per exchange fewer.
+                            var tick = socket.Readable.Tick;
+                            var received = socket.TryReceive(buffer.AsSpan(InputAt + have, next.Count));
+                            if (received.HasError && received.Error is Errno.EAGAIN or Errno.EINTR)
+                            {
+                                var waited = received.Error == Errno.EAGAIN ? await socket.Readable.WaitAsync(tick).ConfigureAwait(false) : Errno.None;
+                                if (waited == Errno.None)
+                                {
+                                    continue;
+                                }
+
+                                received = SocketResult.Fail(waited);
+                            }
+
+                            if (received.HasError || received.Bytes == 0)
+                            {
+                                var error = received.HasError ? received.Error : Errno.EPIPE;
+                                return Broken(error, step) with { Stale = handshake.AwaitsReply && have == 0 && IsDropped(error) };
+                            }
+
+                            have += received.Bytes;
+                            continue;
+                        case Socks5ClientStatus.Send:
+                            toSend = next.Count;
+                            step = "authentication";
+                            break;
+                        case Socks5ClientStatus.Authenticated when thenRequest:
+                            toSend = handshake.WriteRequest(buffer, command, destination);
+                            step = "reply";
+                            thenRequest = false;
+                            break;
+                        case Socks5ClientStatus.Authenticated:
+                            return Socks5Outcome.Success();
+                        case Socks5ClientStatus.Succeeded:
+                            return Socks5Outcome.Success(next.Bound);
+                        default:
+                            return Failed(next);
+                    }
+
+                    break;
+                }
+            }
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
-
-    private static async ValueTask<Socks5Outcome> ExchangeAsync(LinuxSocket socket, Socks5ClientHandshake handshake, byte[] buffer, int toSend, string step)
-    {
-        while (true)
-        {
-            var sent = await socket.SendAsync(buffer.AsMemory(0, toSend)).ConfigureAwait(false);
-            if (sent.HasError)
-            {
-                return Broken(sent.Error, step) with { Stale = handshake.AwaitsReply && IsDropped(sent.Error) };
-            }
-
-            var have = 0;
-            while (true)
-            {
-                var next = handshake.Feed(buffer.AsSpan(InputAt, have), buffer);
-                switch (next.Status)
-                {
-                    case Socks5ClientStatus.NeedMoreData:
-                        var received = await socket.ReceiveAsync(buffer.AsMemory(InputAt + have, next.Count)).ConfigureAwait(false);
-                        if (received.HasError || received.Bytes == 0)
-                        {
-                            var error = received.HasError ? received.Error : Errno.EPIPE;
-                            return Broken(error, step) with { Stale = handshake.AwaitsReply && have == 0 && IsDropped(error) };
-                        }
-
-                        have += received.Bytes;
-                        continue;
-                    case Socks5ClientStatus.Send:
-                        toSend = next.Count;
-                        step = "authentication";
-                        break;
-                    case Socks5ClientStatus.Authenticated:
-                        return Socks5Outcome.Success();
-                    case Socks5ClientStatus.Succeeded:
-                        return Socks5Outcome.Success(next.Bound);
-                    default:
-                        return Failed(next);
-                }
-
-                break;
-            }
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 using TransparentSocks.Linux.EventLoop;
 using TransparentSocks.Engine.Udp;
@@ -94,12 +95,50 @@ public sealed class Socks5Dialer : IProbeableDialer, IAsyncDisposable, IDisposab
     /// <summary>For tests: the pool, when pooling is on.</summary>
     internal UpstreamPool? Pool => _pool;
 
-    public async ValueTask<DialResult> DialAsync(DialRequest request, CancellationToken cancellationToken = default)
+    // A fresh dial is one frame (pooled) for the connect and the whole handshake, plus the connector's: every frame
+    // that suspends costs a box per connection, and the dial is on every connection's path.
+    public ValueTask<DialResult> DialAsync(DialRequest request, CancellationToken cancellationToken = default)
     {
         Stats.DialStarted();
-        var result = await DialCoreAsync(request, cancellationToken).ConfigureAwait(false);
-        Stats.DialCompleted(result);
-        return result;
+        return _pool is null
+            ? ConnectAndRequestAsync(request.Loop, request.Destination, cancellationToken)
+            : DialPooledAsync(_pool, request, cancellationToken);
+    }
+
+    private async ValueTask<DialResult> DialPooledAsync(UpstreamPool pool, DialRequest request, CancellationToken cancellationToken)
+    {
+        var destination = request.Destination;
+        if (!pool.IsStarted)
+        {
+            pool.Start(null, request.Loop);
+        }
+
+        if (pool.TryTake(out var pooled, out var pooledRemote))
+        {
+            Stats.PoolHit();
+            pooled.SetTimeout(_settings.HandshakeTimeout);
+            Socks5Outcome outcome;
+            using (Connector.AbortOnCancel(pooled, cancellationToken))
+            {
+                outcome = await Socks5Client.RequestAsync(pooled, Socks5Command.Connect, destination).ConfigureAwait(false);
+            }
+
+            if (Finish(pooled, outcome, pooledRemote, destination, cancellationToken, canRetry: true) is { } done)
+            {
+                Stats.DialCompleted(done);
+                return done;
+            }
+
+            // The upstream dropped the idle connection as we used it (its idle timer, a restart): that says
+            // nothing about the destination, so one fresh connection gets the request.
+            Stats.PoolRetry();
+        }
+        else
+        {
+            Stats.PoolMiss();
+        }
+
+        return await ConnectAndRequestAsync(request.Loop, destination, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>A UDP ASSOCIATE on a control connection of its own, opened, authenticated and marked as a CONNECT's is.</summary>
@@ -167,54 +206,6 @@ public sealed class Socks5Dialer : IProbeableDialer, IAsyncDisposable, IDisposab
     /// <summary>Like <see cref="Dispose"/>, and returns once no pooled socket and no background open is left.</summary>
     public ValueTask DisposeAsync() => _pool?.DisposeAsync() ?? ValueTask.CompletedTask;
 
-    private async ValueTask<DialResult> DialCoreAsync(DialRequest request, CancellationToken cancellationToken)
-    {
-        var destination = request.Destination;
-        if (_pool is { } pool)
-        {
-            if (!pool.IsStarted)
-            {
-                pool.Start(null, request.Loop);
-            }
-
-            if (pool.TryTake(out var pooled, out var pooledRemote))
-            {
-                Stats.PoolHit();
-                pooled.SetTimeout(_settings.HandshakeTimeout);
-                var outcome = await RequestAsync(pooled, destination, cancellationToken).ConfigureAwait(false);
-                if (Finish(pooled, outcome, pooledRemote, destination, cancellationToken, canRetry: true) is { } done)
-                {
-                    return done;
-                }
-
-                // The upstream dropped the idle connection as we used it (its idle timer, a restart): that says
-                // nothing about the destination, so one fresh connection gets the request.
-                Stats.PoolRetry();
-            }
-            else
-            {
-                Stats.PoolMiss();
-            }
-        }
-
-        var opened = await OpenAsync(request.Loop, cancellationToken).ConfigureAwait(false);
-        if (!opened.Succeeded)
-        {
-            return opened;
-        }
-
-        _pool?.UpstreamReachable();
-        var socket = opened.Socket!;
-        var result = await RequestAsync(socket, destination, cancellationToken).ConfigureAwait(false);
-        return Finish(socket, result, opened.Remote!, destination, cancellationToken, canRetry: false)!.Value;
-    }
-
-    private static async ValueTask<Socks5Outcome> RequestAsync(LinuxSocket socket, Destination destination, CancellationToken cancellationToken)
-    {
-        using var abort = Connector.AbortOnCancel(socket, cancellationToken);
-        return await Socks5Client.RequestAsync(socket, Socks5Command.Connect, destination).ConfigureAwait(false);
-    }
-
     /// <summary>
     /// Turns a request outcome into the dial's result and settles the socket: kept on success, closed otherwise.
     /// With <paramref name="canRetry"/>, a stale connection yields null so the caller can retry. Throws if the caller cancelled.
@@ -249,20 +240,41 @@ public sealed class Socks5Dialer : IProbeableDialer, IAsyncDisposable, IDisposab
     /// has done. The handshake deadline stays armed on the returned socket for the request that follows.
     /// Throws only if <paramref name="cancellationToken"/> is cancelled.
     /// </summary>
-    private async ValueTask<DialResult> OpenAsync(Loop loop, CancellationToken cancellationToken)
+    private ValueTask<DialResult> OpenAsync(Loop loop, CancellationToken cancellationToken) => HandshakeAsync(loop, null, cancellationToken);
+
+    /// <summary>A fresh connection's dial: connect, greeting, authentication and CONNECT in one exchange, counted as a dial.</summary>
+    private ValueTask<DialResult> ConnectAndRequestAsync(Loop loop, Destination destination, CancellationToken cancellationToken)
+        => HandshakeAsync(loop, destination, cancellationToken);
+
+    /// <summary>Connect and authenticate; with <paramref name="connectTo"/> also CONNECT, settle the socket and count the dial.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<DialResult> HandshakeAsync(Loop loop, Destination? connectTo, CancellationToken cancellationToken)
     {
         var connected = await Connector.ConnectToUpstreamAsync(_settings.Server, loop, _settings.Connect, cancellationToken).ConfigureAwait(false);
         if (!connected.Succeeded)
         {
-            return connected;
+            return connectTo is null ? connected : Counted(connected);
         }
 
         var socket = connected.Socket!;
         socket.SetTimeout(_settings.HandshakeTimeout);
+        var handshake = new Socks5ClientHandshake(_username, _password);
         Socks5Outcome outcome;
         using (Connector.AbortOnCancel(socket, cancellationToken))
         {
-            outcome = await Socks5Client.AuthenticateAsync(socket, new Socks5ClientHandshake(_username, _password)).ConfigureAwait(false);
+            outcome = connectTo is { } to
+                ? await Socks5Client.HandshakeAsync(socket, handshake, Socks5Command.Connect, to).ConfigureAwait(false)
+                : await Socks5Client.AuthenticateAsync(socket, handshake).ConfigureAwait(false);
+        }
+
+        if (connectTo is { } destination)
+        {
+            if (handshake.HasAuthenticated)
+            {
+                _pool?.UpstreamReachable();
+            }
+
+            return Counted(Finish(socket, outcome, connected.Remote!, destination, cancellationToken, canRetry: false)!.Value);
         }
 
         if (cancellationToken.IsCancellationRequested)
@@ -278,5 +290,11 @@ public sealed class Socks5Dialer : IProbeableDialer, IAsyncDisposable, IDisposab
         }
 
         return connected;
+    }
+
+    private DialResult Counted(DialResult result)
+    {
+        Stats.DialCompleted(result);
+        return result;
     }
 }

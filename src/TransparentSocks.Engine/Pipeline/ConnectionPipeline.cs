@@ -275,42 +275,45 @@ public sealed class ConnectionPipeline
     /// The route step: the destination policy is applied once, to the addresses that will be connected to where the
     /// name is resolved here, and to the name itself where an upstream resolves it.
     /// </summary>
-    private static async ValueTask<DialResult> RouteAndDialAsync(Route route, Session session)
+    private static ValueTask<DialResult> RouteAndDialAsync(Route route, Session session)
     {
+        // Not async unless a name is resolved here: a frame that suspends costs a box on every connection.
         var destination = session.Destination;
-        var loop = session.ClientSocket.Loop;
         var policy = route.Policy;
-        IReadOnlyList<IPAddress>? addresses = null;
         if (!destination.IsDomain)
         {
-            if (policy.IsDenied(destination.Address, destination.Port))
-            {
-                return Refused(route, DialResult.Fail(DialError.Denied, $"{destination} is not allowed"));
-            }
-        }
-        else if (!route.Dialer.ResolvesLocally)
-        {
-            if (policy.IsDeniedName(destination.Host, destination.Port))
-            {
-                return Refused(route, DialResult.Fail(DialError.Denied, $"{destination} is not allowed"));
-            }
-        }
-        else
-        {
-            var (resolved, failure) = await Connector.ResolveAsync(destination, route.ResolveTimeout, CancellationToken.None).ConfigureAwait(false);
-            if (resolved.Length == 0)
-            {
-                return Refused(route, failure);
-            }
-
-            addresses = Array.FindAll(resolved, a => !policy.IsDenied(a, destination.Port));
-            if (addresses.Count == 0)
-            {
-                return Refused(route, DialResult.Fail(DialError.Denied, $"{destination} resolves only to denied addresses"));
-            }
+            return policy.IsDenied(destination.Address, destination.Port)
+                ? ValueTask.FromResult(Refused(route, DialResult.Fail(DialError.Denied, $"{destination} is not allowed")))
+                : route.Dialer.DialAsync(new DialRequest(destination, session.ClientSocket.Loop, null, session.ClientEndPoint.Address));
         }
 
-        return await route.Dialer.DialAsync(new DialRequest(destination, loop, addresses, session.ClientEndPoint.Address)).ConfigureAwait(false);
+        if (!route.Dialer.ResolvesLocally)
+        {
+            return policy.IsDeniedName(destination.Host, destination.Port)
+                ? ValueTask.FromResult(Refused(route, DialResult.Fail(DialError.Denied, $"{destination} is not allowed")))
+                : route.Dialer.DialAsync(new DialRequest(destination, session.ClientSocket.Loop, null, session.ClientEndPoint.Address));
+        }
+
+        return ResolveAndDialAsync(route, session);
+    }
+
+    private static async ValueTask<DialResult> ResolveAndDialAsync(Route route, Session session)
+    {
+        var destination = session.Destination;
+        var policy = route.Policy;
+        var (resolved, failure) = await Connector.ResolveAsync(destination, route.ResolveTimeout, CancellationToken.None).ConfigureAwait(false);
+        if (resolved.Length == 0)
+        {
+            return Refused(route, failure);
+        }
+
+        var addresses = Array.FindAll(resolved, a => !policy.IsDenied(a, destination.Port));
+        if (addresses.Length == 0)
+        {
+            return Refused(route, DialResult.Fail(DialError.Denied, $"{destination} resolves only to denied addresses"));
+        }
+
+        return await route.Dialer.DialAsync(new DialRequest(destination, session.ClientSocket.Loop, addresses, session.ClientEndPoint.Address)).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -224,20 +224,8 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
     public async ValueTask<Errno> ConnectAsync(IPEndPoint endPoint)
     {
         var tick = Writable.Tick;
-        var error = StartConnect(endPoint);
-        if (error == Errno.None)
-        {
-            return Errno.None;
-        }
-
-        if (error != Errno.EINPROGRESS && error != Errno.EINTR)
-        {
-            return error;
-        }
-
-        // Wakeups can be spurious (the registration itself reports an edge), so completion is confirmed
-        // by getpeername and the verdict read from SO_ERROR.
-        while (true)
+        var error = BeginConnect(endPoint);
+        while (error == Errno.EINPROGRESS)
         {
             var waited = await Writable.WaitAsync(tick).ConfigureAwait(false);
             if (waited != Errno.None)
@@ -246,24 +234,46 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
             }
 
             tick = Writable.Tick;
-            var soError = GetOption(SocketOptions.SOL_SOCKET, SocketOptions.SO_ERROR);
-            if (soError != 0)
-            {
-                return (Errno)soError;
-            }
-
-            if (GetRemoteEndPoint() is not null)
-            {
-                return Errno.None;
-            }
+            error = ConnectProgress();
         }
+
+        return error;
     }
 
-    private unsafe Errno StartConnect(IPEndPoint endPoint)
+    /// <summary>
+    /// Starts a non-blocking connect: None when it connected at once, EINPROGRESS while it runs (wait for
+    /// <see cref="Writable"/>, read its tick first, then ask <see cref="ConnectProgress"/>), or the failure.
+    /// For callers that wait in their own frame instead of one more per connection.
+    /// </summary>
+    public unsafe Errno BeginConnect(IPEndPoint endPoint)
     {
         var sa = stackalloc byte[SockAddr.MaxLength];
         var len = SockAddr.Write(endPoint, new Span<byte>(sa, SockAddr.MaxLength));
-        return Sys.connect(_fd, sa, (uint)len) == 0 ? Errno.None : Sys.LastErrno;
+        if (Sys.connect(_fd, sa, (uint)len) == 0)
+        {
+            return Errno.None;
+        }
+
+        var error = Sys.LastErrno;
+        return error == Errno.EINTR ? Errno.EINPROGRESS : error;
+    }
+
+    /// <summary>
+    /// A connect's state after a wake-up: None once connected, its error when it failed, EINPROGRESS while it still
+    /// runs. Wake-ups can be spurious (the registration itself reports an edge), so completion is confirmed by
+    /// getpeername and the verdict read from SO_ERROR.
+    /// </summary>
+    public unsafe Errno ConnectProgress()
+    {
+        var soError = GetOption(SocketOptions.SOL_SOCKET, SocketOptions.SO_ERROR);
+        if (soError != 0)
+        {
+            return (Errno)soError;
+        }
+
+        var sa = stackalloc byte[SockAddr.MaxLength];
+        socklen_t len = SockAddr.MaxLength;
+        return getpeername(_fd, (sockaddr*)sa, &len) == 0 ? Errno.None : Errno.EINPROGRESS;
     }
 
     // ---- receive / send (handshake path; the relay drives the fd directly) ----
