@@ -14,6 +14,7 @@ internal sealed unsafe class PipePair(int readFd, int writeFd, int capacity)
     private const int MaxPooled = 256;
     private static readonly Lock PoolLock = new();
     private static readonly Stack<PipePair> Pool = new();
+    private static int s_rented;
 
     public int ReadFd { get; } = readFd;
 
@@ -32,7 +33,21 @@ internal sealed unsafe class PipePair(int readFd, int writeFd, int capacity)
         }
     }
 
+    /// <summary>Pipes out of the pool, held by relay directions that are moving bytes.</summary>
+    public static int Rented => Volatile.Read(ref s_rented);
+
     public static PipePair? Rent(int size, out Errno error)
+    {
+        var pipe = RentCore(size, out error);
+        if (pipe is not null)
+        {
+            Interlocked.Increment(ref s_rented);
+        }
+
+        return pipe;
+    }
+
+    private static PipePair? RentCore(int size, out Errno error)
     {
         lock (PoolLock)
         {
@@ -76,6 +91,7 @@ internal sealed unsafe class PipePair(int readFd, int writeFd, int capacity)
 
     public void Return(bool empty)
     {
+        Interlocked.Decrement(ref s_rented);
         if (empty)
         {
             lock (PoolLock)

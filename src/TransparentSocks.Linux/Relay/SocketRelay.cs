@@ -64,32 +64,28 @@ public static class SocketRelay
         return new RelayResult(outcome, failure.Error, counters.BytesUp, counters.BytesDown, spliced);
     }
 
+    // Not a frame of its own: a pump lives as long as its session, and every frame that waits holds a box for that
+    // long (two per session were a tenth of an idle connection's memory).
+    private static ValueTask<PumpResult> PumpAsync(
+        LinuxSocket src, LinuxSocket dst, RelaySettings settings, RelayCounters counters, bool up, SessionState state)
+        => settings.Mode == RelayMode.Splice
+            ? SpliceAsync(src, dst, settings, counters, up, state)
+            : CopyAsync(src, dst, settings.BufferSize, counters, up, state, yieldFirst: true);
+
+    /// <remarks>
+    /// The pipe is held only while bytes move: a direction about to wait for its source with an empty pipe gives
+    /// the pipe back to the pool first, so an idle session holds its two sockets and no pipe (two descriptors, not
+    /// six, and no pipe buffer ring in the kernel). Without a pipe to be had (the descriptor budget, EINVAL or
+    /// ENOSYS from splice) the direction goes on copying through a buffer; the pipe is empty then, so no byte is
+    /// left behind.
+    /// </remarks>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<PumpResult> PumpAsync(
+    private static async ValueTask<PumpResult> SpliceAsync(
         LinuxSocket src, LinuxSocket dst, RelaySettings settings, RelayCounters counters, bool up, SessionState state)
     {
         // Yield once so both pumps start before either runs its first chunk inline.
         await Task.Yield();
-        if (settings.Mode == RelayMode.Splice)
-        {
-            var pipe = PipePair.Rent(settings.PipeSize, out _);
-            if (pipe is not null)
-            {
-                var result = await SpliceAsync(src, dst, pipe, counters, up, state).ConfigureAwait(false);
-                if (!result.FallBack)
-                {
-                    return result;
-                }
-            }
-        }
-
-        return await CopyAsync(src, dst, settings.BufferSize, counters, up, state).ConfigureAwait(false);
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<PumpResult> SpliceAsync(
-        LinuxSocket src, LinuxSocket dst, PipePair pipe, RelayCounters counters, bool up, SessionState state)
-    {
+        PipePair? pipe = null;
         var inPipe = 0;
         var eof = false;
         var moved = 0L;
@@ -102,8 +98,17 @@ public static class SocketRelay
                     return PumpResult.Stopped(spliced: true);
                 }
 
-                if (!eof && inPipe < pipe.Capacity)
+                if (!eof && (pipe is null || inPipe < pipe.Capacity))
                 {
+                    if (pipe is null)
+                    {
+                        pipe = PipePair.Rent(settings.PipeSize, out _);
+                        if (pipe is null)
+                        {
+                            break;
+                        }
+                    }
+
                     var tick = src.Readable.Tick;
                     var n = Sys.splice(src.Fd, 0, pipe.WriteFd, 0, (nuint)(pipe.Capacity - inPipe), SpliceFlags);
                     if (n > 0)
@@ -121,6 +126,8 @@ public static class SocketRelay
                         {
                             if (inPipe == 0)
                             {
+                                pipe.Return(empty: true);
+                                pipe = null;
                                 var waited = await src.Readable.WaitAsync(tick).ConfigureAwait(false);
                                 if (waited != Errno.None)
                                 {
@@ -136,7 +143,7 @@ public static class SocketRelay
                         }
                         else if ((error is Errno.EINVAL or Errno.ENOSYS) && moved == 0 && inPipe == 0)
                         {
-                            return PumpResult.FallBackToCopy;
+                            break;
                         }
                         else
                         {
@@ -148,7 +155,7 @@ public static class SocketRelay
                 if (inPipe > 0)
                 {
                     var tick = dst.Writable.Tick;
-                    var m = Sys.splice(pipe.ReadFd, 0, dst.Fd, 0, (nuint)inPipe, SpliceFlags);
+                    var m = Sys.splice(pipe!.ReadFd, 0, dst.Fd, 0, (nuint)inPipe, SpliceFlags);
                     if (m > 0)
                     {
                         inPipe -= (int)m;
@@ -195,14 +202,23 @@ public static class SocketRelay
         }
         finally
         {
-            pipe.Return(empty: inPipe == 0);
+            pipe?.Return(empty: inPipe == 0);
         }
+
+        // Only reached with the pipe empty and given back: no pipe to be had, or splice refused these sockets.
+        var copied = await CopyAsync(src, dst, settings.BufferSize, counters, up, state, yieldFirst: false).ConfigureAwait(false);
+        return moved > 0 ? copied.AfterSplicing() : copied;
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<PumpResult> CopyAsync(
-        LinuxSocket src, LinuxSocket dst, int bufferSize, RelayCounters counters, bool up, SessionState state)
+        LinuxSocket src, LinuxSocket dst, int bufferSize, RelayCounters counters, bool up, SessionState state, bool yieldFirst)
     {
+        if (yieldFirst)
+        {
+            await Task.Yield();
+        }
+
         var buffer = ArrayPool<byte>.Shared.Rent(bufferSize);
         try
         {
@@ -286,21 +302,19 @@ public static class SocketRelay
 
     private readonly struct PumpResult
     {
-        private PumpResult(bool fallBack, bool spliced)
+        private PumpResult(bool spliced)
         {
-            FallBack = fallBack;
             Spliced = spliced;
         }
 
-        public bool FallBack { get; }
-
         public bool Spliced { get; }
 
-        public static PumpResult FallBackToCopy => new(true, false);
+        public static PumpResult Done(bool spliced) => new(spliced);
 
-        public static PumpResult Done(bool spliced) => new(false, spliced);
+        public static PumpResult Stopped(bool spliced) => new(spliced);
 
-        public static PumpResult Stopped(bool spliced) => new(false, spliced);
+        /// <summary>The same ending, for a direction that spliced before it fell back to copying.</summary>
+        public PumpResult AfterSplicing() => new(spliced: true);
     }
 
     /// <summary>What both pumps of one session share: the sockets, the idle deadline and the first failure.</summary>
