@@ -50,9 +50,13 @@ public sealed partial class DescriptorExhaustionTests(ITestOutputHelper output)
             """);
         try
         {
-            string[] command = build == "aot"
-                ? [await NativeAotDaemon.GetAsync(DaemonProcess.DaemonDll), "--config", config]
-                : ["dotnet", DaemonProcess.DaemonDll, "--config", config];
+            string[] command = ["dotnet", DaemonProcess.DaemonDll, "--config", config];
+            if (build == "aot")
+            {
+                var binary = await NativeAotDaemon.GetAsync(DaemonProcess.DaemonDll);
+                output.WriteLine($"NativeAOT daemon {binary}: {NativeAotDaemon.LastPublishNote(binary)}");
+                command = [binary, "--config", config];
+            }
 
             // prlimit execs the daemon, so the PID is the daemon's and both limits are the low one (nothing to raise to).
             await using var daemon = ExternalProcess.Start("prlimit", [$"--nofile={DescriptorLimit}:{DescriptorLimit}", "--", .. command]);

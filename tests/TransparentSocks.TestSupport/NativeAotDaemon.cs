@@ -9,9 +9,9 @@ namespace TransparentSocks.TestSupport;
 /// behaviour that depends on the runtime must be tried on both.
 /// </summary>
 /// <remarks>
-/// The build lands in <c>artifacts/aot-daemon/KEY/</c> of the checkout, where KEY hashes the product assemblies the
-/// test project was built with. Those are deterministic, so the same sources give the same key and a second test
-/// (or a second run, or a second test process) finds the binary and publishes nothing. Publishing takes minutes on a
+/// The build lands in <c>artifacts/aot-daemon/KEY/</c> of the checkout, where KEY hashes the sources under src/ and
+/// the build settings, so a second test (or a second run, or a second test process, or a run after a commit that did
+/// not touch src/) finds the binary and publishes nothing. Publishing takes minutes on a
 /// small machine; the lock keeps two tests in one run, or two test processes, from doing it twice at once.
 /// </remarks>
 public static class NativeAotDaemon
@@ -23,8 +23,8 @@ public static class NativeAotDaemon
     private static string? _built;
 
     /// <summary>
-    /// The path of the NativeAOT daemon built from the sources that produced <paramref name="daemonDll"/> (the JIT
-    /// daemon the test project references), publishing it first if no build for those sources exists.
+    /// The path of the NativeAOT daemon built from the checkout that <paramref name="daemonDll"/> (the JIT daemon the
+    /// test project references) was built in, publishing it first if no build of its current sources exists.
     /// </summary>
     public static async Task<string> GetAsync(string daemonDll)
     {
@@ -44,7 +44,7 @@ public static class NativeAotDaemon
         var repo = FindCheckout(Path.GetDirectoryName(daemonDll)!);
         var root = Path.Combine(repo, "artifacts", "aot-daemon");
         Directory.CreateDirectory(root);
-        var key = SourceKey(Path.GetDirectoryName(daemonDll)!);
+        var key = SourceKey(repo);
         var output = Path.Combine(root, key);
         var binary = Path.Combine(output, BinaryName);
 
@@ -96,23 +96,21 @@ public static class NativeAotDaemon
         throw new InvalidOperationException($"no TransparentSocks.sln above {from}");
     }
 
-    // The daemon and the product libraries it is made of, as the test project's build left them next to the tests.
-    private static string SourceKey(string directory)
+    // The sources the publish reads: src/ (without its build output) and the build settings at the root. Not the
+    // built assemblies: the SDK stamps the git commit into each, so every commit would change them and publish again
+    // for the same sources.
+    private static string SourceKey(string repo)
     {
-        var files = Directory.EnumerateFiles(directory, "*.dll")
-            .Where(f => Path.GetFileName(f) is var n && (n == "transparentsocksd.dll"
-                || (n.StartsWith("TransparentSocks.", StringComparison.Ordinal) && !n.Contains("Test", StringComparison.Ordinal))))
+        var files = Directory.EnumerateFiles(Path.Combine(repo, "src"), "*", SearchOption.AllDirectories)
+            .Where(f => !Path.GetRelativePath(repo, f).Split(Path.DirectorySeparatorChar).Any(part => part is "bin" or "obj"))
+            .Concat(new[] { "Directory.Build.props", "Directory.Packages.props", "global.json" }
+                .Select(f => Path.Combine(repo, f)).Where(File.Exists))
             .Order(StringComparer.Ordinal)
             .ToList();
-        if (files.Count == 0)
-        {
-            throw new InvalidOperationException($"no daemon assemblies in {directory}");
-        }
-
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         foreach (var file in files)
         {
-            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetFileName(file)));
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetRelativePath(repo, file) + "\0"));
             hash.AppendData(File.ReadAllBytes(file));
         }
 
