@@ -16,6 +16,7 @@ namespace TransparentSocks.Daemon.Tests;
 /// shortage as one bounded episode that names EMFILE, not spin while the limit bites, and serve again once the flood
 /// is gone.
 /// </summary>
+[Collection(HeavyLoadCollection.Name)]
 [Trait("Category", "Integration")]
 public sealed partial class DescriptorExhaustionTests(ITestOutputHelper output)
 {

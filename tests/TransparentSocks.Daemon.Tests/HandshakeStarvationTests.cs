@@ -16,6 +16,7 @@ namespace TransparentSocks.Daemon.Tests;
 /// default limits, at a count far past every budget. 127.0.0.2 and 127.0.0.3 are loopback on Linux, so the two are
 /// distinct sources without a namespace.
 /// </summary>
+[Collection(HeavyLoadCollection.Name)]
 [Trait("Category", "Integration")]
 public sealed class HandshakeStarvationTests(ITestOutputHelper output)
 {

@@ -16,6 +16,7 @@ namespace TransparentSocks.Daemon.Tests.Transparent;
 /// connection shows in 20,000 connections as hundreds of fds or megabytes; a thread started per connection or per
 /// burst shows as growth past the warm-up. The upstream is the daemon's own SOCKS5 server, so both paths are soaked.
 /// </summary>
+[Collection(HeavyLoadCollection.Name)]
 [Trait("Category", "Integration")]
 public sealed class TransparentSoakTests(ITestOutputHelper output)
 {
