@@ -25,7 +25,18 @@ internal sealed class NamespacedDaemon : IAsyncDisposable
     {
         var path = DaemonProcess.WriteConfig(configJson);
         var daemon = new NamespacedDaemon(ns, path, Launch(ns, path));
-        await daemon.WaitStartedAsync();
+        try
+        {
+            await daemon.WaitStartedAsync();
+        }
+        catch
+        {
+            // A daemon that never said it started may still be running (a log level that hides the line, a hang):
+            // the caller gets no object to dispose, and a live process would keep the test's namespace alive.
+            await daemon.DisposeAsync();
+            throw;
+        }
+
         return daemon;
     }
 
