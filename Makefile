@@ -19,15 +19,20 @@ APT_PACKAGES := nftables iproute2 clang microsocks dante-server tinyproxy curl n
 	v2ray dnsmasq-base bind9-dnsutils python3-socks
 # What building the .deb and booting it under systemd add (packaging/, the booted-systemd test and demo).
 APPLIANCE_PACKAGES := dpkg-dev binutils lintian debootstrap systemd-container python3
+# What `make fuzz` adds: afl-fuzz drives the SharpFuzz harness (libFuzzer's .NET driver is not packaged for Debian).
+FUZZ_PACKAGES := afl++
+# Seconds per fuzz target: `make fuzz SECONDS=N`; `make test` runs the short smoke.
+SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps check-dotnet build publish test test-unit demo deb
+.PHONY: deps fuzz-deps check-dotnet build publish test test-unit fuzz fuzz-run demo deb
 
 # `make test` runs the booted-systemd packaging test too, so it installs what that test needs as well: the README's
 # test command is then all a fresh machine needs.
 deps: check-dotnet
 	$(SUDO) apt-get update
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(APT_PACKAGES) $(APPLIANCE_PACKAGES)
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(APT_PACKAGES) $(APPLIANCE_PACKAGES) $(FUZZ_PACKAGES)
 	# Best effort: a machine without the service (or without an init to ask) must still get its dependencies.
 	if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now tinyproxy || true; \
 	else { $(SUDO) update-rc.d tinyproxy disable || true; }; { $(SUDO) /etc/init.d/tinyproxy stop 2>/dev/null || true; }; fi
@@ -41,7 +46,8 @@ check-dotnet:
 build: check-dotnet
 	$(DOTNET) build TransparentSocks.sln -c $(CONFIGURATION)
 
-# The summary runs even when dotnet test fails, and it fails the target when no tests ran.
+# The summary runs even when dotnet test or the fuzz smoke fails, so it stays the last line, and it fails the target
+# when no tests ran. The smoke runs every fuzz target for FUZZ_SMOKE_SECONDS under afl-fuzz; a crash fails the run.
 test: deps
 	rm -rf $(RESULTS_DIR)
 	status=0; \
@@ -50,13 +56,31 @@ test: deps
 		--results-directory $(RESULTS_DIR) \
 		--blame-hang-timeout $(HANG_TIMEOUT) --blame-hang-dump-type $(HANG_DUMP) \
 		|| status=$$?; \
+	fuzz=0; $(MAKE) --no-print-directory fuzz-run SECONDS=$(FUZZ_SMOKE_SECONDS) || fuzz=$$?; \
 	summary=0; bash .ci/trx-summary $(RESULTS_DIR) || summary=$$?; \
 	if [ "$$status" -ne 0 ]; then echo "dotnet test exited with $$status" >&2; exit 1; fi; \
+	if [ "$$fuzz" -ne 0 ]; then echo "the fuzz smoke failed; see artifacts/fuzz/" >&2; exit 1; fi; \
 	exit $$summary
 
 # Only the tests tagged Category=Unit: no root, no namespaces, no peer programs, so no deps to install.
 test-unit: check-dotnet
 	$(DOTNET) test TransparentSocks.sln -c $(CONFIGURATION) --filter Category=Unit
+
+# Each SharpFuzz target under afl-fuzz for SECONDS seconds, one after the other (FUZZ_TARGETS to pick some): it prints
+# per target the executions and crashes, copies crash inputs to artifacts/fuzz/crashes/<target>/ and fails on any.
+fuzz: fuzz-deps
+	$(MAKE) --no-print-directory fuzz-run
+
+fuzz-deps: check-dotnet
+	command -v afl-fuzz >/dev/null || $(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(FUZZ_PACKAGES)
+
+# The sharpfuzz instrumenter is a dotnet tool, kept in artifacts/ rather than installed for the user.
+artifacts/tools/sharpfuzz:
+	$(DOTNET) tool install SharpFuzz.CommandLine --version 2.3.0 --tool-path artifacts/tools
+
+fuzz-run: check-dotnet artifacts/tools/sharpfuzz
+	bash tests/TransparentSocks.Fuzz/fuzz.sh $(SECONDS) $(CONFIGURATION) $(FUZZ_TARGETS)
 
 # NativeAOT binaries of the daemon and the CLI (clang links them).
 publish: check-dotnet

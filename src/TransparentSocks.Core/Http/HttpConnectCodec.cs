@@ -89,9 +89,15 @@ public static class HttpConnectCodec
         }
 
         var end = input.IndexOf(EndOfHead);
+        if (end < 0 ? input.Length >= MaxHeadLength : end + EndOfHead.Length > MaxHeadLength)
+        {
+            // A driver that reads in chunks can hold a whole head past the limit; the limit is on the head, not on a read.
+            return HttpConnectParse.Invalid($"response head longer than {MaxHeadLength} bytes");
+        }
+
         if (end < 0)
         {
-            return input.Length >= MaxHeadLength ? HttpConnectParse.Invalid($"response head longer than {MaxHeadLength} bytes") : HttpConnectParse.NeedMore;
+            return HttpConnectParse.NeedMore;
         }
 
         // "HTTP/1.1 200 Connection established": version, a space, three digits, then a space or the line's end.

@@ -77,8 +77,19 @@ public static partial class ConfigLoader
         if (unmapped.Success)
         {
             var name = unmapped.Groups[1].Value;
-            path = path.EndsWith(name, StringComparison.Ordinal) ? path : path == "$" ? name : $"{path}.{name}";
-            message = "unknown property";
+            if (name.Length == 0)
+            {
+                // The serializer's path for an empty key ends in a bare dot ("$." at the top), which names nothing
+                // once trimmed; the object holding the key is the field at fault.
+                var parent = path.TrimEnd('.');
+                path = parent.Length == 0 ? "$" : parent;
+                message = "unknown property \"\"";
+            }
+            else
+            {
+                path = path.EndsWith(name, StringComparison.Ordinal) ? path : path == "$" ? name : $"{path}.{name}";
+                message = "unknown property";
+            }
         }
         else if (ConversionPattern().Match(message) is { Success: true } conversion)
         {

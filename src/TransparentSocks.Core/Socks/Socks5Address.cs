@@ -80,7 +80,7 @@ internal static class Socks5Address
 
                 // Check the name bytes already here so a bad name fails before the rest arrives.
                 var available = input.Slice(2, Math.Min(nameLength, input.Length - 2));
-                if (available.IndexOfAny(BadDomainBytes) >= 0)
+                if (available.IndexOfAny(BadDomainBytes) >= 0 || (available.Length == nameLength && IsZonedAddress(available)))
                 {
                     return ParseResult<Socks5AddressSpan>.Invalid(Socks5ParseError.BadDomain);
                 }
@@ -100,6 +100,23 @@ internal static class Socks5Address
 
         var port = BinaryPrimitives.ReadUInt16BigEndian(input[(offset + addressLength)..]);
         return ParseResult<Socks5AddressSpan>.Done(new Socks5AddressSpan((Socks5AddressType)input[0], offset, addressLength, port), length);
+    }
+
+    /// <summary>
+    /// Whether a name is an IP literal with a zone ("fe80::1%2"). <see cref="Destination.FromHost"/> makes such a name
+    /// an address, whose zone would pick an interface on this host for a remote client, and which the 16 address
+    /// bytes of a request, reply or UDP header passed on cannot carry: the destination written on would be another.
+    /// </summary>
+    private static bool IsZonedAddress(ReadOnlySpan<byte> name)
+    {
+        if (!name.Contains((byte)'%'))
+        {
+            return false;
+        }
+
+        Span<char> text = stackalloc char[byte.MaxValue];
+        var length = Encoding.Latin1.GetChars(name, text);
+        return IPAddress.TryParse(text[..length], out _);
     }
 
     /// <summary>The encoded length of <paramref name="destination"/>; throws if it cannot be encoded.</summary>

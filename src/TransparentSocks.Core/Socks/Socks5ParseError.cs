@@ -47,7 +47,7 @@ public enum Socks5ParseError : byte
 
     /// <summary>
     /// A DOMAINNAME contains a byte that no host name has and that could confuse a resolver or a log:
-    /// a control character, a space, DEL or '/'.
+    /// a control character, a space, DEL or '/'; or it is an IP literal with a zone, such as "fe80::1%2".
     /// </summary>
     BadDomain,
 }

@@ -78,6 +78,36 @@ public sealed class HttpConnectCodecTests
         Assert.Equal(HttpConnectStatus.Invalid, HttpConnectCodec.ParseResponse(head).Status);
     }
 
+    /// <summary>
+    /// A driver that reads more than a byte at a time can have a whole head longer than the limit in one buffer; it is
+    /// as untrustworthy as one that never ends, however the bytes arrived.
+    /// </summary>
+    [Theory]
+    [InlineData(HttpConnectCodec.MaxHeadLength - 20)]
+    [InlineData(HttpConnectCodec.MaxHeadLength)]
+    public void ParseResponse_WholeHeadLongerThanTheLimit_IsInvalid(int padding)
+    {
+        var head = Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nX: " + new string('a', padding) + "\r\n\r\n");
+        Assert.True(head.Length > HttpConnectCodec.MaxHeadLength);
+
+        var result = HttpConnectCodec.ParseResponse(head);
+
+        Assert.Equal(HttpConnectStatus.Invalid, result.Status);
+        Assert.Contains("longer than", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ParseResponse_HeadOfExactlyTheLimit_IsDone()
+    {
+        var prefix = "HTTP/1.1 200 OK\r\nX: ";
+        var head = Encoding.ASCII.GetBytes(prefix + new string('a', HttpConnectCodec.MaxHeadLength - prefix.Length - 4) + "\r\n\r\n");
+
+        var result = HttpConnectCodec.ParseResponse(head);
+
+        Assert.Equal(HttpConnectStatus.Done, result.Status);
+        Assert.Equal(HttpConnectCodec.MaxHeadLength, result.Response.HeadLength);
+    }
+
     /// <summary>Reading what NextReadLength says, a byte at a time off the wire, stops exactly at the head's end.</summary>
     [Theory]
     [InlineData("HTTP/1.1 200 Connection established\r\n\r\n")]

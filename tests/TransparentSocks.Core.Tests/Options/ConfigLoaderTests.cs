@@ -324,6 +324,15 @@ public class ConfigLoaderTests
     public void Parse_UnknownTopLevelKey_IsRefusedNamingIt()
         => Assert.StartsWith("sever: unknown property", Assert.Single(ConfigLoader.Parse("""{ "sever": {} }""", null).Errors), StringComparison.Ordinal);
 
+    // Found by the config fuzz target: an empty key left the error with no path at all (": unknown property").
+    [Fact]
+    public void Parse_EmptyTopLevelKey_IsRefusedNamingTheObject()
+        => Assert.StartsWith("$: unknown property \"\"", Assert.Single(ConfigLoader.Parse("""{ "": 1 }""", null).Errors), StringComparison.Ordinal);
+
+    [Fact]
+    public void Parse_EmptyNestedKey_IsRefusedNamingTheObject()
+        => Assert.StartsWith("server: unknown property \"\"", Assert.Single(ConfigLoader.Parse("""{ "server": { "": 1 } }""", null).Errors), StringComparison.Ordinal);
+
     [Fact]
     public void Parse_SyntaxError_ReportsLine()
     {
