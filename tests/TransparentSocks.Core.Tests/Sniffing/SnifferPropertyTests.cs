@@ -22,6 +22,7 @@ public class SnifferPropertyTests
     {
         var random = new Random(1201);
         var seeds = Seeds();
+        var outcomes = new Dictionary<(SniffStatus, SniffedProtocol, bool), int>();
         for (var i = 0; i < MutationIterations; i++)
         {
             var input = Mutate(random, seeds[random.Next(seeds.Count)]);
@@ -29,6 +30,21 @@ public class SnifferPropertyTests
             var result = Sniffer.Sniff(input);
 
             AssertCoherent(result, input, $"iteration {i}");
+            var key = (result.Status, result.Protocol, result.Name is not null);
+            outcomes[key] = outcomes.GetValueOrDefault(key) + 1;
+        }
+
+        // The mutations must reach every outcome, or the loop only proves the first checks work.
+        var seen = string.Join(", ", outcomes.OrderBy(o => o.Key).Select(o => $"{o.Key}={o.Value}"));
+        foreach (var (status, protocol, named) in new[]
+        {
+            (SniffStatus.Found, SniffedProtocol.Tls, true), (SniffStatus.Found, SniffedProtocol.Tls, false),
+            (SniffStatus.Found, SniffedProtocol.Http, true), (SniffStatus.Found, SniffedProtocol.Http, false),
+            (SniffStatus.NeedMoreData, SniffedProtocol.Tls, false), (SniffStatus.NeedMoreData, SniffedProtocol.Http, false),
+            (SniffStatus.NotThisProtocol, SniffedProtocol.None, false),
+        })
+        {
+            Assert.True(outcomes.GetValueOrDefault((status, protocol, named)) >= MutationIterations / 200, seen);
         }
     }
 
