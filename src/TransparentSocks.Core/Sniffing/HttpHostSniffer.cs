@@ -44,30 +44,37 @@ public static class HttpHostSniffer
             return SniffResult.NotThisProtocol;
         }
 
-        var end = lineEnd < 0 ? -1 : input[lineEnd..].IndexOf(EndOfHead);
-        if (end < 0)
+        if (lineEnd < 0)
         {
-            return input.Length >= MaxHeadLength
-                ? SniffResult.NotThisProtocol
-                : SniffResult.NeedMore(SniffedProtocol.Http, BytesToEndOfHead(input));
+            return input.Length >= MaxHeadLength ? SniffResult.NotThisProtocol : SniffResult.NeedMore(SniffedProtocol.Http, BytesToEndOfHead(input));
         }
 
-        end += lineEnd;
-        if (end + EndOfHead.Length > MaxHeadLength)
-        {
-            return SniffResult.NotThisProtocol;
-        }
-
-        // Each header line with its CRLF; the empty line's CRLF is left out.
-        var headers = input[(lineEnd + LineEnd.Length)..(end + LineEnd.Length)];
+        // Header lines are judged as they arrive too, so that garbage after a plausible request line is not waited on.
+        var lineStart = lineEnd + LineEnd.Length;
         var hostHeader = ReadOnlySpan<byte>.Empty;
         var sawHost = false;
-        while (!headers.IsEmpty)
+        while (true)
         {
-            var length = headers.IndexOf(LineEnd);
-            var line = headers[..length];
-            headers = headers[(length + LineEnd.Length)..];
-            if (!TryReadHeader(line, out var name, out var value))
+            var rest = input[lineStart..];
+            var length = rest.IndexOf(LineEnd);
+            if (length < 0)
+            {
+                return !IsHeaderPrefix(rest) || input.Length >= MaxHeadLength
+                    ? SniffResult.NotThisProtocol
+                    : SniffResult.NeedMore(SniffedProtocol.Http, BytesToEndOfHead(input));
+            }
+
+            if (lineStart + length + LineEnd.Length > MaxHeadLength)
+            {
+                return SniffResult.NotThisProtocol;
+            }
+
+            if (length == 0)
+            {
+                break;
+            }
+
+            if (!TryReadHeader(rest[..length], out var name, out var value))
             {
                 return SniffResult.NotThisProtocol;
             }
@@ -82,6 +89,8 @@ public static class HttpHostSniffer
                 sawHost = true;
                 hostHeader = value;
             }
+
+            lineStart += length + LineEnd.Length;
         }
 
         var authority = TargetAuthority(method, target, out var hasAuthority);
@@ -188,6 +197,32 @@ public static class HttpHostSniffer
 
         // A CR or LF here did not end a line: a request that different parsers read differently.
         return value.IndexOfAny((byte)'\r', (byte)'\n') < 0;
+    }
+
+    /// <summary>Whether an unfinished header line could still become one <see cref="TryReadHeader"/> takes.</summary>
+    private static bool IsHeaderPrefix(ReadOnlySpan<byte> partial)
+    {
+        if (!partial.IsEmpty && partial[^1] == (byte)'\r')
+        {
+            partial = partial[..^1];
+        }
+
+        var colon = partial.IndexOf((byte)':');
+        var name = colon < 0 ? partial : partial[..colon];
+        if (colon == 0)
+        {
+            return false;
+        }
+
+        foreach (var b in name)
+        {
+            if (!IsTokenByte(b))
+            {
+                return false;
+            }
+        }
+
+        return colon < 0 || partial[(colon + 1)..].IndexOfAny((byte)'\r', (byte)'\n') < 0;
     }
 
     /// <summary>

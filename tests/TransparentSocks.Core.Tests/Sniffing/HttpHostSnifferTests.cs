@@ -100,6 +100,17 @@ public class HttpHostSnifferTests
     public void Sniff_HeadAServerWouldRefuse_IsNotThisProtocol(string request)
         => Assert.True(HttpHostSniffer.Sniff(Encoding.ASCII.GetBytes(request)).IsNotThisProtocol);
 
+    [Theory]
+    [InlineData("GET / HTTP/1.1\r\n\x00\x01")]
+    [InlineData("GET / HTTP/1.1\r\nHost: a\r\n folded")]
+    [InlineData("GET / HTTP/1.1\r\nHost : a")]
+    [InlineData("GET / HTTP/1.1\r\n:")]
+    [InlineData("GET / HTTP/1.1\r\nHost: a\nb")]
+    [InlineData("GET / HTTP/1.1\r\nHost: a\r\r")]
+    [InlineData("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n")]
+    public void Sniff_UnfinishedHeadWithAHeaderThatCannotBe_IsNotThisProtocolAtOnce(string input)
+        => Assert.True(HttpHostSniffer.Sniff(Encoding.Latin1.GetBytes(input)).IsNotThisProtocol);
+
     [Fact]
     public void Sniff_HeadLongerThanTheCap_IsNotThisProtocol()
     {
