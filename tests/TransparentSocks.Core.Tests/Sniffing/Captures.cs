@@ -11,6 +11,7 @@ internal static class Captures
         ["openssl-tls12-Mixed.Case.Example.bin"] = "mixed.case.example",
         ["openssl-tls13-noservername.bin"] = null,
         ["openssl-default-long-name.bin"] = "a-rather-long-label-for-testing-0123456789.sub.domain.example.net",
+        ["openssl-tls13-three-records-frag.test.bin"] = "frag.test",
     };
 
     public static TheoryData<string> Names => [.. ExpectedNames.Keys];

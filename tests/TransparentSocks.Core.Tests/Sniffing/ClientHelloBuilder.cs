@@ -97,8 +97,17 @@ internal sealed class ClientHelloBuilder
         return [.. output];
     }
 
-    /// <summary>The handshake message of a one-record capture, to re-frame.</summary>
-    public static byte[] MessageOf(byte[] singleRecord) => singleRecord[5..];
+    /// <summary>The handshake message of a capture, its records' payloads joined, to re-frame.</summary>
+    public static byte[] MessageOf(byte[] records)
+    {
+        var message = new List<byte>();
+        for (var at = 0; at + 5 <= records.Length; at += 5 + BinaryPrimitives.ReadUInt16BigEndian(records.AsSpan(at + 3)))
+        {
+            message.AddRange(records.AsSpan(at + 5, BinaryPrimitives.ReadUInt16BigEndian(records.AsSpan(at + 3))).ToArray());
+        }
+
+        return [.. message];
+    }
 
     public static byte[] U16(int value)
     {
