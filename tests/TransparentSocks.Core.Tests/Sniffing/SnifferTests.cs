@@ -43,5 +43,4 @@ public class SnifferTests
     [InlineData(new byte[] { 0x80, 0x2e, 0x01 })]
     public void Sniff_NeitherTlsNorHttp_IsNotThisProtocolAtOnce(byte[] input)
         => Assert.True(Sniffer.Sniff(input).IsNotThisProtocol);
-
 }
