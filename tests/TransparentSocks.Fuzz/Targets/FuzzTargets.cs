@@ -13,5 +13,6 @@ public static class FuzzTargets
         ["udp-header"] = UdpHeaderTarget.Run,
         ["http-connect"] = HttpConnectTarget.Run,
         ["config"] = ConfigTarget.Run,
+        ["sniff"] = SniffTarget.Run,
     };
 }
