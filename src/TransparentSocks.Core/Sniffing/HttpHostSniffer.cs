@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 
 namespace TransparentSocks.Sniffing;
@@ -229,6 +230,9 @@ public static class HttpHostSniffer
     /// The authority in an absolute-form target (<c>http://host:port/path</c>) or an authority-form one (CONNECT's
     /// <c>host:port</c>); <paramref name="hasAuthority"/> is false for origin and asterisk form, which leave it to Host.
     /// </summary>
+    private static readonly SearchValues<byte> SchemeCharacters =
+        SearchValues.Create("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-."u8);
+
     private static ReadOnlySpan<byte> TargetAuthority(ReadOnlySpan<byte> method, ReadOnlySpan<byte> target, out bool hasAuthority)
     {
         hasAuthority = true;
@@ -238,7 +242,10 @@ public static class HttpHostSniffer
         }
 
         var schemeEnd = target.IndexOf("://"u8);
-        if (target.IsEmpty || target[0] == (byte)'/' || schemeEnd <= 0 || !char.IsAsciiLetter((char)target[0]))
+        // Only a real scheme (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )) makes it absolute form;
+        // "a?b=http://evil/" is no authority for evil.
+        if (target.IsEmpty || target[0] == (byte)'/' || schemeEnd <= 0 || !char.IsAsciiLetter((char)target[0])
+            || target[..schemeEnd].IndexOfAnyExcept(SchemeCharacters) >= 0)
         {
             hasAuthority = false;
             return default;

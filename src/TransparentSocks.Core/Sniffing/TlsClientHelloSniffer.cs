@@ -116,7 +116,17 @@ public static class TlsClientHelloSniffer
                 // The input ends inside this record; what it still declares counts, and beyond it another header.
                 missing = (messageLength < 0 ? HandshakeHeaderLength : messageLength) - handshakeHave;
                 var restOfRecord = recordLength - payload.Length;
-                return SniffResult.NeedMore(SniffedProtocol.Tls, missing + (missing > restOfRecord ? RecordHeaderLength : 0));
+                var anotherRecord = missing > restOfRecord;
+
+                // Past the last record allowed the hello cannot end, and a caller holding MaxInputLength bytes must get an answer.
+                return anotherRecord && records == MaxRecords
+                    ? SniffResult.NotThisProtocol
+                    : SniffResult.NeedMore(SniffedProtocol.Tls, missing + (anotherRecord ? RecordHeaderLength : 0));
+            }
+
+            if (records == MaxRecords)
+            {
+                return SniffResult.NotThisProtocol;
             }
 
             position = payloadStart + recordLength;

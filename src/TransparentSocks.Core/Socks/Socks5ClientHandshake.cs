@@ -94,7 +94,7 @@ public sealed class Socks5ClientHandshake
     /// <summary>
     /// A handshake for a connection that authenticated earlier (a pooled one), ready for <see cref="WriteRequest"/>.
     /// </summary>
-    public static Socks5ClientHandshake Resume() => new() { _phase = Phase.Authenticated, HasAuthenticated = true };
+    public static Socks5ClientHandshake Resume() => new() { _phase = Phase.Authenticated };
 
     private enum Phase : byte
     {
@@ -110,12 +110,6 @@ public sealed class Socks5ClientHandshake
     public const int MaxOutputLength = Socks5Codec.MaxAuthRequestLength;
 
     public bool IsAuthenticated => _phase == Phase.Authenticated;
-
-    /// <summary>
-    /// The server accepted the greeting (and the credentials, when it asked), whatever came after: a handshake that
-    /// got this far reached a working upstream even if the request then failed.
-    /// </summary>
-    public bool HasAuthenticated { get; private set; }
 
     /// <summary>True between the request and its reply: a connection that breaks now before any reply byte was dropped by the server, not refused.</summary>
     public bool AwaitsReply => _phase == Phase.Reply;
@@ -174,7 +168,6 @@ public sealed class Socks5ClientHandshake
         {
             case Socks5AuthMethod.NoAuthentication:
                 _phase = Phase.Authenticated;
-                HasAuthenticated = true;
                 return new(Socks5ClientStatus.Authenticated, 0);
             case Socks5AuthMethod.UsernamePassword when !_username.IsEmpty:
                 _phase = Phase.AuthReply;
@@ -200,7 +193,6 @@ public sealed class Socks5ClientHandshake
         }
 
         _phase = Phase.Authenticated;
-        HasAuthenticated = true;
         return new(Socks5ClientStatus.Authenticated, 0);
     }
 

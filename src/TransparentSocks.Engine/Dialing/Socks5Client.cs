@@ -31,15 +31,19 @@ internal static class Socks5Client
     public static ValueTask<Socks5Outcome> RequestAsync(LinuxSocket socket, Socks5Command command, Destination destination)
         => ExchangeAsync(socket, Socks5ClientHandshake.Resume(), greeting: false, command, destination);
 
-    /// <summary>Greeting, username/password when asked, then the request and its reply: a fresh connection's whole handshake.</summary>
-    public static ValueTask<Socks5Outcome> HandshakeAsync(LinuxSocket socket, Socks5ClientHandshake handshake, Socks5Command command, Destination destination)
-        => ExchangeAsync(socket, handshake, greeting: true, command, destination, thenRequest: true);
+    /// <summary>
+    /// Greeting, username/password when asked, then the request and its reply: a fresh connection's whole handshake.
+    /// <paramref name="authenticated"/> runs once the server has accepted us, before the request is sent.
+    /// </summary>
+    public static ValueTask<Socks5Outcome> HandshakeAsync(
+        LinuxSocket socket, Socks5ClientHandshake handshake, Socks5Command command, Destination destination, Action? authenticated = null)
+        => ExchangeAsync(socket, handshake, greeting: true, command, destination, thenRequest: true, authenticated);
 
     // One frame for the whole exchange, pooled: every dial runs it, and each async frame that suspends costs a box
     // of a few hundred bytes per connection (a wrapper per step was a third of what a dial allocated).
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<Socks5Outcome> ExchangeAsync(
-        LinuxSocket socket, Socks5ClientHandshake handshake, bool greeting, Socks5Command command, Destination destination, bool thenRequest = false)
+        LinuxSocket socket, Socks5ClientHandshake handshake, bool greeting, Socks5Command command, Destination destination, bool thenRequest = false, Action? authenticated = null)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
@@ -88,6 +92,7 @@ internal static class Socks5Client
                             step = "authentication";
                             break;
                         case Socks5ClientStatus.Authenticated when thenRequest:
+                            authenticated?.Invoke();
                             toSend = handshake.WriteRequest(buffer, command, destination);
                             step = "reply";
                             thenRequest = false;

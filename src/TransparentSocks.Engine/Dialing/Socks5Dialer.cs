@@ -49,6 +49,9 @@ public sealed class Socks5Dialer : IProbeableDialer, IAsyncDisposable, IDisposab
     private readonly byte[] _password = [];
     private readonly UpstreamPool? _pool;
 
+    // Made once: a dial that gets past authentication tells the pool the upstream is back, before its reply.
+    private readonly Action? _upstreamReachable;
+
     public Socks5Dialer(Socks5DialerSettings settings)
     {
         _settings = settings;
@@ -76,6 +79,7 @@ public sealed class Socks5Dialer : IProbeableDialer, IAsyncDisposable, IDisposab
             }
 
             _pool = new UpstreamPool(OpenAsync, settings.MaxPoolSize, settings.PoolIdleTimeout, Stats, settings.Time);
+            _upstreamReachable = _pool.UpstreamReachable;
             if (settings.PoolLoops is { } loops)
             {
                 _pool.Start(loops, null);
@@ -263,17 +267,12 @@ public sealed class Socks5Dialer : IProbeableDialer, IAsyncDisposable, IDisposab
         using (Connector.AbortOnCancel(socket, cancellationToken))
         {
             outcome = connectTo is { } to
-                ? await Socks5Client.HandshakeAsync(socket, handshake, Socks5Command.Connect, to).ConfigureAwait(false)
+                ? await Socks5Client.HandshakeAsync(socket, handshake, Socks5Command.Connect, to, _upstreamReachable).ConfigureAwait(false)
                 : await Socks5Client.AuthenticateAsync(socket, handshake).ConfigureAwait(false);
         }
 
         if (connectTo is { } destination)
         {
-            if (handshake.HasAuthenticated)
-            {
-                _pool?.UpstreamReachable();
-            }
-
             return Counted(Finish(socket, outcome, connected.Remote!, destination, cancellationToken, canRetry: false)!.Value);
         }
 

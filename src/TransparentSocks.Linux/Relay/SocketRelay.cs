@@ -219,7 +219,9 @@ public static class SocketRelay
             await Task.Yield();
         }
 
-        var buffer = ArrayPool<byte>.Shared.Rent(bufferSize);
+        // Like the pipe, the buffer is held only while bytes move: an idle direction gives it back before it waits,
+        // so a copying session costs no 64 KiB per direction while it is quiet.
+        byte[]? buffer = null;
         try
         {
             while (true)
@@ -229,12 +231,15 @@ public static class SocketRelay
                     return PumpResult.Stopped(spliced: false);
                 }
 
+                buffer ??= ArrayPool<byte>.Shared.Rent(bufferSize);
                 var tick = src.Readable.Tick;
                 var read = src.TryReceive(buffer);
                 if (read.HasError)
                 {
                     if (read.Error == Errno.EAGAIN)
                     {
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = null;
                         var waited = await src.Readable.WaitAsync(tick).ConfigureAwait(false);
                         if (waited != Errno.None)
                         {
@@ -294,7 +299,10 @@ public static class SocketRelay
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
     }
 

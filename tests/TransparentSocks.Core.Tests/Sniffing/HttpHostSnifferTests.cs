@@ -20,6 +20,7 @@ public class HttpHostSnifferTests
         { "OPTIONS * HTTP/1.1\r\nHost: star.example\r\n\r\n", "star.example" },
         { "PROPFIND /dav HTTP/1.1\r\nHost: dav.example.\r\nDepth: 1\r\n\r\n", "dav.example" },
         { "GET / HTTP/1.1\r\nHost:\r\n\r\n", null },
+        { "GET a?b=http://evil.example/ HTTP/1.1\r\nHost: real.example\r\n\r\n", "real.example" },
     };
 
     [Theory]

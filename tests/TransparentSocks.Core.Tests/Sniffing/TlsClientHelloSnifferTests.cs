@@ -6,6 +6,36 @@ namespace TransparentSocks.Core.Tests.Sniffing;
 public class TlsClientHelloSnifferTests
 {
     [Theory]
+    [InlineData(1)]
+    [InlineData(200)]
+    public void Sniff_HelloThatCannotEndWithinMaxRecords_IsRefusedOnceTheLastRecordIsIn_NeverWaitedOnPastTheCap(int bytesPerRecord)
+    {
+        // A 16 KiB hello dribbled out in tiny records: the last record allowed ends before the hello does.
+        var records = new List<byte>();
+        byte[] header = [0x01, 0x00, 0x40, 0x00];
+        for (var i = 0; i < TlsClientHelloSniffer.MaxRecords; i++)
+        {
+            var payload = new List<byte>();
+            if (i == 0)
+            {
+                payload.AddRange(header);
+            }
+
+            payload.AddRange(new byte[bytesPerRecord]);
+            records.AddRange([22, 3, 1, (byte)(payload.Count >> 8), (byte)payload.Count]);
+            records.AddRange(payload);
+        }
+
+        var input = records.ToArray();
+        Assert.Equal(SniffStatus.NotThisProtocol, TlsClientHelloSniffer.Sniff(input).Status);
+        for (var length = 0; length < input.Length; length++)
+        {
+            var result = TlsClientHelloSniffer.Sniff(input.AsSpan(0, length));
+            Assert.True(result.IsNotThisProtocol || (result.NeedsMoreData && length + result.Needed <= Sniffer.MaxInputLength), $"{length} bytes: {result}");
+        }
+    }
+
+    [Theory]
     [MemberData(nameof(Captures.Names), MemberType = typeof(Captures))]
     public void Sniff_Capture_FindsItsServerName(string file)
     {

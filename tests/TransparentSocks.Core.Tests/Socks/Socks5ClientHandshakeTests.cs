@@ -122,25 +122,6 @@ public class Socks5ClientHandshakeTests
         Assert.Equal(Socks5ClientFailure.AuthRefused, step.Failure);
     }
 
-    [Fact]
-    public void HasAuthenticated_StaysTrueThroughAFailedRequest_ButNotAfterRefusedCredentials()
-    {
-        var accepted = new Socks5ClientHandshake("alice"u8.ToArray(), "s3cret"u8.ToArray());
-        Greet(accepted);
-        Assert.False(accepted.HasAuthenticated);
-        Assert.Equal(Socks5ClientStatus.Authenticated, new ScriptedServer(Hex("05 02 01 00")).Run(accepted).Status);
-        _ = accepted.WriteRequest(new byte[Socks5Codec.MaxRequestLength], Socks5Command.Connect, Target);
-        var reply = new ScriptedServer(Hex("05 05 00 01 00 00 00 00 00 00")).Run(accepted);
-        Assert.Equal(Socks5ClientFailure.Rejected, reply.Failure);
-        Assert.True(accepted.HasAuthenticated);
-
-        var refused = new Socks5ClientHandshake("alice"u8.ToArray(), "wrong"u8.ToArray());
-        Greet(refused);
-        Assert.Equal(Socks5ClientFailure.AuthRefused, new ScriptedServer(Hex("05 02 01 01")).Run(refused).Failure);
-        Assert.False(refused.HasAuthenticated);
-        Assert.True(Socks5ClientHandshake.Resume().HasAuthenticated);
-    }
-
     [Theory]
     [InlineData("05 FF", false)]
     [InlineData("05 02", false)]
