@@ -260,7 +260,8 @@ start_proxy() {   # start_proxy NAME ROUND: start it in the gateway namespace, w
             done
             grep -q "transparentsocksd started" "$logf" || die "$name did not log 'transparentsocksd started' in 20 s"
             expect_comm "$PROXY_PID" transparentsocksd
-            [[ $(ts_state) == "table=1 rules=$([[ $name == ts-tproxy ]] && echo 1 || echo 0)" ]] \
+            # One policy rule in both modes: TPROXY's for TCP and UDP, or under REDIRECT the UDP TPROXY's (udp is on by default).
+            [[ $(ts_state) == "table=1 rules=1" ]] \
                 || die "$name is up but its nft table/policy rules are not as expected: $(ts_state)"
             ;;
         redsocks)
