@@ -208,6 +208,23 @@ EOF
 }
 
 # ---------------------------------------------------------------- measuring
+wire_lab() {      # wire_lab [MTU]: the veths, addresses and routes of client ns -> gateway ns -> target ns (made already)
+    local mtu=()
+    [[ -n ${1:-} ]] && mtu=(mtu "$1")
+    ip -n "$NS_GW" link add "$GW_CLI_IF" "${mtu[@]}" type veth peer name tsb-gw netns "$NS_CLI"
+    ip -n "$NS_GW" link add "$GW_TGT_IF" "${mtu[@]}" type veth peer name tsb-gw netns "$NS_TGT"
+    ip -n "$NS_CLI" link set tsb-gw "${mtu[@]}" up
+    ip -n "$NS_TGT" link set tsb-gw "${mtu[@]}" up
+    ip -n "$NS_GW" addr add "$GW_CLI_IP/24" dev "$GW_CLI_IF"
+    ip -n "$NS_GW" addr add "$GW_TGT_IP/24" dev "$GW_TGT_IF"
+    ip -n "$NS_CLI" addr add "$CLI_IP/24" dev tsb-gw
+    ip -n "$NS_TGT" addr add "$TGT_IP/24" dev tsb-gw
+    for dev in "$GW_CLI_IF" "$GW_TGT_IF"; do ip -n "$NS_GW" link set "$dev" up; done
+    ip -n "$NS_CLI" route add default via "$GW_CLI_IP"
+    ip -n "$NS_TGT" route add default via "$GW_TGT_IP"
+    ip netns exec "$NS_GW" sysctl -qw net.ipv4.ip_forward=1
+}
+
 idle_mem() {      # idle_mem PID: memory of PID's tree, as the JSON object meta.json keeps
     local rss pss nprocs
     read -r rss pss nprocs <<<"$("${LIB[@]}" mem "$1")"

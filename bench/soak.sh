@@ -85,18 +85,7 @@ for ns in "$NS_CLI" "$NS_GW" "$NS_TGT"; do
     # port range's worth; reuse lets a new outgoing connection take a TIME_WAIT tuple that timestamps tell apart.
     ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1
 done
-ip -n "$NS_GW" link add "$GW_CLI_IF" type veth peer name tsb-gw netns "$NS_CLI"
-ip -n "$NS_GW" link add "$GW_TGT_IF" type veth peer name tsb-gw netns "$NS_TGT"
-ip -n "$NS_GW" addr add "$GW_CLI_IP/24" dev "$GW_CLI_IF"
-ip -n "$NS_GW" addr add "$GW_TGT_IP/24" dev "$GW_TGT_IF"
-ip -n "$NS_CLI" addr add "$CLI_IP/24" dev tsb-gw
-ip -n "$NS_TGT" addr add "$TGT_IP/24" dev tsb-gw
-for dev in "$GW_CLI_IF" "$GW_TGT_IF"; do ip -n "$NS_GW" link set "$dev" up; done
-ip -n "$NS_CLI" link set tsb-gw up
-ip -n "$NS_TGT" link set tsb-gw up
-ip -n "$NS_CLI" route add default via "$GW_CLI_IP"
-ip -n "$NS_TGT" route add default via "$GW_TGT_IP"
-ip netns exec "$NS_GW" sysctl -qw net.ipv4.ip_forward=1
+wire_lab
 
 # ---------------------------------------------------------------- target, upstream, front
 ip netns exec "$NS_TGT" "$LOADGEN" serve "$TGT_IP" "$HTTP_PORT" "$RUN/server.json" "$SOAK_MAX_S" >"$RUN/server.log" 2>&1 &

@@ -88,20 +88,7 @@ for ns in "$NS_CLI" "$NS_GW" "$NS_TGT"; do
     NAMESPACES+=("$ns")
     ip -n "$ns" link set lo up
 done
-ip -n "$NS_GW" link add "$GW_CLI_IF" mtu "$MTU" type veth peer name tsb-gw netns "$NS_CLI"
-ip -n "$NS_GW" link add "$GW_TGT_IF" mtu "$MTU" type veth peer name tsb-gw netns "$NS_TGT"
-ip -n "$NS_CLI" link set tsb-gw mtu "$MTU"
-ip -n "$NS_TGT" link set tsb-gw mtu "$MTU"
-ip -n "$NS_GW" addr add "$GW_CLI_IP/24" dev "$GW_CLI_IF"
-ip -n "$NS_GW" addr add "$GW_TGT_IP/24" dev "$GW_TGT_IF"
-ip -n "$NS_CLI" addr add "$CLI_IP/24" dev tsb-gw
-ip -n "$NS_TGT" addr add "$TGT_IP/24" dev tsb-gw
-for dev in "$GW_CLI_IF" "$GW_TGT_IF"; do ip -n "$NS_GW" link set "$dev" up; done
-ip -n "$NS_CLI" link set tsb-gw up
-ip -n "$NS_TGT" link set tsb-gw up
-ip -n "$NS_CLI" route add default via "$GW_CLI_IP"
-ip -n "$NS_TGT" route add default via "$GW_TGT_IP"
-in_gw sysctl -qw net.ipv4.ip_forward=1
+wire_lab "$MTU"
 
 ip netns exec "$NS_TGT" iperf3 -s -p "$IPERF_PORT" --idle-timeout $((DURATION + 120)) \
     >"$RUN/iperf3-server.log" 2>&1 &

@@ -219,18 +219,7 @@ for ns in "$NS_CLI" "$NS_GW" "$NS_TGT"; do
     ip -n "$ns" link set lo up
     ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="1024 65535"
 done
-ip -n "$NS_GW" link add "$GW_CLI_IF" type veth peer name tsb-gw netns "$NS_CLI"
-ip -n "$NS_GW" link add "$GW_TGT_IF" type veth peer name tsb-gw netns "$NS_TGT"
-ip -n "$NS_GW" addr add "$GW_CLI_IP/24" dev "$GW_CLI_IF"
-ip -n "$NS_GW" addr add "$GW_TGT_IP/24" dev "$GW_TGT_IF"
-ip -n "$NS_CLI" addr add "$CLI_IP/24" dev tsb-gw
-ip -n "$NS_TGT" addr add "$TGT_IP/24" dev tsb-gw
-for dev in "$GW_CLI_IF" "$GW_TGT_IF"; do ip -n "$NS_GW" link set "$dev" up; done
-ip -n "$NS_CLI" link set tsb-gw up
-ip -n "$NS_TGT" link set tsb-gw up
-ip -n "$NS_CLI" route add default via "$GW_CLI_IP"
-ip -n "$NS_TGT" route add default via "$GW_TGT_IP"
-in_gw sysctl -qw net.ipv4.ip_forward=1
+wire_lab
 
 T_BEGIN=$(date +%s)
 MAX_S=$((REPEATS * ${#PROXIES[@]} * (4 * ${#RATE_LIST[@]} * (DURATION + 8) + 300) + 900))   # the target's processes outlive any run
