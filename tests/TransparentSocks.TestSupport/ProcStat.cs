@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace TransparentSocks.TestSupport;
 
-/// <summary>What /proc says about another process (the daemon under test): CPU time, threads, resident memory, fds.</summary>
+/// <summary>What /proc says about another process (the daemon under test): CPU time, threads, resident memory (descriptors: <see cref="FdCounter"/>).</summary>
 public static class ProcStat
 {
     // USER_HZ: the unit of utime and stime in /proc/PID/stat. It is 100 on every Linux ABI .NET runs on; the kernel
@@ -25,9 +25,6 @@ public static class ProcStat
 
     /// <summary>VmRSS in KiB.</summary>
     public static long RssKib(int pid) => StatusField(pid, "VmRSS:");
-
-    /// <summary>Every open descriptor of the process (files included).</summary>
-    public static int Fds(int pid) => Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd").Count();
 
     /// <summary>
     /// The CPU the process used over <paramref name="window"/>, in cores (1.0 = one core busy all the time), sampled

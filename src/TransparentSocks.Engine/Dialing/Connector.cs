@@ -30,10 +30,6 @@ internal static class Connector
     public static ValueTask<DialResult> ConnectAnyAsync(IReadOnlyList<IPAddress> addresses, int port, Loop loop, ConnectOptions options, CancellationToken cancellationToken)
         => ConnectEachAsync(addresses, null, port, loop, options, toUpstream: false, cancellationToken);
 
-    /// <summary>One non-blocking connect with a deadline, which <paramref name="cancellationToken"/> can cut short (then it throws).</summary>
-    public static ValueTask<DialResult> ConnectAsync(IPEndPoint endPoint, Loop loop, ConnectOptions options, CancellationToken cancellationToken)
-        => ConnectEachAsync(null, endPoint.Address, endPoint.Port, loop, options, toUpstream: false, cancellationToken);
-
     /// <summary>
     /// Resolves and connects to an upstream proxy. Whatever stops us reaching it, the destination was never tried:
     /// to the client it is the upstream that failed, so every failure but exhaustion and a timeout reads as

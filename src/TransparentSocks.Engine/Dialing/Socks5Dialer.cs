@@ -105,7 +105,7 @@ public sealed class Socks5Dialer : IProbeableDialer, IAsyncDisposable, IDisposab
     {
         Stats.DialStarted();
         return _pool is null
-            ? ConnectAndRequestAsync(request.Loop, request.Destination, cancellationToken)
+            ? HandshakeAsync(request.Loop, request.Destination, cancellationToken)
             : DialPooledAsync(_pool, request, cancellationToken);
     }
 
@@ -142,7 +142,7 @@ public sealed class Socks5Dialer : IProbeableDialer, IAsyncDisposable, IDisposab
             Stats.PoolMiss();
         }
 
-        return await ConnectAndRequestAsync(request.Loop, destination, cancellationToken).ConfigureAwait(false);
+        return await HandshakeAsync(request.Loop, destination, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>A UDP ASSOCIATE on a control connection of its own, opened, authenticated and marked as a CONNECT's is.</summary>
@@ -246,11 +246,10 @@ public sealed class Socks5Dialer : IProbeableDialer, IAsyncDisposable, IDisposab
     /// </summary>
     private ValueTask<DialResult> OpenAsync(Loop loop, CancellationToken cancellationToken) => HandshakeAsync(loop, null, cancellationToken);
 
-    /// <summary>A fresh connection's dial: connect, greeting, authentication and CONNECT in one exchange, counted as a dial.</summary>
-    private ValueTask<DialResult> ConnectAndRequestAsync(Loop loop, Destination destination, CancellationToken cancellationToken)
-        => HandshakeAsync(loop, destination, cancellationToken);
-
-    /// <summary>Connect and authenticate; with <paramref name="connectTo"/> also CONNECT, settle the socket and count the dial.</summary>
+    /// <summary>
+    /// Connect and authenticate; with <paramref name="connectTo"/> (a fresh connection's dial) also CONNECT, in the same
+    /// exchange, then settle the socket and count the dial.
+    /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<DialResult> HandshakeAsync(Loop loop, Destination? connectTo, CancellationToken cancellationToken)
     {

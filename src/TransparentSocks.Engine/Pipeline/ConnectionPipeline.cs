@@ -279,22 +279,17 @@ public sealed class ConnectionPipeline
     {
         // Not async unless a name is resolved here: a frame that suspends costs a box on every connection.
         var destination = session.Destination;
-        var policy = route.Policy;
-        if (!destination.IsDomain)
+        if (destination.IsDomain && route.Dialer.ResolvesLocally)
         {
-            return policy.IsDenied(destination.Address, destination.Port)
-                ? ValueTask.FromResult(Refused(route, DialResult.Fail(DialError.Denied, $"{destination} is not allowed")))
-                : route.Dialer.DialAsync(new DialRequest(destination, session.ClientSocket.Loop, null, session.ClientEndPoint.Address));
+            return ResolveAndDialAsync(route, session);
         }
 
-        if (!route.Dialer.ResolvesLocally)
-        {
-            return policy.IsDeniedName(destination.Host, destination.Port)
-                ? ValueTask.FromResult(Refused(route, DialResult.Fail(DialError.Denied, $"{destination} is not allowed")))
-                : route.Dialer.DialAsync(new DialRequest(destination, session.ClientSocket.Loop, null, session.ClientEndPoint.Address));
-        }
-
-        return ResolveAndDialAsync(route, session);
+        var denied = destination.IsDomain
+            ? route.Policy.IsDeniedName(destination.Host, destination.Port)
+            : route.Policy.IsDenied(destination.Address, destination.Port);
+        return denied
+            ? ValueTask.FromResult(Refused(route, DialResult.Fail(DialError.Denied, $"{destination} is not allowed")))
+            : route.Dialer.DialAsync(new DialRequest(destination, session.ClientSocket.Loop, null, session.ClientEndPoint.Address));
     }
 
     private static async ValueTask<DialResult> ResolveAndDialAsync(Route route, Session session)

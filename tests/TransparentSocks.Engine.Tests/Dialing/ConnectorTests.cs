@@ -23,10 +23,10 @@ public sealed class ConnectorTests : IDisposable
     }
 
     [Fact]
-    public async Task ConnectAsync_ClosedPort_IsRefusedAndNamesTheEndPoint()
+    public async Task ConnectAnyAsync_ClosedPort_IsRefusedAndNamesTheEndPoint()
     {
         var endPoint = new IPEndPoint(IPAddress.Loopback, ClosedPort());
-        var result = await Connector.ConnectAsync(endPoint, _loops.Next(), Options, CancellationToken.None);
+        var result = await Connector.ConnectAnyAsync([endPoint.Address], endPoint.Port, _loops.Next(), Options, CancellationToken.None);
         Assert.False(result.Succeeded);
         Assert.Equal(DialError.Refused, result.Error);
         Assert.Contains(endPoint.ToString(), result.Detail, StringComparison.Ordinal);
