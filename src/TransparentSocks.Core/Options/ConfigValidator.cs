@@ -430,6 +430,9 @@ internal static class ConfigValidator
         ValidateSeconds("transparent.udpTimeout", transparent.UdpTimeoutSeconds, errors, Durations.MaxUdpSeconds);
         ValidateSeconds("transparent.udpDnsTimeout", transparent.UdpDnsTimeoutSeconds, errors, Durations.MaxUdpSeconds);
         ValidateRange("transparent.maxUdpFlows", transparent.MaxUdpFlows, 1, MaxUdpEntries, errors);
+        ValidateSeconds("transparent.sniffTimeout", transparent.SniffTimeoutSeconds, errors, TransparentOptions.MaxSniffTimeoutSeconds);
+        ValidatePorts("transparent.sniffSkipPorts", transparent.SniffSkipPorts, errors);
+        ValidateDomains("transparent.bypassDomains", transparent.BypassDomains, errors);
 
         var interfaces = transparent.Interfaces ?? [];
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -642,6 +645,37 @@ internal static class ConfigValidator
         for (var i = 0; i < networks.Count; i++)
         {
             if (!IpNetwork.TryParse(networks[i], out _, out var error))
+            {
+                errors.Add($"{path}[{i.ToString(CultureInfo.InvariantCulture)}]: {error}");
+            }
+        }
+    }
+
+    private static void ValidatePorts(string path, List<int>? ports, List<string> errors)
+    {
+        if (ports is null)
+        {
+            errors.Add($"{path}: must be a list of ports (use [] for none)");
+            return;
+        }
+
+        for (var i = 0; i < ports.Count; i++)
+        {
+            ValidateRange($"{path}[{i.ToString(CultureInfo.InvariantCulture)}]", ports[i], 1, 65535, errors);
+        }
+    }
+
+    private static void ValidateDomains(string path, List<string>? domains, List<string> errors)
+    {
+        if (domains is null)
+        {
+            errors.Add($"{path}: must be a list of domain names (use [] for none)");
+            return;
+        }
+
+        for (var i = 0; i < domains.Count; i++)
+        {
+            if (!Sniffing.DomainSuffixSet.TryNormalize(domains[i], out _, out var error))
             {
                 errors.Add($"{path}[{i.ToString(CultureInfo.InvariantCulture)}]: {error}");
             }

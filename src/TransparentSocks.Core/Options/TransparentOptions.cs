@@ -63,7 +63,38 @@ public sealed class TransparentOptions
     /// <summary>UDP flows at most on the transparent path; past it the flow idle the longest is evicted.</summary>
     public int MaxUdpFlows { get; set; } = 4096;
 
+    /// <summary>
+    /// Read a diverted connection's first bytes (a TLS ClientHello, an HTTP/1.x request) for the name the client
+    /// wants, before it is dialed: an upstream given a name can route by domain, which an address alone never lets it.
+    /// </summary>
+    public bool Sniff { get; set; } = true;
+
+    /// <summary>
+    /// How long a connection waits for the client's first bytes. A protocol where the server speaks first (SMTP, SSH)
+    /// sends nothing, so its connection is dialed this much later than without sniffing.
+    /// </summary>
+    [JsonPropertyName("sniffTimeout")]
+    public double SniffTimeoutSeconds { get; set; } = 0.3;
+
+    /// <summary>Destination ports that are never sniffed, because their server speaks first: dialed at once.</summary>
+    public List<int> SniffSkipPorts { get; set; } = [22, 25, 110, 143, 587];
+
+    /// <summary>A sniffed name replaces the address in the upstream's CONNECT; false only records and shows it.</summary>
+    public bool SniffOverride { get; set; } = true;
+
+    /// <summary>
+    /// Domain suffixes whose sniffed connections go direct from the gateway, not through the upstream: "example.com"
+    /// is example.com and every name under it.
+    /// </summary>
+    public List<string> BypassDomains { get; set; } = [];
+
     public List<InterfaceOptions> Interfaces { get; set; } = [];
+
+    /// <summary>The longest <see cref="SniffTimeoutSeconds"/>: every connection that sends nothing first waits this long.</summary>
+    public const double MaxSniffTimeoutSeconds = 10;
+
+    [JsonIgnore]
+    public TimeSpan SniffTimeout => TimeSpan.FromSeconds(SniffTimeoutSeconds);
 
     [JsonIgnore]
     public TimeSpan IdleTimeout => TimeSpan.FromSeconds(IdleTimeoutSeconds);

@@ -37,6 +37,12 @@ public sealed class Session : IDisposable
 
     public Destination Destination { get; internal set; }
 
+    /// <summary>
+    /// The name the client's first bytes carried (TLS SNI or the HTTP Host) on the transparent path, whether or not it
+    /// replaced the address in <see cref="Destination"/>; null when nothing was sniffed.
+    /// </summary>
+    public string? Host { get; internal set; }
+
     /// <summary>The dialer's name ("direct" or the upstream), once chosen.</summary>
     public string? Upstream { get; internal set; }
 

@@ -1,4 +1,5 @@
 using TransparentSocks.Linux.Relay;
+using TransparentSocks.Sniffing;
 
 namespace TransparentSocks.Engine.Stats;
 
@@ -21,6 +22,8 @@ public sealed class InboundStats
     private long _total;
     private long _bytesUp;
     private long _bytesDown;
+    private long _sniffedTls;
+    private long _sniffedHttp;
 
     // One counter per RelayOutcome, indexed by it: an outcome added to the enum is counted without a new case here.
     private readonly long[] _relayEnds = new long[RelayOutcomes];
@@ -77,6 +80,12 @@ public sealed class InboundStats
 
     private long RelayEnds(RelayOutcome outcome) => (uint)outcome < (uint)RelayOutcomes ? Volatile.Read(ref _relayEnds[(int)outcome]) : 0;
 
+    /// <summary>Transparent sessions whose TLS ClientHello named a usable server (SNI).</summary>
+    public long SniffedTls => Volatile.Read(ref _sniffedTls);
+
+    /// <summary>Transparent sessions whose HTTP/1.x request named a usable host.</summary>
+    public long SniffedHttp => Volatile.Read(ref _sniffedHttp);
+
     public long DialFailures(DialError error) => _dialFailures.Of(error);
 
     public long TotalDialFailures => _dialFailures.Total;
@@ -92,6 +101,19 @@ public sealed class InboundStats
     internal void HandshakeFailed() => Interlocked.Increment(ref _handshakeFailures);
 
     internal void HandshakeEvicted() => Interlocked.Increment(ref _evicted);
+
+    /// <summary>A session's first bytes named a host; counted per protocol, never per name (names are unbounded).</summary>
+    internal void Sniffed(SniffedProtocol protocol)
+    {
+        if (protocol == SniffedProtocol.Tls)
+        {
+            Interlocked.Increment(ref _sniffedTls);
+        }
+        else if (protocol == SniffedProtocol.Http)
+        {
+            Interlocked.Increment(ref _sniffedHttp);
+        }
+    }
 
     internal void DialFailed(DialError error) => _dialFailures.Record(error);
 
