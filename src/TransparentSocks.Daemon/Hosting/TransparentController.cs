@@ -149,7 +149,7 @@ internal sealed class TransparentController : IAsyncDisposable
         {
             if (wanted.TryGetValue(name, out var w))
             {
-                iface.Update(new TransparentInterfaceSettings(name, ResolveDialer(w, $"transparent.interfaces[{next.Interfaces.IndexOf(w)}].name"), w.MaxConnections));
+                iface.Update(new TransparentInterfaceSettings(name, ResolveDialer(w, $"transparent.interfaces[{next.Interfaces.IndexOf(w)}].name"), w.MaxConnections, upstreams.Direct));
             }
         }
 
@@ -222,7 +222,7 @@ internal sealed class TransparentController : IAsyncDisposable
         var dialer = ResolveDialer(iface, field);
         try
         {
-            _path!.Enable(new TransparentInterfaceSettings(iface.Name!, dialer, iface.MaxConnections));
+            _path!.Enable(new TransparentInterfaceSettings(iface.Name!, dialer, iface.MaxConnections, _upstreams!.Direct));
         }
         catch (InvalidOperationException ex)
         {

@@ -2,6 +2,7 @@ using TransparentSocks.Engine.Inbound;
 using TransparentSocks.Linux.EventLoop;
 using TransparentSocks.Linux.Relay;
 using TransparentSocks.Options;
+using TransparentSocks.Sniffing;
 
 namespace TransparentSocks.Engine.Configuration;
 
@@ -54,6 +55,15 @@ public static class EngineSettings
             UdpTimeout = transparent.UdpTimeout,
             UdpDnsTimeout = transparent.UdpDnsTimeout,
             MaxUdpFlows = transparent.MaxUdpFlows,
+            Sniff = transparent.Sniff
+                ? new SniffSettings
+                {
+                    Timeout = transparent.SniffTimeout,
+                    SkipPorts = SniffSettings.Ports(transparent.SniffSkipPorts),
+                    Override = transparent.SniffOverride,
+                    BypassDomains = DomainSuffixSet.Parse(transparent.BypassDomains),
+                }
+                : SniffSettings.Off,
         };
     }
 

@@ -75,6 +75,12 @@ internal static partial class Log
         }
     }
 
+    [LoggerMessage(1023, LogLevel.Debug, "session {SessionId}: {Client} -> {Destination}: {Protocol} names {Host}, {Decision}")]
+    public static partial void Sniffed(ILogger logger, long sessionId, IPEndPoint client, IPEndPoint destination, string protocol, string host, string decision);
+
+    [LoggerMessage(1024, LogLevel.Debug, "session {SessionId}: {Client} -> {Destination}: no name sniffed ({Reason})")]
+    public static partial void NothingSniffed(ILogger logger, long sessionId, IPEndPoint client, IPEndPoint destination, string reason);
+
     [LoggerMessage(1022, LogLevel.Debug, "session {SessionId}: closed: {Result}")]
     public static partial void SessionClosed(ILogger logger, long sessionId, string result);
 

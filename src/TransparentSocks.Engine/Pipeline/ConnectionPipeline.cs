@@ -1,4 +1,3 @@
-using System.Buffers;
 using TransparentSocks.Engine.Logging;
 using TransparentSocks.Engine.Sessions;
 using TransparentSocks.Engine.Udp;
@@ -67,7 +66,6 @@ public sealed class ConnectionPipeline
         var ending = Ending.Crashed;
         var relayed = default(RelayResult);
         LinuxSocket? outbound = null;
-        byte[]? buffer = null;
         var admitted = false;
         Handshake? handshake = null;
         try
@@ -86,12 +84,8 @@ public sealed class ConnectionPipeline
             using var session = _sessions.Open(profile.Ingress, client, remote, profile.Stats);
 
             // The request: where the client wants to go, and what it already sent for the destination.
-            if (profile.RequestBufferSize > 0)
-            {
-                buffer = ArrayPool<byte>.Shared.Rent(profile.RequestBufferSize);
-            }
-
-            var request = await inbound.ReceiveAsync(session, buffer.AsMemory(0, profile.RequestBufferSize)).ConfigureAwait(false);
+            var buffer = profile.RequestBufferSize > 0 ? session.RentRequestBuffer(profile.RequestBufferSize) : Memory<byte>.Empty;
+            var request = await inbound.ReceiveAsync(session, buffer).ConfigureAwait(false);
             if (!profile.Limits.HandshakeIncludesDial || !request.Ok || request.UdpAssociate)
             {
                 var completed = profile.Admission.HandshakeDone(handshake!);
@@ -116,11 +110,12 @@ public sealed class ConnectionPipeline
                 return;
             }
 
-            // Route and dial.
-            var dialer = profile.Route.Dialer;
+            // Route and dial: the inbound's route, or the one its request chose (a sniffed name that bypasses the upstream).
+            var route = request.Route ?? profile.Route;
+            var dialer = route.Dialer;
             session.Upstream = dialer.Name;
             session.State = SessionState.Connecting;
-            var dial = await RouteAndDialAsync(profile.Route, session).ConfigureAwait(false);
+            var dial = await RouteAndDialAsync(route, session).ConfigureAwait(false);
             if (handshake is not null)
             {
                 var completed = profile.Admission.HandshakeDone(handshake);
@@ -164,11 +159,7 @@ public sealed class ConnectionPipeline
             }
 
             // The early data is out, and a relay can last for hours: the request buffer goes back now, not at the close.
-            if (buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-                buffer = null;
-            }
+            session.ReturnRequestBuffer();
 
             // Relay.
             session.State = SessionState.Established;
@@ -185,11 +176,6 @@ public sealed class ConnectionPipeline
         }
         finally
         {
-            if (buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
-
             var (resetClient, resetOutbound) = ResetPolicy(ending, relayed.Outcome, profile.RepliesInBand);
             outbound?.Close(resetOutbound);
             client.Close(resetClient);

@@ -49,11 +49,14 @@ public sealed record Route(IDialer Dialer, DestinationPolicy Policy, TimeSpan Re
 /// <summary>What an inbound read from its client.</summary>
 /// <param name="UdpAssociate">The client asked for a UDP relay (SOCKS5 UDP ASSOCIATE); <paramref name="Destination"/>
 /// is then where it says its datagrams will come from (zeros when it does not know).</param>
-public readonly record struct InboundRequest(bool Ok, Destination Destination, ReadOnlyMemory<byte> EarlyData, bool UdpAssociate = false)
+/// <param name="Route">This connection's route when not the profile's: what the request said decided it (a sniffed
+/// name in <c>transparent.bypassDomains</c> goes direct).</param>
+public readonly record struct InboundRequest(bool Ok, Destination Destination, ReadOnlyMemory<byte> EarlyData, bool UdpAssociate = false, Route? Route = null)
 {
     public static InboundRequest Failed => default;
 
-    public static InboundRequest For(Destination destination, ReadOnlyMemory<byte> earlyData = default) => new(true, destination, earlyData);
+    public static InboundRequest For(Destination destination, ReadOnlyMemory<byte> earlyData = default, Route? route = null)
+        => new(true, destination, earlyData, Route: route);
 
     public static InboundRequest ForUdp(Destination declared) => new(true, declared, default, UdpAssociate: true);
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using TransparentSocks.Linux.Relay;
 
 namespace TransparentSocks.Engine.Sessions;
@@ -16,6 +17,7 @@ public sealed class Session : IDisposable
     private readonly SessionTable _table;
     private int _state;
     private int _disposed;
+    private byte[]? _requestBuffer;
 
     internal Session(SessionTable table, long id, string inbound, LinuxSocket client, IPEndPoint clientEndPoint, InboundStats stats)
     {
@@ -62,6 +64,26 @@ public sealed class Session : IDisposable
 
     internal LinuxSocket? OutboundSocket { get; set; }
 
+    /// <summary>
+    /// A pooled buffer for what the inbound reads before the dial (a SOCKS5 handshake, the bytes a sniff waited for),
+    /// held by the session so that an inbound that needs none, or decides per connection, rents nothing. Early data
+    /// points into it until <see cref="ReturnRequestBuffer"/>; the close returns it in any case.
+    /// </summary>
+    internal Memory<byte> RentRequestBuffer(int size)
+    {
+        _requestBuffer ??= ArrayPool<byte>.Shared.Rent(size);
+        return _requestBuffer.AsMemory(0, size);
+    }
+
+    internal void ReturnRequestBuffer()
+    {
+        if (_requestBuffer is { } buffer)
+        {
+            _requestBuffer = null;
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
     /// <summary>Wakes every pending operation of the session with ECANCELED; the owner then closes it.</summary>
     public void Abort()
     {
@@ -77,6 +99,7 @@ public sealed class Session : IDisposable
         }
 
         State = SessionState.Closing;
+        ReturnRequestBuffer();
         Stats.SessionClosed(Counters.BytesUp, Counters.BytesDown);
         _table.Remove(this);
     }

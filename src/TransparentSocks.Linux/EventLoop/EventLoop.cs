@@ -9,7 +9,8 @@ namespace TransparentSocks.Linux.EventLoop;
 /// One epoll instance and the thread that waits on it. Fds are registered once, edge-triggered, for read and
 /// write readiness; events are routed to their <see cref="IReadinessTarget"/> through a slot table (index +
 /// generation in the epoll cookie), which is an O(1) lookup and ignores stale events for a slot that was reused.
-/// The same thread sweeps deadlines (handshake and idle timeouts) a few times per second.
+/// The same thread sweeps deadlines (handshake and idle timeouts) a few times per second, and runs wake-ups
+/// (<see cref="IReadinessTarget.WakeMs"/>) on time, for waits whose length a user sets in milliseconds.
 /// </summary>
 public sealed unsafe class EventLoop : IDisposable
 {
@@ -30,6 +31,11 @@ public sealed unsafe class EventLoop : IDisposable
     private int _slotCount;
     private int _registered;
     private volatile bool _stopping;
+
+    // The earliest wake-up asked for since the last run of them (MaxValue: none), and the time the loop's current
+    // epoll_wait returns at the latest. A wake-up earlier than that one needs the eventfd; any other is seen in time.
+    private long _nextWakeMs = long.MaxValue;
+    private long _plannedWakeMs;
 
     public EventLoop(string name)
     {
@@ -127,6 +133,79 @@ public sealed unsafe class EventLoop : IDisposable
         }
     }
 
+    /// <summary>
+    /// Makes the loop run its wake-ups at <paramref name="atMs"/> (tick count) at the latest; the target's
+    /// <see cref="IReadinessTarget.WakeMs"/> must be set first. Costs a syscall only when called off the loop thread for
+    /// a time before the loop's next planned return, which a sniff timeout above the sweep interval never is.
+    /// </summary>
+    public void ScheduleWake(long atMs)
+    {
+        var seen = Volatile.Read(ref _nextWakeMs);
+        while (atMs < seen)
+        {
+            var previous = Interlocked.CompareExchange(ref _nextWakeMs, atMs, seen);
+            if (previous == seen)
+            {
+                break;
+            }
+
+            seen = previous;
+        }
+
+        // Both sides fence (the swap above, the exchange in PlanWait) before reading the other's word, so either the
+        // loop sees this wake-up when it plans its wait, or this sees the plan and wakes the loop.
+        if (!IsLoopThread && atMs < Volatile.Read(ref _plannedWakeMs))
+        {
+            ulong one = 1;
+            Sys.write(_wakeFd, (byte*)&one, sizeof(ulong));
+        }
+    }
+
+    /// <summary>The epoll_wait timeout: until the next sweep or wake-up, whichever comes first.</summary>
+    private int PlanWait(long now, long nextSweep)
+    {
+        while (true)
+        {
+            var wake = Volatile.Read(ref _nextWakeMs);
+            var until = Math.Min(nextSweep, wake);
+            Interlocked.Exchange(ref _plannedWakeMs, until);
+            if (Volatile.Read(ref _nextWakeMs) >= wake)
+            {
+                return (int)Math.Clamp(until - now, 0, SweepIntervalMs);
+            }
+        }
+    }
+
+    private void RunWakes(long now)
+    {
+        // Reset before the scan: a wake-up asked for during it is either seen by the scan or kept in _nextWakeMs.
+        Interlocked.Exchange(ref _nextWakeMs, long.MaxValue);
+        var slots = Volatile.Read(ref _slots);
+        for (var i = 0; i < slots.Length; i++)
+        {
+            var target = Volatile.Read(ref slots[i]);
+            if (target is null)
+            {
+                continue;
+            }
+
+            var wake = target.WakeMs;
+            if (wake == 0)
+            {
+                continue;
+            }
+
+            if (now >= wake)
+            {
+                target.OnWake(now);
+            }
+            else
+            {
+                ScheduleWake(wake);
+            }
+        }
+    }
+
     private void Run()
     {
         var events = (epoll_event*)NativeMemory.Alloc((nuint)(MaxEvents * sizeof(epoll_event)));
@@ -135,7 +214,7 @@ public sealed unsafe class EventLoop : IDisposable
         {
             while (!_stopping)
             {
-                var n = epoll_wait(_epfd, events, MaxEvents, SweepIntervalMs);
+                var n = epoll_wait(_epfd, events, MaxEvents, PlanWait(Environment.TickCount64, nextSweep));
                 if (n < 0)
                 {
                     if ((Errno)errno == Errno.EINTR)
@@ -152,6 +231,11 @@ public sealed unsafe class EventLoop : IDisposable
                 }
 
                 var now = Environment.TickCount64;
+                if (now >= Volatile.Read(ref _nextWakeMs))
+                {
+                    RunWakes(now);
+                }
+
                 if (now >= nextSweep)
                 {
                     nextSweep = now + SweepIntervalMs;

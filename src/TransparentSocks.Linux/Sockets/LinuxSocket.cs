@@ -20,6 +20,7 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
     private readonly Registration _registration;
     private int _fd;
     private long _deadlineMs;
+    private long _wakeMs;
     private Action? _closed;
 
     private LinuxSocket(int fd, Loop loop)
@@ -50,6 +51,31 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
     {
         get => Volatile.Read(ref _closed);
         set => Volatile.Write(ref _closed, value);
+    }
+
+    long IReadinessTarget.WakeMs => Volatile.Read(ref _wakeMs);
+
+    /// <summary>
+    /// Signals <see cref="Readable"/> once at <paramref name="atMs"/> (tick count), without aborting anything: a
+    /// receive that waits for at most a while (the sniff step) wakes, finds nothing, and sees its time is up.
+    /// </summary>
+    public void WakeReadableAt(long atMs)
+    {
+        Volatile.Write(ref _wakeMs, atMs);
+        Loop.ScheduleWake(atMs);
+    }
+
+    /// <summary>Cancels <see cref="WakeReadableAt"/>; the loop then skips this socket.</summary>
+    public void CancelWake() => Volatile.Write(ref _wakeMs, 0);
+
+    void IReadinessTarget.OnWake(long now)
+    {
+        // Only the wake-up the loop saw is due: one cancelled, or moved later, since then is not.
+        var wake = Volatile.Read(ref _wakeMs);
+        if (wake != 0 && now >= wake && Interlocked.CompareExchange(ref _wakeMs, 0, wake) == wake)
+        {
+            Readable.Signal();
+        }
     }
 
     public void SetTimeout(TimeSpan? timeout)

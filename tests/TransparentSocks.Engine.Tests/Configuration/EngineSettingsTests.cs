@@ -74,4 +74,49 @@ public sealed class EngineSettingsTests
         // The flow table is sized at open; a new cap makes the controller rebuild the path instead.
         Assert.Equal(new TransparentSettings().MaxUdpFlows, path.Settings.MaxUdpFlows);
     }
+
+    [Fact]
+    public void Transparent_SniffOptions_AreCarriedIntoTheSettings()
+    {
+        var options = new TransparentSocksOptions();
+        options.Transparent.SniffTimeoutSeconds = 1.25;
+        options.Transparent.SniffSkipPorts = [2222, 8025];
+        options.Transparent.SniffOverride = false;
+        options.Transparent.BypassDomains = ["*.Lan.Example"];
+
+        var sniff = EngineSettings.Transparent(options).Sniff;
+
+        Assert.True(sniff.Enabled);
+        Assert.Equal(TimeSpan.FromSeconds(1.25), sniff.Timeout);
+        Assert.True(sniff.Skips(2222));
+        Assert.True(sniff.Skips(8025));
+        Assert.False(sniff.Skips(22));
+        Assert.False(sniff.Skips(443));
+        Assert.False(sniff.Override);
+        Assert.True(sniff.BypassDomains.Matches("nas.lan.example"));
+    }
+
+    [Fact]
+    public void Transparent_SniffOff_IsTheOffSettingsWhateverTheOtherKeysSay()
+    {
+        var options = new TransparentSocksOptions();
+        options.Transparent.Sniff = false;
+        options.Transparent.BypassDomains = ["lan.example"];
+
+        Assert.Same(SniffSettings.Off, EngineSettings.Transparent(options).Sniff);
+        Assert.Equal([22, 25, 110, 143, 587], Enumerable.Range(0, 65536).Where(new SniffSettings().Skips));
+    }
+
+    [Fact]
+    public void UpdateTransparent_Reload_TakesNewSniffSettingsForTheRunningPath()
+    {
+        using var engine = new ProxyEngine(1, NullLoggerFactory.Instance);
+        var path = engine.OpenTransparent(new TransparentSocksOptions(), udp: false);
+        var next = new TransparentSocksOptions();
+        next.Transparent.Sniff = false;
+
+        engine.UpdateTransparent(next);
+
+        Assert.False(path.Settings.Sniff.Enabled);
+    }
 }

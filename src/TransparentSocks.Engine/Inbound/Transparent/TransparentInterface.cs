@@ -1,9 +1,11 @@
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using TransparentSocks.Engine.Logging;
 using TransparentSocks.Engine.Pipeline;
 using TransparentSocks.Engine.Policy;
 using TransparentSocks.Engine.Sessions;
 using TransparentSocks.Options;
+using TransparentSocks.Sniffing;
 
 namespace TransparentSocks.Engine.Inbound;
 
@@ -32,6 +34,7 @@ public sealed class TransparentInterface : IInbound
     private readonly Admission _admission = new();
     private TransparentInterfaceSettings _settings;
     private InboundProfile _profile;
+    private Route? _bypassRoute;
     private volatile bool _stopping;
 
     internal TransparentInterface(
@@ -78,6 +81,9 @@ public sealed class TransparentInterface : IInbound
     private InboundProfile BuildProfile()
     {
         var settings = Volatile.Read(ref _settings);
+        Volatile.Write(ref _bypassRoute, settings.Direct is { } direct ? new Route(direct, _policy, ResolveTimeout) : null);
+
+        // No request buffer from the pipeline: the sniff step rents one only for a connection it sniffs.
         return new InboundProfile(
             settings.Name, Stats, _admission, new AdmissionLimits(null, settings.MaxConnections, 0, MaxDialsPerClient, HandshakeIncludesDial: true),
             new Route(settings.Dialer, _policy, ResolveTimeout), _owner.Settings.Relay, RepliesInBand: false, RequestBufferSize: 0);
@@ -169,8 +175,181 @@ public sealed class TransparentInterface : IInbound
             destination = new IPEndPoint(destination.Address.MapToIPv4(), destination.Port);
         }
 
-        return ValueTask.FromResult(InboundRequest.For(Destination.FromEndPoint(destination)));
+        var sniff = _owner.Settings.Sniff;
+        if (!sniff.Enabled || sniff.Skips(destination.Port))
+        {
+            return ValueTask.FromResult(InboundRequest.For(Destination.FromEndPoint(destination)));
+        }
+
+        return Sniff(session, destination, sniff);
     }
+
+    /// <summary>
+    /// The sniff step: the client's first bytes, waited for up to the timeout, read into the session's buffer and
+    /// forwarded as early data whatever they are. Synchronous when they are already there, as they mostly are for a
+    /// client that speaks first; only a wait costs a frame.
+    /// </summary>
+    private ValueTask<InboundRequest> Sniff(Session session, IPEndPoint destination, SniffSettings sniff)
+    {
+        var client = session.ClientSocket;
+        var deadline = Environment.TickCount64 + (long)sniff.Timeout.TotalMilliseconds;
+        var buffer = session.RentRequestBuffer(Sniffer.MaxInputLength);
+        var tick = client.Readable.Tick;
+        var received = client.TryReceive(buffer.Span);
+        if (!received.HasError)
+        {
+            if (received.Bytes == 0)
+            {
+                return ValueTask.FromResult(Unsniffed(session, destination, buffer[..0], "the client sent its FIN first"));
+            }
+
+            return Sniffed(session, destination, sniff, buffer, received.Bytes) is { } request
+                ? ValueTask.FromResult(request)
+                : SniffSlowAsync(session, destination, sniff, buffer, received.Bytes, -1, deadline);
+        }
+
+        if (received.Error is not (Errno.EAGAIN or Errno.EINTR))
+        {
+            return ValueTask.FromResult(ClientFailed(session, received.Error));
+        }
+
+        return SniffSlowAsync(session, destination, sniff, buffer, 0, tick, deadline);
+    }
+
+    /// <param name="tick">The readable tick seen before the last receive found nothing; -1 to receive first.</param>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<InboundRequest> SniffSlowAsync(
+        Session session, IPEndPoint destination, SniffSettings sniff, Memory<byte> buffer, int filled, int tick, long deadline)
+    {
+        var client = session.ClientSocket;
+
+        // The loop wakes the wait at the deadline to the millisecond; the socket's own deadline would abort it.
+        client.WakeReadableAt(deadline);
+        try
+        {
+            while (true)
+            {
+                if (tick < 0)
+                {
+                    tick = client.Readable.Tick;
+                    var received = client.TryReceive(buffer.Span[filled..]);
+                    if (!received.HasError)
+                    {
+                        if (received.Bytes == 0)
+                        {
+                            return Unsniffed(session, destination, buffer[..filled], "the client sent its FIN before a whole request");
+                        }
+
+                        filled += received.Bytes;
+                        if (Sniffed(session, destination, sniff, buffer, filled) is { } done)
+                        {
+                            return done;
+                        }
+
+                        tick = -1;
+                        continue;
+                    }
+
+                    if (received.Error is not (Errno.EAGAIN or Errno.EINTR))
+                    {
+                        return ClientFailed(session, received.Error);
+                    }
+                }
+
+                if (Environment.TickCount64 >= deadline)
+                {
+                    // A server-first protocol, or a client that is slow to speak: the bytes so far go ahead as they are.
+                    return Unsniffed(session, destination, buffer[..filled], filled == 0 ? "nothing sent within the sniff timeout" : "no whole request within the sniff timeout");
+                }
+
+                var waited = await client.Readable.WaitAsync(tick).ConfigureAwait(false);
+                if (waited != Errno.None)
+                {
+                    return ClientFailed(session, waited);
+                }
+
+                tick = -1;
+            }
+        }
+        finally
+        {
+            client.CancelWake();
+        }
+    }
+
+    /// <summary>The request once the sniffer has its answer for <paramref name="filled"/> bytes; null when it needs more.</summary>
+    private InboundRequest? Sniffed(Session session, IPEndPoint destination, SniffSettings sniff, Memory<byte> buffer, int filled)
+    {
+        var result = Sniffer.Sniff(buffer.Span[..filled]);
+        if (result.NeedsMoreData && filled < buffer.Length)
+        {
+            return null;
+        }
+
+        var early = buffer[..filled];
+        if (result.Name is not { } name)
+        {
+            return Unsniffed(session, destination, early, result.IsFound ? $"{Describe(result.Protocol)} without a usable name: {result.NameError}" : "not TLS or HTTP");
+        }
+
+        session.Host = name;
+        Stats.Sniffed(result.Protocol);
+        var target = Destination.FromEndPoint(destination);
+        if (sniff.BypassDomains.Matches(name) && Volatile.Read(ref _bypassRoute) is { } bypass)
+        {
+            Log.Sniffed(_logger, session.Id, session.ClientEndPoint, destination, Describe(result.Protocol), name, "in transparent.bypassDomains: direct to the address");
+            return InboundRequest.For(target, early, bypass);
+        }
+
+        if (KeepsAddress(sniff, name, destination.Port) is { } why)
+        {
+            Log.Sniffed(_logger, session.Id, session.ClientEndPoint, destination, Describe(result.Protocol), name, why);
+            return InboundRequest.For(target, early);
+        }
+
+        Log.Sniffed(_logger, session.Id, session.ClientEndPoint, destination, Describe(result.Protocol), name, "the upstream gets the name");
+        return InboundRequest.For(Destination.FromHost(name, destination.Port), early);
+    }
+
+    /// <summary>Why the address, not <paramref name="name"/>, goes to the upstream; null when the name does.</summary>
+    private string? KeepsAddress(SniffSettings sniff, string name, int port)
+    {
+        if (!sniff.Override)
+        {
+            return "recorded (sniffOverride is off); the upstream gets the address";
+        }
+
+        // A dialer that resolves names itself (direct) would only look up what the client already looked up.
+        if (Dialer.ResolvesLocally)
+        {
+            return $"recorded; {Dialer.Name} connects to the address";
+        }
+
+        // The client chose the name, and the upstream resolves it on its own host: "localhost", a single label its
+        // search domains complete, or a name this gateway maps to itself would reach what the address never could.
+        if (!name.Contains('.', StringComparison.Ordinal) || DestinationPolicy.IsLocalName(name) || _policy.IsDeniedName(name, port))
+        {
+            return "recorded; a local or single-label name, so the upstream gets the address";
+        }
+
+        return null;
+    }
+
+    private InboundRequest Unsniffed(Session session, IPEndPoint destination, Memory<byte> early, string why)
+    {
+        Log.NothingSniffed(_logger, session.Id, session.ClientEndPoint, destination, why);
+        return InboundRequest.For(Destination.FromEndPoint(destination), early);
+    }
+
+    private InboundRequest ClientFailed(Session session, Errno error)
+    {
+        // A reset or an abort (the daemon stopping) while waiting: there is no client left to dial for.
+        Stats.HandshakeFailed();
+        Log.ConnectionRejected(_logger, session.ClientEndPoint, $"{Name}: client failed while sniffed: {error.Describe()}");
+        return InboundRequest.Failed;
+    }
+
+    private static string Describe(SniffedProtocol protocol) => protocol == SniffedProtocol.Tls ? "tls" : "http";
 
     // Nothing to say in-band on a transparent connection: the pipeline resets a client whose dial failed.
     ValueTask<bool> IInbound.ReplyAsync(Session session, DialResult result) => ValueTask.FromResult(result.Succeeded);

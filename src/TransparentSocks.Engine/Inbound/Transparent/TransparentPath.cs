@@ -44,7 +44,7 @@ public sealed class TransparentPath : IAsyncDisposable
     public TransparentSettings Settings => Volatile.Read(ref _settings);
 
     /// <summary>
-    /// New limits for sessions and flows: the relay (idle timeout, engine) for sessions accepted from now on, and the
+    /// New limits for sessions and flows: the relay (idle timeout, engine) and the sniff step for sessions accepted from now on, and the
     /// UDP timeouts for every flow. Mode, port, families, <see cref="TransparentSettings.Udp"/> and the flow cap are
     /// kept: changing them rebuilds the path (the flow table is sized once, so that it never allocates).
     /// </summary>
@@ -55,6 +55,7 @@ public sealed class TransparentPath : IAsyncDisposable
             Relay = next.Relay,
             UdpTimeout = next.UdpTimeout,
             UdpDnsTimeout = next.UdpDnsTimeout,
+            Sniff = next.Sniff,
         });
         Udp?.UpdateTimeouts(next.UdpTimeout, next.UdpDnsTimeout);
         foreach (var iface in Interfaces)

@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using TransparentSocks.Linux.EventLoop;
+using TransparentSocks.Linux.Interop;
+using TransparentSocks.Linux.Sockets;
+
+namespace TransparentSocks.Linux.Tests.Sockets;
+
+/// <summary>
+/// The timed wake-up the sniff step waits with: on time to the millisecond rather than at the 200 ms sweep, once, and
+/// never after it was cancelled. The socket is an accepted loopback connection whose peer sends nothing.
+/// </summary>
+[Trait("Category", "Unit")]
+public sealed class WakeReadableTests : IAsyncLifetime
+{
+    private readonly EventLoopGroup _loops = new(1);
+    private LinuxSocket? _listener;
+    private Socket? _peer;
+    private LinuxSocket? _socket;
+
+    private LinuxSocket Accepted => _socket!;
+
+    public async Task InitializeAsync()
+    {
+        _listener = LinuxSocket.Listen(new IPEndPoint(IPAddress.Loopback, 0), _loops.Next());
+        _peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var connect = _peer.ConnectAsync(_listener.GetLocalEndPoint()!);
+        var accepted = await _listener.AcceptAsync();
+        Assert.True(accepted.Fd >= 0, $"accept: {accepted.Error}");
+        await connect;
+        _socket = LinuxSocket.Adopt(accepted.Fd, _loops.Next());
+    }
+
+    public Task DisposeAsync()
+    {
+        _peer?.Dispose();
+        _socket?.Dispose();
+        _listener?.Dispose();
+        _loops.Dispose();
+        return Task.CompletedTask;
+    }
+
+    [Theory]
+    [InlineData(30)]
+    [InlineData(130)]
+    [InlineData(450)]
+    public async Task WakeReadableAt_NothingArrives_WaitEndsAtTheTimeNotAtTheNextSweep(int afterMs)
+    {
+        var tick = Accepted.Readable.Tick;
+        var clock = Stopwatch.StartNew();
+        var wait = Accepted.Readable.WaitAsync(tick).AsTask()
+            .ContinueWith(t => (t.Result, clock.ElapsedMilliseconds), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+        // From a thread that is not the loop's, as a continuation off a thread-pool thread would ask.
+        await Task.Run(() => Accepted.WakeReadableAt(Environment.TickCount64 + afterMs));
+        var (result, elapsed) = await wait.WaitAsync(TimeSpan.FromSeconds(5));
+
+        Assert.Equal(Errno.None, result);
+        Assert.False(Accepted.IsAborted);
+
+        // Tick counts move in whole milliseconds, so it may end up to a tick early; the sweep alone would be up to 200 ms late.
+        Assert.InRange(elapsed, afterMs - 16, afterMs + 150);
+        Assert.True(Accepted.TryReceive(new byte[16]).Error == Errno.EAGAIN, "the wake-up is no data");
+    }
+
+    [Fact]
+    public async Task WakeReadableAt_Cancelled_NeverSignals()
+    {
+        var tick = Accepted.Readable.Tick;
+        Accepted.WakeReadableAt(Environment.TickCount64 + 50);
+        Accepted.CancelWake();
+        var wait = Accepted.Readable.WaitAsync(tick).AsTask();
+
+        var finished = await Task.WhenAny(wait, Task.Delay(500));
+
+        Assert.NotSame(wait, finished);
+        Accepted.Abort(Errno.ECANCELED);
+        Assert.Equal(Errno.ECANCELED, await wait.WaitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task WakeReadableAt_DataArrivesFirst_WaitEndsWithTheData()
+    {
+        var tick = Accepted.Readable.Tick;
+        Accepted.WakeReadableAt(Environment.TickCount64 + 5000);
+        var wait = Accepted.Readable.WaitAsync(tick).AsTask();
+        var clock = Stopwatch.StartNew();
+
+        await _peer!.SendAsync(new byte[] { 1, 2, 3 });
+        Assert.Equal(Errno.None, await wait.WaitAsync(TimeSpan.FromSeconds(5)));
+        Accepted.CancelWake();
+
+        Assert.True(clock.ElapsedMilliseconds < 2000);
+        Assert.Equal(3, Accepted.TryReceive(new byte[16]).Bytes);
+    }
+
+    [Fact]
+    public async Task WakeReadableAt_ManySocketsAtDifferentTimes_EachWakesAtItsOwn()
+    {
+        // Several pending wake-ups on one loop: a run of them must leave the later ones scheduled, not lost.
+        var sockets = new List<(LinuxSocket Socket, Socket Peer)>();
+        try
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                var connect = peer.ConnectAsync(_listener!.GetLocalEndPoint()!);
+                var accepted = await _listener.AcceptAsync();
+                await connect;
+                sockets.Add((LinuxSocket.Adopt(accepted.Fd, _socket!.Loop), peer));
+            }
+
+            var start = Environment.TickCount64;
+            var clock = Stopwatch.StartNew();
+            // Timed where the wake-up lands, on the loop thread: a thread-pool hop would add the pool's delays.
+            var waits = sockets.Select((s, i) =>
+            {
+                var tick = s.Socket.Readable.Tick;
+                s.Socket.WakeReadableAt(start + 40 + (i * 120));
+                return s.Socket.Readable.WaitAsync(tick).AsTask().ContinueWith(_ => clock.ElapsedMilliseconds, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }).ToArray();
+
+            var ended = await Task.WhenAll(waits).WaitAsync(TimeSpan.FromSeconds(5));
+
+            for (var i = 0; i < ended.Length; i++)
+            {
+                Assert.InRange(ended[i], 40 + (i * 120) - 16, 40 + (i * 120) + 150);
+            }
+        }
+        finally
+        {
+            foreach (var (socket, peer) in sockets)
+            {
+                peer.Dispose();
+                socket.Dispose();
+            }
+        }
+    }
+}
