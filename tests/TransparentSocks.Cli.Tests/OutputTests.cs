@@ -72,6 +72,7 @@ public sealed class OutputTests : StubbedCliTest
               bytes up:          1.5 KiB (1536)
               bytes down:        1.5 MiB (1572864)
               connect failures:  3 (refused 2, timeout 1)
+              sniffed:           tls 7, http 2
               udp flows:         3 active, 14 total, 2 evicted, 1 failed to open
               udp up:            40 datagrams, 3.1 KiB (3200)
               udp down:          38 datagrams, 1.5 MiB (1572864)
@@ -89,7 +90,49 @@ public sealed class OutputTests : StubbedCliTest
         var result = await RunAsync("show", "eth1");
 
         Assert.True(result.ExitCode == 0, result.ToString());
-        Assert.EndsWith("  connect failures:  3 (refused 2, timeout 1)\n  udp:               off\n", result.Output, StringComparison.Ordinal);
+        Assert.EndsWith("  connect failures:  3 (refused 2, timeout 1)\n  sniffed:           tls 7, http 2\n  udp:               off\n", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ShowInterface_SniffingOff_SaysSniffedOff()
+    {
+        Stub.On(HttpMethod.Get, ControlApi.Interface("eth1"), StubReply.Ok(Canned.Eth1 with { Sniffed = null }, ControlJsonContext.Default.InterfaceInfo));
+
+        var result = await RunAsync("show", "eth1");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("  sniffed:           off", result.Output.Split('\n'));
+        Assert.DoesNotContain("tls", result.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Show_Human_TabulatesEachInterfacesSniffedCountsPerProtocol()
+    {
+        var result = await RunAsync("show");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var lines = result.Output.Split('\n');
+        var header = Array.FindIndex(lines, l => l.StartsWith("  NAME", StringComparison.Ordinal));
+        Assert.Matches(@" +FAILURES +SNIFFED TLS +SNIFFED HTTP +UDP FLOWS +UDP DROPPED$", lines[header]);
+        Assert.Matches(@" +3 +7 +2 +3 +5$", lines[header + 1]);
+        Assert.Matches(@" +0 +0 +0 +0 +0$", lines[header + 2]);
+        var tls = lines[header].IndexOf("SNIFFED TLS", StringComparison.Ordinal);
+        var http = lines[header].IndexOf("SNIFFED HTTP", StringComparison.Ordinal);
+        Assert.Equal(('7', '2'), (lines[header + 1][tls], lines[header + 1][http]));
+        Assert.Equal(('0', '0'), (lines[header + 2][tls], lines[header + 2][http]));
+    }
+
+    [Fact]
+    public async Task Show_SniffingOff_SaysOffInTheInterfaceTable()
+    {
+        var status = Canned.Status with { Interfaces = [Canned.Eth1 with { Sniffed = null }] };
+        Stub.On(HttpMethod.Get, ControlApi.Status, StubReply.Ok(status, ControlJsonContext.Default.StatusResponse));
+
+        var result = await RunAsync("show");
+
+        var lines = result.Output.Split('\n');
+        var header = Array.FindIndex(lines, l => l.StartsWith("  NAME", StringComparison.Ordinal));
+        Assert.Matches(@" +3 +off +- +3 +5$", lines[header + 1]);
     }
 
     [Fact]
@@ -151,9 +194,22 @@ public sealed class OutputTests : StubbedCliTest
         var lines = result.Output.TrimEnd('\n').Split('\n');
         Assert.Equal(4, lines.Length);
         Assert.StartsWith("ID  INBOUND  CLIENT", lines[0], StringComparison.Ordinal);
-        Assert.Matches(@"^7 +eth1 +192\.168\.1\.20:51234 +93\.184\.216\.34:443 +default +established +1\.5 KiB \(1536\) +1\.5 MiB \(1572864\) +3m12s$", lines[1]);
-        Assert.Matches(@"^9 +server +127\.0\.0\.1:40000 +example\.com:80 +- +connecting +0 B +0 B +0s$", lines[2]);
+        Assert.Matches(@"^7 +eth1 +192\.168\.1\.20:51234 +93\.184\.216\.34:443 +example\.com +default +established +1\.5 KiB \(1536\) +1\.5 MiB \(1572864\) +3m12s$", lines[1]);
+        Assert.Matches(@"^9 +server +127\.0\.0\.1:40000 +example\.com:80 +- +- +connecting +0 B +0 B +0s$", lines[2]);
         Assert.Equal("2 of 5 sessions shown", lines[3]);
+    }
+
+    [Fact]
+    public async Task ShowSessions_Human_PutsTheSniffedHostInItsOwnColumnOrADash()
+    {
+        var result = await RunAsync("show", "sessions");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var lines = result.Output.Split('\n');
+        Assert.Matches(@"^ID +INBOUND +CLIENT +DESTINATION +HOST +UPSTREAM +STATE +TX +RX +AGE$", lines[0]);
+        var host = lines[0].IndexOf("HOST", StringComparison.Ordinal);
+        Assert.Equal("example.com ", lines[1].Substring(host, "example.com ".Length));
+        Assert.Equal("- ", lines[2].Substring(host, 2));
     }
 
     [Fact]
@@ -277,6 +333,30 @@ public sealed class OutputTests : StubbedCliTest
         Assert.True(result.ExitCode == 0, result.ToString());
         var sessions = JsonSerializer.Deserialize(result.Output, ControlJsonContext.Default.SessionsResponse)!;
         Assert.Equal((5, 2), (sessions.Total, sessions.Sessions.Count));
+    }
+
+    [Fact]
+    public async Task ShowSessions_Json_GivesEachSessionsHostOrNull()
+    {
+        var result = await RunAsync("show", "sessions", "--json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        using var json = JsonDocument.Parse(result.Output);
+        var sessions = json.RootElement.GetProperty("sessions");
+        Assert.Equal("example.com", sessions[0].GetProperty("host").GetString());
+        Assert.Equal(JsonValueKind.Null, sessions[1].GetProperty("host").ValueKind);
+    }
+
+    [Fact]
+    public async Task ShowInterface_Json_GivesSniffedCountsPerProtocol()
+    {
+        var result = await RunAsync("show", "eth1", "--json");
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        using var json = JsonDocument.Parse(result.Output);
+        var sniffed = json.RootElement.GetProperty("sniffed");
+        Assert.Equal(7, sniffed.GetProperty("tls").GetInt64());
+        Assert.Equal(2, sniffed.GetProperty("http").GetInt64());
     }
 
     [Fact]

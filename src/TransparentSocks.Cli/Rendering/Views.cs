@@ -26,7 +26,7 @@ internal static class Views
             return;
         }
 
-        var table = new TextTable("NAME", "STATUS", "PROXY", "MAX CONN", "ACTIVE", "TOTAL", "REJECTED", "UP", "DOWN", "FAILURES", "UDP FLOWS", "UDP DROPPED");
+        var table = new TextTable("NAME", "STATUS", "PROXY", "MAX CONN", "ACTIVE", "TOTAL", "REJECTED", "UP", "DOWN", "FAILURES", "SNIFFED TLS", "SNIFFED HTTP", "UDP FLOWS", "UDP DROPPED");
         foreach (var i in status.Interfaces)
         {
             table.Add(
@@ -40,6 +40,8 @@ internal static class Views
                 Bytes(i.BytesUp),
                 Bytes(i.BytesDown),
                 Number(i.ConnectFailures),
+                i.Sniffed is null ? "off" : Number(i.Sniffed.Tls),
+                i.Sniffed is null ? "-" : Number(i.Sniffed.Http),
                 i.Udp is null ? "off" : Number(i.Udp.ActiveFlows),
                 i.Udp is null ? "-" : Number(i.Udp.Dropped));
         }
@@ -70,7 +72,8 @@ internal static class Views
             .Add("diverted", $"{Number(i.DivertedPackets)} packets, {Bytes(i.DivertedBytes)}")
             .Add("bytes up", Bytes(i.BytesUp))
             .Add("bytes down", Bytes(i.BytesDown))
-            .Add("connect failures", FailureSummary(i.ConnectFailures, i.Failures));
+            .Add("connect failures", FailureSummary(i.ConnectFailures, i.Failures))
+            .Add("sniffed", i.Sniffed is { } sniffed ? $"tls {Number(sniffed.Tls)}, http {Number(sniffed.Http)}" : "off");
         UdpRows(block, i.Udp).Write(output);
     }
 
@@ -128,7 +131,7 @@ internal static class Views
             return;
         }
 
-        var table = new TextTable("ID", "INBOUND", "CLIENT", "DESTINATION", "UPSTREAM", "STATE", "TX", "RX", "AGE");
+        var table = new TextTable("ID", "INBOUND", "CLIENT", "DESTINATION", "HOST", "UPSTREAM", "STATE", "TX", "RX", "AGE");
         foreach (var s in response.Sessions)
         {
             table.Add(
@@ -136,6 +139,7 @@ internal static class Views
                 s.Inbound,
                 s.Client,
                 s.Destination,
+                OrDash(s.Host),
                 OrDash(s.Upstream),
                 s.State,
                 Bytes(s.BytesTx),

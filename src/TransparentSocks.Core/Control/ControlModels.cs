@@ -249,6 +249,22 @@ public sealed record InterfaceInfo
 
     /// <summary>The interface's UDP flows; null when the path does not divert UDP.</summary>
     public UdpInfo? Udp { get; init; }
+
+    /// <summary>Sessions whose first bytes named a host, by protocol; null when the path does not sniff (<c>transparent.sniff</c> off, or a daemon older than sniffing).</summary>
+    public SniffedInfo? Sniffed { get; init; }
+}
+
+/// <summary>
+/// Transparent sessions of one interface whose first bytes named a usable host, counted per protocol. The names
+/// themselves are only in the session list: a count per name would grow without bound.
+/// </summary>
+public sealed record SniffedInfo
+{
+    /// <summary>TLS ClientHellos with a server name (SNI).</summary>
+    public required long Tls { get; init; }
+
+    /// <summary>HTTP/1.x requests with a host.</summary>
+    public required long Http { get; init; }
 }
 
 public sealed record SessionInfo
@@ -261,6 +277,12 @@ public sealed record SessionInfo
     public required string Client { get; init; }
 
     public required string Destination { get; init; }
+
+    /// <summary>
+    /// The name the client's first bytes carried (TLS SNI or the HTTP Host) on the transparent path, whether or not
+    /// it replaced the address in <see cref="Destination"/>; null when nothing was sniffed.
+    /// </summary>
+    public string? Host { get; init; }
 
     public string? Upstream { get; init; }
 

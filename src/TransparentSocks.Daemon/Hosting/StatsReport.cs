@@ -32,7 +32,7 @@ internal static class StatsReport
             {
                 counters.TryGetValue(NftRuleset.CounterName(iface.Name), out var diverted);
                 lines.Add($"interface {iface.Name}: upstream {iface.Dialer.Name}, maxConnections {iface.MaxConnections}, "
-                          + $"diverted {diverted.Packets} packets {diverted.Bytes} bytes, rejected {iface.Stats.Rejected}, {Describe(iface.Stats, traffic)}");
+                          + $"diverted {diverted.Packets} packets {diverted.Bytes} bytes, rejected {iface.Stats.Rejected}, {Describe(iface.Stats, traffic)}{Sniffed(iface.Stats)}");
             }
         }
 
@@ -55,6 +55,12 @@ internal static class StatsReport
                + $"handshake failures {stats.HandshakeFailures}, connect failures {stats.TotalDialFailures}{(failures.Length > 0 ? $" ({failures.ToString().Trim()})" : string.Empty)}"
                + Udp(stats.Udp);
     }
+
+    /// <summary>"; sniffed tls N http M", or nothing before the first sniffed name, so lines without sniffing stay as they were.</summary>
+    internal static string Sniffed(InboundStats stats)
+        => stats.SniffedTls == 0 && stats.SniffedHttp == 0
+            ? string.Empty
+            : string.Create(CultureInfo.InvariantCulture, $"; sniffed tls {stats.SniffedTls} http {stats.SniffedHttp}");
 
     /// <summary>"; udp flows …", or nothing for an inbound that never saw a datagram, so TCP-only lines stay as they were.</summary>
     internal static string Udp(UdpStats udp)

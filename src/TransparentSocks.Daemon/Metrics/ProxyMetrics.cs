@@ -30,6 +30,8 @@ internal sealed class ProxyMetrics : IDisposable
 
     private static readonly DialError[] Reasons = [.. Enum.GetValues<DialError>().Where(e => e != DialError.None)];
     private static readonly KeyValuePair<string, object?>[] DropReasons = [.. UdpStats.Reasons.Select(r => new KeyValuePair<string, object?>("reason", r.ToReason()))];
+    private static readonly KeyValuePair<string, object?> Tls = new("protocol", "tls");
+    private static readonly KeyValuePair<string, object?> Http = new("protocol", "http");
 
     private readonly Meter _meter = new(MeterName);
     private readonly Func<IReadOnlyList<MeteredInbound>> _inbounds;
@@ -68,6 +70,10 @@ internal sealed class ProxyMetrics : IDisposable
         _meter.CreateObservableCounter("transparentsocks.upstream_failures", () => PerInbound(s => s.UpstreamFailures), "{connection}", "Relayed sessions the upstream or destination cut after the reply (a reset, EPIPE, a TCP timeout); their client got a reset, not a FIN.");
         _meter.CreateObservableCounter("transparentsocks.diverted_packets", () => ObserveDiverted(c => c.Packets), "{packet}", "Packets counted by the interface's nft divert rule: every packet under TPROXY, each connection's first under REDIRECT.");
         _meter.CreateObservableCounter("transparentsocks.diverted_bytes", () => ObserveDiverted(c => c.Bytes), "By", "Bytes counted by the interface's nft divert rule: every packet under TPROXY, each connection's first under REDIRECT.");
+
+        // Labelled by protocol only: a label per sniffed name would be a new series for every site a client visits.
+        // Plain interlocked counts, never folded in at a close, so like UDP they need no floor.
+        _meter.CreateObservableCounter("transparentsocks.sniffed", ObserveSniffed, "{session}", "Transparent sessions whose first bytes named a usable host, by protocol: tls (SNI) or http (Host).");
 
         // UDP: every inbound has these, the server's UDP ASSOCIATE as much as an interface's flows. The counters only
         // ever grow (interlocked adds, nothing folded in at a close), so unlike the TCP bytes they need no floor.
@@ -128,6 +134,19 @@ internal sealed class ProxyMetrics : IDisposable
             var (up, down) = _bytesFloor.Raise(inbound.Stats, relayedUp, relayedDown);
             yield return new Measurement<long>(up, [.. Labels(inbound), new("direction", "up")]);
             yield return new Measurement<long>(down, [.. Labels(inbound), new("direction", "down")]);
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveSniffed()
+    {
+        // Both protocols, zeros included, so that rate() has a series from the start; the server never sniffs.
+        foreach (var inbound in _inbounds())
+        {
+            if (inbound.Interface is not null)
+            {
+                yield return new Measurement<long>(inbound.Stats.SniffedTls, [.. Labels(inbound), Tls]);
+                yield return new Measurement<long>(inbound.Stats.SniffedHttp, [.. Labels(inbound), Http]);
+            }
         }
     }
 

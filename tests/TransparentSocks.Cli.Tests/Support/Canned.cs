@@ -83,6 +83,7 @@ public static class Canned
             Dropped = 5,
             Drops = Drops(("queue_full", 4), ("malformed", 1)),
         },
+        Sniffed = new SniffedInfo { Tls = 7, Http = 2 },
     };
 
     public static InterfaceInfo Wg0 { get; } = Eth1 with
@@ -93,6 +94,7 @@ public static class Canned
         ConnectFailures = 0,
         Failures = new Dictionary<string, long>(),
         Udp = Udp(active: 0, total: 0),
+        Sniffed = new SniffedInfo { Tls = 0, Http = 0 },
     };
 
     public static StatusResponse Status { get; } = new()
@@ -125,6 +127,7 @@ public static class Canned
             Inbound = "eth1",
             Client = "192.168.1.20:51234",
             Destination = "93.184.216.34:443",
+            Host = "example.com",
             Upstream = "default",
             State = "established",
             BytesTx = 1536,

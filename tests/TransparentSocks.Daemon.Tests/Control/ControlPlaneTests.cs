@@ -181,11 +181,15 @@ public sealed class ControlPlaneTests
         Assert.Equal("established", session.State);
         Assert.Equal(5, session.BytesTx);
         Assert.Equal(5, session.BytesRx);
+
+        // Only the transparent path sniffs; a SOCKS5 client already named its destination.
+        Assert.Null(session.Host);
         Assert.Empty((await Cli.JsonAsync(daemon.Socket, J.SessionsResponse, "show", "sessions", "--iface", "eth9")).Sessions);
 
         var human = await Cli.RunAsync(daemon.Socket, "show", "sessions");
         Assert.True(human.ExitCode == 0, human.Error);
         Assert.Contains(echo.EndPoint.ToString(), human.Output, StringComparison.Ordinal);
+        Assert.Matches(@"^ID +INBOUND +CLIENT +DESTINATION +HOST +UPSTREAM ", human.Output);
     }
 
     [Fact]

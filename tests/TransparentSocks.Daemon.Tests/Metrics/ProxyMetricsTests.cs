@@ -8,6 +8,7 @@ using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Sessions;
 using TransparentSocks.Engine.Stats;
 using TransparentSocks.Nft;
+using TransparentSocks.Sniffing;
 using TransparentSocks.TestSupport;
 
 namespace TransparentSocks.Daemon.Tests.Metrics;
@@ -21,6 +22,7 @@ public sealed class ProxyMetricsTests
         "transparentsocks.connections", "transparentsocks.active_connections", "transparentsocks.bytes",
         "transparentsocks.connect_failures", "transparentsocks.rejected", "transparentsocks.auth_failures",
         "transparentsocks.handshake_failures", "transparentsocks.handshakes_evicted", "transparentsocks.upstream_failures", "transparentsocks.diverted_packets", "transparentsocks.diverted_bytes",
+        "transparentsocks.sniffed",
         "transparentsocks.udp.flows_active", "transparentsocks.udp.flows", "transparentsocks.udp.datagrams", "transparentsocks.udp.bytes",
         "transparentsocks.udp.dropped", "transparentsocks.udp.evictions", "transparentsocks.udp.association_failures",
         "transparentsocks.udp.reply_sockets",
@@ -147,6 +149,56 @@ public sealed class ProxyMetricsTests
 
         Assert.Equal(0, observed.Where(m => m.Instrument.StartsWith("transparentsocks.udp.", StringComparison.Ordinal) && m.Tags["path"] == "server").Sum(m => m.Value));
         Assert.DoesNotContain(observed, m => m.Instrument == "transparentsocks.udp.reply_sockets");
+    }
+
+    [Fact]
+    public void Sniffed_EachInterface_CountsPerProtocolWithZerosAndTheServerHasNone()
+    {
+        var eth1 = new InboundStats("eth1");
+        eth1.Sniffed(SniffedProtocol.Tls);
+        eth1.Sniffed(SniffedProtocol.Tls);
+        eth1.Sniffed(SniffedProtocol.Tls);
+        eth1.Sniffed(SniffedProtocol.Http);
+        eth1.Sniffed(SniffedProtocol.None);
+        using var metrics = new ProxyMetrics(
+            () => [new MeteredInbound("server", null, new InboundStats("server")), new MeteredInbound("tproxy", "eth1", eth1), new MeteredInbound("tproxy", "eth2", new InboundStats("eth2"))],
+            new SessionTable(),
+            () => new Dictionary<string, (long, long)>(),
+            () => null);
+
+        var sniffed = Observe(out _).Where(m => m.Instrument == "transparentsocks.sniffed").ToList();
+
+        Assert.Equal(
+            [("eth1", "http", 1L), ("eth1", "tls", 3L), ("eth2", "http", 0L), ("eth2", "tls", 0L)],
+            sniffed.Select(m => (m.Tags["iface"], m.Tags["protocol"], m.Value)).Order());
+        Assert.All(sniffed, m => Assert.Equal(["iface", "path", "protocol"], m.Tags.Keys.Order()));
+        Assert.All(sniffed, m => Assert.Equal("tproxy", m.Tags["path"]));
+    }
+
+    [Fact]
+    public async Task Exposition_Sniffed_IsOneCounterPerInterfaceAndProtocolLabelledByNoName()
+    {
+        var eth1 = new InboundStats("eth1");
+        eth1.Sniffed(SniffedProtocol.Tls);
+        eth1.Sniffed(SniffedProtocol.Tls);
+        eth1.Sniffed(SniffedProtocol.Http);
+        using var metrics = new ProxyMetrics(
+            () => [new MeteredInbound("server", null, new InboundStats("server")), new MeteredInbound("redirect", "eth1", eth1)],
+            new SessionTable(),
+            () => new Dictionary<string, (long, long)>(),
+            () => null);
+        var port = PortAllocator.GetFreeTcpPort(IPAddress.Loopback);
+        using var provider = MetricsService.Export($"http://127.0.0.1:{port}/metrics/");
+        using var http = new HttpClient();
+
+        var text = PrometheusText.Parse(await http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics")));
+
+        var family = text.Family("transparentsocks_sniffed_total");
+        Assert.Equal("counter", family.Type);
+        Assert.False(string.IsNullOrWhiteSpace(family.Help));
+        Assert.Equal(2, family.Samples.Count);
+        Assert.Equal(2, text.Value("transparentsocks_sniffed_total", ("iface", "eth1"), ("path", "redirect"), ("protocol", "tls")));
+        Assert.Equal(1, text.Value("transparentsocks_sniffed_total", ("iface", "eth1"), ("path", "redirect"), ("protocol", "http")));
     }
 
     [Fact]

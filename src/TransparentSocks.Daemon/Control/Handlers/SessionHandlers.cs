@@ -28,6 +28,7 @@ internal sealed class SessionHandlers(ProxyService proxy)
             Inbound = s.Inbound,
             Client = s.ClientEndPoint.ToString(),
             Destination = s.Destination.IsDefault ? "-" : s.Destination.ToString(),
+            Host = s.Host,
             Upstream = s.Upstream,
             State = s.State.ToString().ToLowerInvariant(),
             BytesTx = s.Counters.BytesUp,

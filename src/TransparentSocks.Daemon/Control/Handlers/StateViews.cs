@@ -123,6 +123,7 @@ internal sealed class StateViews(ProxyService proxy)
                 ConnectFailures = iface.Stats.TotalDialFailures,
                 Failures = Failures(iface.Stats),
                 Udp = path.Udp is null ? null : Udp(iface.Stats.Udp),
+                Sniffed = _proxy.Options.Transparent.Sniff ? Sniffed(iface.Stats) : null,
             });
         }
 
@@ -232,6 +233,8 @@ internal sealed class StateViews(ProxyService proxy)
         Dropped = udp.DroppedTotal,
         Drops = UdpStats.Reasons.ToDictionary(r => r.ToReason(), udp.Dropped),
     };
+
+    internal static SniffedInfo Sniffed(InboundStats stats) => new() { Tls = stats.SniffedTls, Http = stats.SniffedHttp };
 
     private (long Up, long Down) Bytes(InboundStats stats) => _proxy.Sessions.BytesOf(stats);
 
