@@ -50,14 +50,18 @@ public sealed class Dante : IAsyncDisposable
     /// reaches both 127.0.0.1 and ::1 targets, and an interface name (the gateway lab's
     /// <see cref="Lab.GatewayLab.TargetInterface"/>) gives both of its addresses. <paramref name="udp"/>
     /// allows UDP ASSOCIATE: danted answers with BND = <paramref name="listen"/> and a fresh port per
-    /// association, and sends the datagrams out from the external address.
+    /// association, and sends the datagrams out from the external address. <paramref name="debug"/> turns on
+    /// danted's debug log, which is the one that shows each request as the client sent it, e.g.
+    /// <c>Packet: VER: 5 CMD: 1 FLAG: 0 ATYP: 3 address: www.example.com.443</c> (see <see cref="FormatLogRequest"/>);
+    /// the connect lines always show the address it dialed, even for a name.
     /// </summary>
     public static async Task<Dante> StartAsync(
         IPAddress listen,
         bool requireAuth,
         string external = "lo",
         string? networkNamespace = null,
-        bool udp = false)
+        bool udp = false,
+        bool debug = false)
     {
         if (requireAuth)
         {
@@ -72,7 +76,7 @@ public sealed class Dante : IAsyncDisposable
             var configPath = Path.Combine(directory.FullName, "danted.conf");
             await File.WriteAllTextAsync(
                 configPath,
-                BuildConfig(endPoint, requireAuth, external, Path.Combine(directory.FullName, "danted.log"), udp));
+                BuildConfig(endPoint, requireAuth, external, Path.Combine(directory.FullName, "danted.log"), udp, debug));
 
             // Without -D danted stays in the foreground; -N 1 keeps it to one set of worker processes.
             string[] arguments = ["-f", configPath, "-N", "1", "-p", Path.Combine(directory.FullName, "danted.pid")];
@@ -142,6 +146,18 @@ public sealed class Dante : IAsyncDisposable
     public static string FormatLogEndPoint(IPEndPoint endPoint) =>
         $"{endPoint.Address}.{endPoint.Port.ToString(CultureInfo.InvariantCulture)}";
 
+    /// <summary>
+    /// How the debug log (<c>debug: true</c>) writes a CONNECT request's destination as the client sent it: ATYP 3
+    /// and the name for a domain, ATYP 1 or 4 and the address otherwise, then ADDRESS.PORT as in the connect lines.
+    /// </summary>
+    public static string FormatLogRequest(string host, int port)
+    {
+        var atyp = IPAddress.TryParse(host, out var address)
+            ? address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 4 : 1
+            : 3;
+        return $"ATYP: {atyp} address: {host}.{port.ToString(CultureInfo.InvariantCulture)}";
+    }
+
     public async ValueTask DisposeAsync()
     {
         await Process.DisposeAsync();
@@ -155,7 +171,7 @@ public sealed class Dante : IAsyncDisposable
         }
     }
 
-    private static string BuildConfig(IPEndPoint endPoint, bool requireAuth, string external, string logPath, bool udp)
+    private static string BuildConfig(IPEndPoint endPoint, bool requireAuth, string external, string logPath, bool udp, bool debug)
     {
         var port = endPoint.Port.ToString(CultureInfo.InvariantCulture);
         var method = requireAuth ? "username" : "none";
@@ -178,6 +194,7 @@ public sealed class Dante : IAsyncDisposable
             : string.Empty;
         return $$"""
             logoutput: {{logPath}}
+            {{(debug ? "debug: 1" : string.Empty)}}
             internal: {{endPoint.Address}} port = {{port}}
             external: {{external}}
             clientmethod: none
