@@ -68,6 +68,9 @@ public sealed partial class ExternalProcess : IAsyncDisposable
     /// <summary>Only usable when started with <c>keepStandardInputOpen</c>; dispose it to send EOF.</summary>
     public Stream StandardInput => _process.StandardInput.BaseStream;
 
+    private const string Gen0SizeVariable = "DOTNET_GCgen0size";
+    private const string Gen0Size = "0x400000";
+
     /// <summary>How long disposal waits after SIGTERM before SIGKILL.</summary>
     public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(3);
 
@@ -99,6 +102,13 @@ public sealed partial class ExternalProcess : IAsyncDisposable
         foreach (var variable in ProxyVariables)
         {
             info.Environment.Remove(variable);
+        }
+
+        // The daemon's NativeAOT build has a 4 MiB gen0 budget built in (see its csproj); the JIT build the tests run
+        // gets the same from the environment, or its heap would be sized by this machine's cache instead.
+        if (!info.Environment.ContainsKey(Gen0SizeVariable))
+        {
+            info.Environment[Gen0SizeVariable] = Gen0Size;
         }
 
         var commandLine = FormatCommandLine(fileName, info.ArgumentList);
