@@ -169,6 +169,11 @@ internal static class ConfigValidator
             {
                 errors.Add($"{path}.pooling: only SOCKS5 upstreams keep pre-authenticated connections; an HTTP CONNECT is one round trip anyway");
             }
+
+            if (upstream.Pipelining)
+            {
+                errors.Add($"{path}.pipelining: only SOCKS5 upstreams have a greeting to pipeline; an HTTP CONNECT is one round trip anyway");
+            }
         }
 
         ValidateSeconds($"{path}.connectTimeout", upstream.ConnectTimeoutSeconds, errors);

@@ -72,6 +72,13 @@ public sealed class UpstreamOptions
     /// <summary>Idle pre-authenticated connections kept per upstream when pooling is on.</summary>
     public int MaxPoolSize { get; set; } = 8;
 
+    /// <summary>
+    /// Send the SOCKS5 greeting together with the request (or, with credentials, with them) instead of waiting for
+    /// the method reply: a round trip fewer per connection. Off by default: a server must read each message exactly,
+    /// as sing-box, danted and TransparentSocks do; microsocks loses what follows the greeting.
+    /// </summary>
+    public bool Pipelining { get; set; }
+
     /// <summary>The name only, so that logging an upstream can never print its password.</summary>
     public override string ToString() => Name ?? "default";
 }

@@ -14,6 +14,12 @@ public enum Socks5ClientStatus : byte
     /// <summary>Greeting and authentication are done; the connection may wait here (a pool) until a request is written.</summary>
     Authenticated,
 
+    /// <summary>
+    /// A pipelined handshake's answer to a message already sent was consumed (<see cref="Socks5ClientStep.Count"/>
+    /// bytes): receive afresh for the next answer, sending nothing.
+    /// </summary>
+    Continue,
+
     /// <summary>The server accepted the request; <see cref="Socks5ClientStep.Bound"/> is its BND address.</summary>
     Succeeded,
 
@@ -40,7 +46,8 @@ public enum Socks5ClientFailure : byte
 }
 
 /// <param name="Count">Bytes still needed (<see cref="Socks5ClientStatus.NeedMoreData"/>), bytes to send
-/// (<see cref="Socks5ClientStatus.Send"/>), or bytes of the reply consumed (<see cref="Socks5ClientStatus.Succeeded"/>).</param>
+/// (<see cref="Socks5ClientStatus.Send"/>), or bytes of the reply consumed (<see cref="Socks5ClientStatus.Succeeded"/>,
+/// <see cref="Socks5ClientStatus.Continue"/>).</param>
 public readonly record struct Socks5ClientStep(
     Socks5ClientStatus Status,
     int Count,
@@ -72,12 +79,20 @@ public readonly record struct Socks5ClientStep(
 /// Greeting and request are separate steps so that a connection can be opened and authenticated ahead of time and
 /// sit in a pool at <see cref="Socks5ClientStatus.Authenticated"/>; requests are never pipelined behind the
 /// credentials, because a server that refuses them must not see a CONNECT.
+/// <para>
+/// <see cref="WritePipelined"/> saves a round trip where the upstream reads each message exactly (sing-box, danted,
+/// TransparentSocks; not microsocks, which drops what follows the greeting in its buffer). It offers one method only,
+/// so the server has no choice to make that the bytes already sent could contradict: "no authentication" followed
+/// by the request, or username/password followed by the credentials (and the request after their answer).
+/// </para>
 /// </remarks>
 public sealed class Socks5ClientHandshake
 {
     private readonly ReadOnlyMemory<byte> _username;
     private readonly ReadOnlyMemory<byte> _password;
     private Phase _phase;
+    private bool _pipelined;
+    private bool _requestSent;
 
     /// <param name="username">Empty to offer only "no authentication"; otherwise 1 to 255 bytes, and so is the password.</param>
     public Socks5ClientHandshake(ReadOnlyMemory<byte> username = default, ReadOnlyMemory<byte> password = default)
@@ -109,6 +124,9 @@ public sealed class Socks5ClientHandshake
     /// <summary>The longest message a client writes: credentials of 255 bytes each.</summary>
     public const int MaxOutputLength = Socks5Codec.MaxAuthRequestLength;
 
+    /// <summary>The longest <see cref="WritePipelined"/> output: a one-method greeting and the larger of credentials and request.</summary>
+    public const int MaxPipelinedLength = 3 + (Socks5Codec.MaxAuthRequestLength > Socks5Codec.MaxRequestLength ? Socks5Codec.MaxAuthRequestLength : Socks5Codec.MaxRequestLength);
+
     public bool IsAuthenticated => _phase == Phase.Authenticated;
 
     /// <summary>True between the request and its reply: a connection that breaks now before any reply byte was dropped by the server, not refused.</summary>
@@ -124,6 +142,35 @@ public sealed class Socks5ClientHandshake
         var n = Socks5Codec.WriteGreeting(output, offer);
         _phase = Phase.MethodSelection;
         return n;
+    }
+
+    /// <summary>
+    /// Writes a one-method greeting and what follows it without waiting for the method: with credentials, the
+    /// username/password (the request then goes after their answer, as without pipelining); without, the request
+    /// itself when <paramref name="withRequest"/>. Feeding then answers <see cref="Socks5ClientStatus.Continue"/> for each
+    /// reply to a message already sent.
+    /// </summary>
+    public int WritePipelined(Span<byte> output, bool withRequest, Socks5Command command = Socks5Command.Connect, Destination destination = default)
+    {
+        Expect(Phase.Start);
+        _pipelined = true;
+        _phase = Phase.MethodSelection;
+        if (!_username.IsEmpty)
+        {
+            var greeting = Socks5Codec.WriteGreeting(output, [Socks5AuthMethod.UsernamePassword]);
+            return greeting + Socks5Codec.WriteUsernamePassword(output[greeting..], _username.Span, _password.Span);
+        }
+
+        var n = Socks5Codec.WriteGreeting(output, [Socks5AuthMethod.NoAuthentication]);
+        if (!withRequest)
+        {
+            // Nothing to pipeline: the answer to the greeting is the whole exchange, as without pipelining.
+            _pipelined = false;
+            return n;
+        }
+
+        _requestSent = true;
+        return n + Socks5Codec.WriteRequest(output[n..], command, destination);
     }
 
     /// <summary>Writes the request, once <see cref="IsAuthenticated"/>.</summary>
@@ -162,6 +209,20 @@ public sealed class Socks5ClientHandshake
         if (!selection.IsDone)
         {
             return Pending(selection);
+        }
+
+        if (_pipelined)
+        {
+            // One method was offered; any other answer (0xFF, or a method we did not offer) ends it.
+            var offered = _username.IsEmpty ? Socks5AuthMethod.NoAuthentication : Socks5AuthMethod.UsernamePassword;
+            if (selection.Value != offered)
+            {
+                _phase = Phase.Done;
+                return new(Socks5ClientStatus.Failed, 0, Socks5ClientFailure.NoAcceptableMethod);
+            }
+
+            _phase = _requestSent ? Phase.Reply : Phase.AuthReply;
+            return new(Socks5ClientStatus.Continue, selection.Consumed);
         }
 
         switch (selection.Value)

@@ -91,6 +91,7 @@ public static class EngineSettings
             Mark = mark,
             Pooling = upstream.Pooling,
             MaxPoolSize = upstream.MaxPoolSize,
+            Pipelining = upstream.Pipelining,
             PoolLoops = poolLoops,
         };
 

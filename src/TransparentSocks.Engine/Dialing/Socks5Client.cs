@@ -20,12 +20,12 @@ internal readonly record struct Socks5Outcome(DialError Error, Socks5ReplyCode R
 /// </summary>
 internal static class Socks5Client
 {
-    private const int InputAt = Socks5ClientHandshake.MaxOutputLength;
+    private const int InputAt = Socks5ClientHandshake.MaxPipelinedLength;
     private const int BufferSize = InputAt + Socks5Codec.MaxReplyLength;
 
     /// <summary>Greeting and, when the server asks for it, username/password.</summary>
-    public static ValueTask<Socks5Outcome> AuthenticateAsync(LinuxSocket socket, Socks5ClientHandshake handshake)
-        => ExchangeAsync(socket, handshake, greeting: true, default, default);
+    public static ValueTask<Socks5Outcome> AuthenticateAsync(LinuxSocket socket, Socks5ClientHandshake handshake, bool pipelined = false)
+        => ExchangeAsync(socket, handshake, greeting: true, default, default, pipelined: pipelined);
 
     /// <summary>A request and its reply, on a connection that has authenticated.</summary>
     public static ValueTask<Socks5Outcome> RequestAsync(LinuxSocket socket, Socks5Command command, Destination destination)
@@ -36,19 +36,22 @@ internal static class Socks5Client
     /// <paramref name="authenticated"/> runs once the server has accepted us, before the request is sent.
     /// </summary>
     public static ValueTask<Socks5Outcome> HandshakeAsync(
-        LinuxSocket socket, Socks5ClientHandshake handshake, Socks5Command command, Destination destination, Action? authenticated = null)
-        => ExchangeAsync(socket, handshake, greeting: true, command, destination, thenRequest: true, authenticated);
+        LinuxSocket socket, Socks5ClientHandshake handshake, Socks5Command command, Destination destination, Action? authenticated = null, bool pipelined = false)
+        => ExchangeAsync(socket, handshake, greeting: true, command, destination, thenRequest: true, authenticated, pipelined);
 
     // One frame for the whole exchange, pooled: every dial runs it, and each async frame that suspends costs a box
     // of a few hundred bytes per connection (a wrapper per step was a third of what a dial allocated).
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<Socks5Outcome> ExchangeAsync(
-        LinuxSocket socket, Socks5ClientHandshake handshake, bool greeting, Socks5Command command, Destination destination, bool thenRequest = false, Action? authenticated = null)
+        LinuxSocket socket, Socks5ClientHandshake handshake, bool greeting, Socks5Command command, Destination destination, bool thenRequest = false,
+        Action? authenticated = null, bool pipelined = false)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
-            var toSend = greeting ? handshake.WriteGreeting(buffer) : handshake.WriteRequest(buffer, command, destination);
+            var toSend = !greeting ? handshake.WriteRequest(buffer, command, destination)
+                : pipelined ? handshake.WritePipelined(buffer, thenRequest, command, destination)
+                : handshake.WriteGreeting(buffer);
             var step = greeting ? "greeting" : "reply";
             while (true)
             {
@@ -91,6 +94,20 @@ internal static class Socks5Client
                             toSend = next.Count;
                             step = "authentication";
                             break;
+                        case Socks5ClientStatus.Continue:
+                            // Pipelined: the answer to the greeting is in; the next one answers what went with it.
+                            have = 0;
+                            if (handshake.AwaitsReply)
+                            {
+                                authenticated?.Invoke();
+                                step = "reply";
+                            }
+                            else
+                            {
+                                step = "authentication";
+                            }
+
+                            continue;
                         case Socks5ClientStatus.Authenticated when thenRequest:
                             authenticated?.Invoke();
                             toSend = handshake.WriteRequest(buffer, command, destination);

@@ -19,6 +19,12 @@ public sealed record Socks5DialerSettings : UpstreamDialerSettings
     public int MaxPoolSize { get; init; } = 8;
 
     /// <summary>
+    /// Send the greeting and what follows it (the request without credentials, the credentials with them) without
+    /// waiting for the method: a round trip fewer per dial, for upstreams that read each message exactly.
+    /// </summary>
+    public bool Pipelining { get; init; }
+
+    /// <summary>
     /// How long a pooled connection may wait unused. Upstreams close connections that idle between authentication
     /// and request (sing-box does; danted's negotiate timeout is 30 s from accept), so the pool retires its own
     /// a little before the common 30 s; one that dies earlier is caught when taken.
@@ -266,8 +272,8 @@ public sealed class Socks5Dialer : IProbeableDialer, IAsyncDisposable, IDisposab
         using (Connector.AbortOnCancel(socket, cancellationToken))
         {
             outcome = connectTo is { } to
-                ? await Socks5Client.HandshakeAsync(socket, handshake, Socks5Command.Connect, to, _upstreamReachable).ConfigureAwait(false)
-                : await Socks5Client.AuthenticateAsync(socket, handshake).ConfigureAwait(false);
+                ? await Socks5Client.HandshakeAsync(socket, handshake, Socks5Command.Connect, to, _upstreamReachable, _settings.Pipelining).ConfigureAwait(false)
+                : await Socks5Client.AuthenticateAsync(socket, handshake, _settings.Pipelining).ConfigureAwait(false);
         }
 
         if (connectTo is { } destination)

@@ -36,6 +36,8 @@ public sealed class UpstreamGroupOptionsTests
     [InlineData("""{ "upstreams": [ { "name": "a" } ] }""", "upstreams[0].address: required")]
     [InlineData("""{ "upstreams": [ { "name": "a", "address": "127.0.0.1:1", "mark": 7 } ] }""", "upstreams[0].mark:")]
     [InlineData("""{ "upstreams": [ { "name": "a", "address": "127.0.0.1:1", "protocol": "http", "pooling": true } ] }""", "upstreams[0].pooling:")]
+    [InlineData("""{ "upstreams": [ { "name": "a", "address": "127.0.0.1:1", "protocol": "http", "pipelining": true } ] }""", "upstreams[0].pipelining: only SOCKS5")]
+    [InlineData("""{ "upstream": { "address": "127.0.0.1:1", "protocol": "http", "pipelining": true } }""", "upstream.pipelining: only SOCKS5")]
     [InlineData("""{ "groups": [ { "name": "g", "members": [] } ] }""", "groups[0].members: a group needs at least one member")]
     [InlineData("""{ "groups": [ { "name": "g", "members": [ "nope" ] } ] }""", "groups[0].members[0]: 'nope' is not an upstream or a group")]
     [InlineData("""{ "groups": [ { "name": "g", "members": [ "h" ] }, { "name": "h", "members": [ "g" ] } ] }""", "makes a cycle: g -> h -> g")]

@@ -21,6 +21,8 @@ public class Socks5ClientHandshakeTests
 
         public List<byte[]> Sent { get; } = [];
 
+        public int Continued { get; private set; }
+
         public Socks5ClientStep Run(Socks5ClientHandshake handshake)
         {
             var output = new byte[Socks5ClientHandshake.MaxOutputLength];
@@ -44,6 +46,12 @@ public class Socks5ClientHandshakeTests
                         Sent.Add(output[..step.Count]);
                         received.Clear();
                         break;
+                    case Socks5ClientStatus.Continue:
+                        // A pipelined answer is consumed whole; nothing is sent for it.
+                        Assert.Equal(received.Count, step.Count);
+                        Continued++;
+                        received.Clear();
+                        break;
                     default:
                         return step;
                 }
@@ -61,6 +69,96 @@ public class Socks5ClientHandshakeTests
     {
         var output = new byte[Socks5ClientHandshake.MaxOutputLength];
         return output[..handshake.WriteRequest(output, Socks5Command.Connect, destination)];
+    }
+
+    private static byte[] Pipelined(Socks5ClientHandshake handshake, bool withRequest, Destination destination = default)
+    {
+        var output = new byte[Socks5ClientHandshake.MaxPipelinedLength];
+        return output[..handshake.WritePipelined(output, withRequest, Socks5Command.Connect, destination)];
+    }
+
+    [Fact]
+    public void Pipelined_WithoutCredentials_SendsAOneMethodGreetingAndTheRequestTogether()
+    {
+        var handshake = new Socks5ClientHandshake();
+
+        Assert.Equal(Hex("05 01 00 05 01 00 01 CB 00 71 02 00 50"), Pipelined(handshake, withRequest: true, Target));
+        Assert.False(handshake.AwaitsReply);
+    }
+
+    [Fact]
+    public void Pipelined_WithoutCredentials_MethodThenReply_ContinuesOnceThenSucceedsLeavingTrailingBytes()
+    {
+        var handshake = new Socks5ClientHandshake();
+        Pipelined(handshake, withRequest: true, Target);
+        var server = new ScriptedServer([.. Hex("05 00 05 00 00 01 CB 00 71 01 04 38"), .. "SSH-2.0"u8.ToArray()]);
+
+        var step = server.Run(handshake);
+
+        Assert.Equal(Socks5ClientStatus.Succeeded, step.Status);
+        Assert.Equal(1, server.Continued);
+        Assert.Empty(server.Sent);
+        Assert.Equal(12, server.Read);
+        Assert.Equal(Destination.FromAddress(IPAddress.Parse("203.0.113.1"), 1080), step.Bound);
+    }
+
+    [Fact]
+    public void Pipelined_WithCredentials_SendsOnlyUsernamePasswordAndTheCredentials_RequestAfterTheirAnswer()
+    {
+        var handshake = new Socks5ClientHandshake("alice"u8.ToArray(), "s3cret"u8.ToArray());
+
+        var first = Pipelined(handshake, withRequest: true, Target);
+        Assert.Equal([0x05, 0x01, 0x02, 0x01, 5, .. "alice"u8.ToArray(), 6, .. "s3cret"u8.ToArray()], first);
+
+        var server = new ScriptedServer(Hex("05 02 01 00"));
+        Assert.Equal(Socks5ClientStatus.Authenticated, server.Run(handshake).Status);
+        Assert.Equal(1, server.Continued);
+        Assert.Empty(server.Sent);
+        Assert.Equal(Hex("05 01 00 01 CB 00 71 02 00 50"), Request(handshake, Target));
+    }
+
+    [Fact]
+    public void Pipelined_WithoutARequest_IsAnOrdinaryGreeting()
+    {
+        var handshake = new Socks5ClientHandshake();
+        Assert.Equal(Hex("05 01 00"), Pipelined(handshake, withRequest: false));
+        Assert.Equal(Socks5ClientStatus.Authenticated, new ScriptedServer(Hex("05 00")).Run(handshake).Status);
+    }
+
+    [Theory]
+    [InlineData("05 FF", false)]
+    [InlineData("05 02", false)]
+    [InlineData("05 FF", true)]
+    [InlineData("05 00", true)]
+    public void Pipelined_ServerChoosesAnythingButTheOneMethodOffered_FailsAsNoAcceptableMethod(string selection, bool withCredentials)
+    {
+        var handshake = withCredentials ? new Socks5ClientHandshake("u"u8.ToArray(), "p"u8.ToArray()) : new Socks5ClientHandshake();
+        Pipelined(handshake, withRequest: true, Target);
+
+        var step = new ScriptedServer([.. Hex(selection), .. Hex("05 00 00 01 00 00 00 00 00 00")]).Run(handshake);
+
+        Assert.Equal(Socks5ClientStatus.Failed, step.Status);
+        Assert.Equal(Socks5ClientFailure.NoAcceptableMethod, step.Failure);
+    }
+
+    [Fact]
+    public void Pipelined_CredentialsRefused_FailsAsAuthRefused()
+    {
+        var handshake = new Socks5ClientHandshake("u"u8.ToArray(), "p"u8.ToArray());
+        Pipelined(handshake, withRequest: true, Target);
+
+        var step = new ScriptedServer(Hex("05 02 01 01")).Run(handshake);
+
+        Assert.Equal(Socks5ClientFailure.AuthRefused, step.Failure);
+    }
+
+    [Fact]
+    public void Pipelined_LongestCredentialsAndName_FitMaxPipelinedLength()
+    {
+        var longest = new string('a', 255);
+        var handshake = new Socks5ClientHandshake(Encoding.ASCII.GetBytes(longest), Encoding.ASCII.GetBytes(longest));
+        Assert.Equal(3 + 513, Pipelined(handshake, withRequest: true, Destination.FromHost(longest, 443)).Length);
+        Assert.True(Pipelined(new Socks5ClientHandshake(), withRequest: true, Destination.FromHost(longest, 443)).Length <= Socks5ClientHandshake.MaxPipelinedLength);
     }
 
     [Fact]

@@ -47,6 +47,56 @@ public sealed class Socks5DialerTests : IDisposable
         Assert.True(await upstream.WaitForLogAsync(Dante.FormatLogEndPoint(target.EndPoint), Timeout), upstream.ReadLog());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task DialAsync_Pipelined_ThroughDanteAndOurOwnServer_ReachesTargetByAddressAndByName(bool auth)
+    {
+        await using var target = new HttpTarget(IPAddress.Loopback, "pipelined\n");
+        await using var dante = await Dante.StartAsync(IPAddress.Loopback, requireAuth: auth);
+        await using var own = ServerHarness.Start(new DirectDialer(Timeout), users: auth ? [("pu", "pp-secret")] : null);
+        foreach (var (server, user, password) in new[] { (dante.EndPoint, Dante.Username, Dante.Password), (own.EndPoint, "pu", "pp-secret") })
+        {
+            var dialer = Dialer(server, auth ? user : null, auth ? password : null, pipelining: true);
+
+            Assert.EndsWith("pipelined\n", await FetchAsync(dialer, Destination.FromEndPoint(target.EndPoint)), StringComparison.Ordinal);
+            Assert.EndsWith("pipelined\n", await FetchAsync(dialer, Destination.FromHost("localhost", target.EndPoint.Port)), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task DialAsync_Pipelined_GreetingAndRequestArriveBeforeTheServerAnswersAnything()
+    {
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var destination = Destination.FromAddress(IPAddress.Parse("203.0.113.2"), 80);
+        var dial = DialAsync(Dialer((IPEndPoint)listener.LocalEndPoint!, null, null, pipelining: true), destination);
+
+        using var server = await listener.AcceptAsync().WaitAsync(Timeout);
+        var expected = new byte[] { 5, 1, 0, 5, 1, 0, 1, 203, 0, 113, 2, 0, 80 };
+        var got = new byte[expected.Length];
+        for (var have = 0; have < got.Length;)
+        {
+            // Nothing is answered until all of it is in: a client that waited for the method would stop at 3 bytes.
+            var n = await server.ReceiveAsync(got.AsMemory(have)).AsTask().WaitAsync(TimeSpan.FromSeconds(5));
+            Assert.True(n > 0, "the client closed");
+            have += n;
+        }
+
+        Assert.Equal(expected, got);
+        await server.SendAsync(new byte[] { 5, 0, 5, 0, 0, 1, 127, 0, 0, 1, 4, 56 });
+        var result = await dial;
+        try
+        {
+            Assert.True(result.Succeeded, result.ToString());
+        }
+        finally
+        {
+            result.Socket?.Dispose();
+        }
+    }
+
     [Fact]
     public async Task DialAsync_WrongPassword_ReportsUpstreamAuthFailed()
     {
@@ -133,11 +183,12 @@ public sealed class Socks5DialerTests : IDisposable
         }
     }
 
-    private static Socks5Dialer Dialer(IPEndPoint server, string? user, string? password) => new(new Socks5DialerSettings
+    private static Socks5Dialer Dialer(IPEndPoint server, string? user, string? password, bool pipelining = false) => new(new Socks5DialerSettings
     {
         Server = Destination.FromEndPoint(server),
         Username = user,
         Password = password,
+        Pipelining = pipelining,
     });
 
     private async Task<DialResult> DialAsync(IDialer dialer, Destination destination)
