@@ -27,7 +27,7 @@ LOG_TAG=conn-rate
 . "$BENCH/lib.sh"
 RUN=$OUT/conn-rate-run
 LIB=("$PYTHON" "$BENCH/conn_rate_lib.py")
-ALL_CONTENDERS=(direct ts-tproxy ts-redirect ts-nosniff redsocks ipt2socks hev-socks5-tproxy)
+ALL_CONTENDERS=(direct ts-tproxy ts-redirect ts-nosniff ts-pipelined redsocks ipt2socks hev-socks5-tproxy)
 
 CONTENDERS=${CONTENDERS:-${ALL_CONTENDERS[*]}} # a subset, in the order of round 1
 CONCURRENCY=${CONCURRENCY:-50} # short connections in flight at once
@@ -153,6 +153,8 @@ for mode in tproxy redirect; do write_ts_transparent_conf "$RUN/ts-$mode.json" "
 # TPROXY with the sniff step off (issue 12): what reading the first bytes for a name costs the accept path. loadgen's
 # requests carry "Host: 203.0.113.2", an IP literal, so with sniffing on every request is sniffed and the address kept.
 write_ts_transparent_conf "$RUN/ts-nosniff.json" tproxy information '"sniff": false'
+# TPROXY with upstream.pipelining (danted reads each message exactly): greeting and CONNECT in one write.
+write_ts_transparent_conf "$RUN/ts-pipelined.json" tproxy information '' '"pipelining": true'
 write_redsocks_conf "$RUN/redsocks.conf" off "$RUN/redsocks.nft" crbench
 for peer in ipt2socks:$I2S_PORT hev-socks5-tproxy:$HEV_PORT; do
     cat >"$RUN/${peer%%:*}.nft" <<EOF
@@ -242,7 +244,7 @@ start_proxy() {   # start_proxy NAME ROUND: start it in the gateway namespace, w
     local name=$1 round=$2 i logf=$RUN/$1-$2.log
     : >"$logf"    # the background job opens it only once forked; grep must not race it
     case $name in
-        ts-tproxy | ts-redirect | ts-nosniff)
+        ts-tproxy | ts-redirect | ts-nosniff | ts-pipelined)
             ip netns exec "$NS_GW" "$DAEMON" --config "$RUN/$name.json" >"$logf" 2>&1 &
             PROXY_PID=$!
             for ((i = 0; i < 200; i++)); do

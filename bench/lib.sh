@@ -144,13 +144,13 @@ wait_listen() {   # wait_listen PORT PID NAME [NETNS]: up to 10 s, without conne
     die "$name is not listening on 127.0.0.1:$port after 10 s"
 }
 
-write_ts_transparent_conf() {  # write_ts_transparent_conf FILE MODE LEVEL [EXTRA]: transparentsocksd on $GW_CLI_IF
-    # through the upstream on 127.0.0.1:$UPSTREAM_PORT (danted's $DANTED_PORT unless the script sets it); EXTRA is
-    # more keys of "transparent", e.g. '"maxUdpFlows": 16384'.
+write_ts_transparent_conf() {  # write_ts_transparent_conf FILE MODE LEVEL [EXTRA] [UPSTREAM_EXTRA]: transparentsocksd on
+    # $GW_CLI_IF through the upstream on 127.0.0.1:$UPSTREAM_PORT (danted's $DANTED_PORT unless the script sets it);
+    # EXTRA is more keys of "transparent", e.g. '"maxUdpFlows": 16384', UPSTREAM_EXTRA more keys of "upstream".
     # The control socket is the run's own, not the default: network namespaces do not separate socket paths.
     cat >"$1" <<EOF
 {
-  "upstream": { "address": "127.0.0.1:${UPSTREAM_PORT:-$DANTED_PORT}" },
+  "upstream": { "address": "127.0.0.1:${UPSTREAM_PORT:-$DANTED_PORT}"${5:+, $5} },
   "transparent": { "enabled": true, "mode": "$2", "port": $TS_PORT, "interfaces": [ { "name": "$GW_CLI_IF" } ]${4:+, $4} },
   "control": { "socket": "${1%.json}.sock" },
   "logging": { "level": "$3" }
