@@ -173,6 +173,18 @@ public sealed class Socks5Dialer : IProbeableDialer, IAsyncDisposable, IDisposab
         using (Connector.AbortOnCancel(socket, cancellationToken))
         {
             socket.SetTimeout(_settings.HandshakeTimeout);
+            if (_settings.Pipelining && target is { } pipelinedTo)
+            {
+                // Probed as it is dialed: an upstream that cannot take a pipelined handshake (microsocks) must show down.
+                var whole = await Socks5Client.HandshakeAsync(socket, new Socks5ClientHandshake(_username, _password), Socks5Command.Connect, pipelinedTo, pipelined: true)
+                    .ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                return whole.Ok ? (HealthReason.None, null)
+                    : whole.Error == DialError.UpstreamAuthFailed ? (HealthReason.Auth, whole.Detail)
+                    : whole.Error == DialError.UpstreamRejected ? (HealthReason.Target, $"CONNECT {pipelinedTo}: {whole.Reply}")
+                    : (HealthReason.Handshake, whole.Detail);
+            }
+
             var outcome = await Socks5Client.AuthenticateAsync(socket, new Socks5ClientHandshake(_username, _password)).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
             if (!outcome.Ok)

@@ -81,6 +81,12 @@ internal static partial class Log
     [LoggerMessage(1024, LogLevel.Debug, "session {SessionId}: {Client} -> {Destination}: no name sniffed ({Reason})")]
     public static partial void NothingSniffed(ILogger logger, long sessionId, IPEndPoint client, IPEndPoint destination, string reason);
 
+    [LoggerMessage(1025, LogLevel.Debug, "session {SessionId}: {Client} -> {Destination}: {Protocol} without a usable name ({Error})")]
+    public static partial void SniffedWithoutName(ILogger logger, long sessionId, IPEndPoint client, IPEndPoint destination, string protocol, Sniffing.SniffedNameError error);
+
+    [LoggerMessage(1026, LogLevel.Debug, "client {Client} on {Interface} failed while its first bytes were awaited: {Error}")]
+    public static partial void SniffClientFailed(ILogger logger, IPEndPoint client, string @interface, string error);
+
     [LoggerMessage(1022, LogLevel.Debug, "session {SessionId}: closed: {Result}")]
     public static partial void SessionClosed(ILogger logger, long sessionId, string result);
 

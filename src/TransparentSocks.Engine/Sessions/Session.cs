@@ -18,6 +18,7 @@ public sealed class Session : IDisposable
     private int _state;
     private int _disposed;
     private byte[]? _requestBuffer;
+    private int _requestSize;
 
     internal Session(SessionTable table, long id, string inbound, LinuxSocket client, IPEndPoint clientEndPoint, InboundStats stats)
     {
@@ -71,8 +72,28 @@ public sealed class Session : IDisposable
     /// </summary>
     internal Memory<byte> RentRequestBuffer(int size)
     {
-        _requestBuffer ??= ArrayPool<byte>.Shared.Rent(size);
+        if (_requestBuffer is null || _requestBuffer.Length < size)
+        {
+            ReturnRequestBuffer();
+            _requestBuffer = ArrayPool<byte>.Shared.Rent(size);
+        }
+
+        _requestSize = size;
         return _requestBuffer.AsMemory(0, size);
+    }
+
+    /// <summary>The buffer <see cref="RentRequestBuffer"/> gave, at the size last asked for.</summary>
+    internal Memory<byte> RequestBuffer => _requestBuffer.AsMemory(0, _requestSize);
+
+    /// <summary>Swaps the buffer for one of <paramref name="size"/> bytes, keeping its first <paramref name="keep"/>.</summary>
+    internal Memory<byte> GrowRequestBuffer(int size, int keep)
+    {
+        var grown = ArrayPool<byte>.Shared.Rent(size);
+        _requestBuffer.AsSpan(0, keep).CopyTo(grown);
+        ReturnRequestBuffer();
+        _requestBuffer = grown;
+        _requestSize = size;
+        return grown.AsMemory(0, size);
     }
 
     internal void ReturnRequestBuffer()
@@ -80,6 +101,7 @@ public sealed class Session : IDisposable
         if (_requestBuffer is { } buffer)
         {
             _requestBuffer = null;
+            _requestSize = 0;
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }

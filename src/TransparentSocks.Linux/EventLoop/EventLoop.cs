@@ -10,7 +10,7 @@ namespace TransparentSocks.Linux.EventLoop;
 /// write readiness; events are routed to their <see cref="IReadinessTarget"/> through a slot table (index +
 /// generation in the epoll cookie), which is an O(1) lookup and ignores stale events for a slot that was reused.
 /// The same thread sweeps deadlines (handshake and idle timeouts) a few times per second, and runs wake-ups
-/// (<see cref="IReadinessTarget.WakeMs"/>) on time, for waits whose length a user sets in milliseconds.
+/// (<see cref="ScheduleWake"/>) on time, for waits whose length a user sets in milliseconds.
 /// </summary>
 public sealed unsafe class EventLoop : IDisposable
 {
@@ -32,8 +32,14 @@ public sealed unsafe class EventLoop : IDisposable
     private int _registered;
     private volatile bool _stopping;
 
-    // The earliest wake-up asked for since the last run of them (MaxValue: none), and the time the loop's current
-    // epoll_wait returns at the latest. A wake-up earlier than that one needs the eventfd; any other is seen in time.
+    // Wake-ups by time, earliest first: each costs O(log n) to add and to run, and only the due ones are visited (a
+    // scan of every slot per wake-up would let a client that delays its first byte make the loop walk the table).
+    // A cancelled one stays until its time and is then skipped by its target. _nextWakeMs mirrors the heap's head
+    // for the loop to read without the lock (MaxValue: none); _plannedWakeMs is when the current epoll_wait returns
+    // at the latest, and a wake-up before it needs the eventfd.
+    private readonly PriorityQueue<IReadinessTarget, long> _wakes = new();
+    private readonly Lock _wakeLock = new();
+    private readonly List<IReadinessTarget> _due = [];
     private long _nextWakeMs = long.MaxValue;
     private long _plannedWakeMs;
 
@@ -134,25 +140,23 @@ public sealed unsafe class EventLoop : IDisposable
     }
 
     /// <summary>
-    /// Makes the loop run its wake-ups at <paramref name="atMs"/> (tick count) at the latest; the target's
-    /// <see cref="IReadinessTarget.WakeMs"/> must be set first. Costs a syscall only when called off the loop thread for
-    /// a time before the loop's next planned return, which a sniff timeout above the sweep interval never is.
+    /// Calls <paramref name="target"/>'s <see cref="IReadinessTarget.OnWake"/> at <paramref name="atMs"/> (tick count),
+    /// to the millisecond; the target decides then whether the wake-up still stands. Costs a syscall only when asked
+    /// off the loop thread for a time before the loop's next planned return (with a sniff timeout of 200 ms or more,
+    /// rarely: the loop returns at least every sweep).
     /// </summary>
-    public void ScheduleWake(long atMs)
+    internal void ScheduleWake(IReadinessTarget target, long atMs)
     {
-        var seen = Volatile.Read(ref _nextWakeMs);
-        while (atMs < seen)
+        lock (_wakeLock)
         {
-            var previous = Interlocked.CompareExchange(ref _nextWakeMs, atMs, seen);
-            if (previous == seen)
+            _wakes.Enqueue(target, atMs);
+            if (atMs < _nextWakeMs)
             {
-                break;
+                Interlocked.Exchange(ref _nextWakeMs, atMs);
             }
-
-            seen = previous;
         }
 
-        // Both sides fence (the swap above, the exchange in PlanWait) before reading the other's word, so either the
+        // Both sides fence (the exchange above, the one in PlanWait) before reading the other's word, so either the
         // loop sees this wake-up when it plans its wait, or this sees the plan and wakes the loop.
         if (!IsLoopThread && atMs < Volatile.Read(ref _plannedWakeMs))
         {
@@ -178,32 +182,24 @@ public sealed unsafe class EventLoop : IDisposable
 
     private void RunWakes(long now)
     {
-        // Reset before the scan: a wake-up asked for during it is either seen by the scan or kept in _nextWakeMs.
-        Interlocked.Exchange(ref _nextWakeMs, long.MaxValue);
-        var slots = Volatile.Read(ref _slots);
-        for (var i = 0; i < slots.Length; i++)
+        // Taken out under the lock, run outside it: a target's wake-up resumes a waiter inline, which may ask for another.
+        lock (_wakeLock)
         {
-            var target = Volatile.Read(ref slots[i]);
-            if (target is null)
+            while (_wakes.TryPeek(out var target, out var at) && at <= now)
             {
-                continue;
+                _wakes.Dequeue();
+                _due.Add(target);
             }
 
-            var wake = target.WakeMs;
-            if (wake == 0)
-            {
-                continue;
-            }
-
-            if (now >= wake)
-            {
-                target.OnWake(now);
-            }
-            else
-            {
-                ScheduleWake(wake);
-            }
+            Interlocked.Exchange(ref _nextWakeMs, _wakes.TryPeek(out _, out var next) ? next : long.MaxValue);
         }
+
+        foreach (var target in _due)
+        {
+            target.OnWake(now);
+        }
+
+        _due.Clear();
     }
 
     private void Run()

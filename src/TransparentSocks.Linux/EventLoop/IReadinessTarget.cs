@@ -12,13 +12,7 @@ internal interface IReadinessTarget
     /// <summary>The loop's sweep found <see cref="DeadlineMs"/> passed.</summary>
     void OnDeadline();
 
-    /// <summary>
-    /// Tick count (ms) at which the loop calls <see cref="OnWake"/>, to the millisecond rather than at the next sweep;
-    /// 0 = none. Set it before <see cref="EventLoop.ScheduleWake"/>, which only makes the loop look.
-    /// </summary>
-    long WakeMs => 0;
-
-    /// <summary>The loop found <see cref="WakeMs"/> passed at <paramref name="now"/>.</summary>
+    /// <summary>A wake-up asked for with <see cref="EventLoop.ScheduleWake"/> is due at <paramref name="now"/>.</summary>
     void OnWake(long now)
     {
     }

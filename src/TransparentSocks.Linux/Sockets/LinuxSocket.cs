@@ -53,8 +53,6 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
         set => Volatile.Write(ref _closed, value);
     }
 
-    long IReadinessTarget.WakeMs => Volatile.Read(ref _wakeMs);
-
     /// <summary>
     /// Signals <see cref="Readable"/> once at <paramref name="atMs"/> (tick count), without aborting anything: a
     /// receive that waits for at most a while (the sniff step) wakes, finds nothing, and sees its time is up.
@@ -62,15 +60,15 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
     public void WakeReadableAt(long atMs)
     {
         Volatile.Write(ref _wakeMs, atMs);
-        Loop.ScheduleWake(atMs);
+        Loop.ScheduleWake(this, atMs);
     }
 
-    /// <summary>Cancels <see cref="WakeReadableAt"/>; the loop then skips this socket.</summary>
+    /// <summary>Cancels <see cref="WakeReadableAt"/>; when its time comes the socket ignores it.</summary>
     public void CancelWake() => Volatile.Write(ref _wakeMs, 0);
 
     void IReadinessTarget.OnWake(long now)
     {
-        // Only the wake-up the loop saw is due: one cancelled, or moved later, since then is not.
+        // Only the wake-up still armed is due: one cancelled, or moved later, since it was asked for is not.
         var wake = Volatile.Read(ref _wakeMs);
         if (wake != 0 && now >= wake && Interlocked.CompareExchange(ref _wakeMs, 0, wake) == wake)
         {

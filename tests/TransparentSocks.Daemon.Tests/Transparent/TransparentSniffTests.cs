@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using TransparentSocks.TestSupport;
@@ -161,6 +162,89 @@ public sealed class TransparentSniffTests(ITestOutputHelper output)
         Assert.Equal(UpstreamSource, Assert.Single(sniffedTarget.Clients).Address);
     }
 
+    [Theory]
+    [InlineData("nas.lan")]
+    [InlineData("printer.local")]
+    [InlineData("app.internal")]
+    [InlineData("intranet")]
+    public async Task Https_SniThatIsSiteLocalOrSingleLabel_UpstreamGetsTheOriginalAddressButTheNameIsRecorded(string name)
+    {
+        await using var lab = await SniffLab.CreateAsync("tsn-loc");
+        await using var byAddress = lab.Target.CreateInside(() => new TlsHttpTarget(lab.TargetV4, lab.Certificate, ByAddress, port: 443));
+        await using var daemon = await NamespacedDaemon.StartAsync(lab.Gateway, SniffConfig(lab));
+
+        // The upstream would resolve such a name on its own network (its search domains, its LAN, mDNS), reaching
+        // what the address the client connected to never could.
+        var result = await CurlHttpsAsync(lab, name);
+
+        Assert.True(result.ExitCode == 0, result.Error + lab.Describe(daemon));
+        Assert.Equal(ByAddress, result.Output);
+        Assert.True(await lab.Upstream.WaitForLogAsync(Dante.FormatLogRequest(lab.TargetV4.ToString(), 443), LogTimeout), lab.Describe(daemon));
+        Assert.DoesNotContain("ATYP: 3", lab.Upstream.ReadLog(), StringComparison.Ordinal);
+        Assert.Equal(name, Assert.Single(byAddress.Requests).ServerName);
+        Assert.Contains($"names {name}, recorded;", daemon.Log, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(9000, 1)]
+    [InlineData(600, 60)]
+    public async Task ClientHello_LargerThanTheFirstBufferOrTrickledInPieces_IsStillSniffedAndForwardedWhole(int padding, int pieces)
+    {
+        await using var lab = await SniffLab.CreateAsync("tsn-big");
+        await using var byName = lab.Target.CreateInside(() => new HashTarget(TargetByName, 0, seed: 0, port: 443));
+        await using var daemon = await NamespacedDaemon.StartAsync(lab.Gateway, SniffConfig(lab, """, "sniffTimeout": 5"""));
+        var hello = ClientHello(Name, padding);
+
+        // 9 KB does not fit the 4 KiB the sniff step starts with; 60 pieces 10 ms apart arrive as many segments.
+        using var client = await lab.ConnectFromClientAsync(new IPEndPoint(lab.TargetV4, 443));
+        var piece = (hello.Length + pieces - 1) / pieces;
+        for (var sent = 0; sent < hello.Length; sent += piece)
+        {
+            await client.SendAsync(hello.AsMemory(sent, Math.Min(piece, hello.Length - sent)));
+            if (pieces > 1)
+            {
+                await Task.Delay(10);
+            }
+        }
+
+        client.Shutdown(SocketShutdown.Send);
+        Assert.True(await byName.WaitForCompletedConnectionsAsync(1, LogTimeout), lab.Describe(daemon));
+        var received = Assert.Single(byName.Results);
+        Assert.Equal(hello.Length, received.ReceivedBytes);
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(hello)), received.ReceivedSha256);
+        Assert.True(await lab.Upstream.WaitForLogAsync(Dante.FormatLogRequest(Name, 443), LogTimeout), lab.Describe(daemon));
+    }
+
+    /// <summary>A TLS 1.2-shaped ClientHello in one record: SNI <paramref name="name"/>, then a padding extension.</summary>
+    private static byte[] ClientHello(string name, int padding)
+    {
+        var host = System.Text.Encoding.ASCII.GetBytes(name);
+        var sni = new List<byte> { 0x00, 0x00 };
+        sni.AddRange(U16(host.Length + 5));
+        sni.AddRange(U16(host.Length + 3));
+        sni.Add(0x00);
+        sni.AddRange(U16(host.Length));
+        sni.AddRange(host);
+        var extensions = new List<byte>(sni) { 0x00, 0x15 };
+        extensions.AddRange(U16(padding));
+        extensions.AddRange(new byte[padding]);
+        var body = new List<byte> { 0x03, 0x03 };
+        body.AddRange(new byte[32]);
+        body.Add(0x00);
+        body.AddRange(new byte[] { 0x00, 0x02, 0x13, 0x01, 0x01, 0x00 });
+        body.AddRange(U16(extensions.Count));
+        body.AddRange(extensions);
+        var handshake = new List<byte> { 0x01, 0x00 };
+        handshake.AddRange(U16(body.Count));
+        handshake.AddRange(body);
+        var record = new List<byte> { 0x16, 0x03, 0x01 };
+        record.AddRange(U16(handshake.Count));
+        record.AddRange(handshake);
+        return [.. record];
+
+        static byte[] U16(int value) => [(byte)(value >> 8), (byte)value];
+    }
+
     [Fact]
     public async Task SniffOff_HttpsWithSni_UpstreamGetsTheOriginalAddress()
     {
@@ -206,26 +290,33 @@ public sealed class TransparentSniffTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task BypassDomains_MatchingName_GoesDirectFromTheGatewayToTheOriginalAddress()
+    public async Task BypassDomains_MatchingName_GoesDirectFromTheGatewayToTheNameAsTheGatewayResolvesIt_NotToTheAddressTheClientChose()
     {
         await using var lab = await SniffLab.CreateAsync("tsn-byd");
         await using var byAddress = lab.Target.CreateInside(() => new TlsHttpTarget(lab.TargetV4, lab.Certificate, ByAddress, port: 443));
         await using var byName = lab.Target.CreateInside(() => new TlsHttpTarget(TargetByName, lab.Certificate, ByName, port: 443));
         await using var daemon = await NamespacedDaemon.StartAsync(lab.Gateway, SniffConfig(lab, """, "bypassDomains": [ "direct.example" ]"""));
 
+        // The client connects to the first address with a listed name; the gateway's hosts file says the name is the
+        // second. Going direct to the address would let any client leave through the gateway to any address by
+        // sending a listed name, so the gateway dials the name itself.
         var bypassed = await CurlHttpsAsync(lab, BypassedName);
         // A name outside the list, for contrast: it still goes through the upstream, by name.
         var proxied = await CurlHttpsAsync(lab, Name);
 
         Assert.True(bypassed.ExitCode == 0, bypassed.Error + lab.Describe(daemon));
         Assert.True(proxied.ExitCode == 0, proxied.Error + lab.Describe(daemon));
-        Assert.Equal(ByAddress, bypassed.Output);
+        Assert.Equal(ByName, bypassed.Output);
         Assert.Equal(ByName, proxied.Output);
-        var direct = Assert.Single(byAddress.Requests);
-        Assert.Equal(BypassedName, direct.ServerName);
+        Assert.Empty(byAddress.Requests);
+        var requests = byName.Requests.ToList();
+        Assert.Equal(2, requests.Count);
+
         // Dialed by the gateway itself (its primary address), not by danted (which dials from its own).
+        var direct = Assert.Single(requests, r => r.ServerName == BypassedName);
         Assert.Equal(lab.GatewayTargetSideV4, direct.Client.Address);
-        Assert.Equal(UpstreamSource, Assert.Single(byName.Requests).Client.Address);
+        Assert.Equal(UpstreamSource, Assert.Single(requests, r => r.ServerName == Name).Client.Address);
+
         // danted logged the proxied request; the bypassed one, made before it, never reached it in any form.
         Assert.True(await lab.Upstream.WaitForLogAsync(Dante.FormatLogRequest(Name, 443), LogTimeout), lab.Describe(daemon));
         var upstreamLog = lab.Upstream.ReadLog();

@@ -21,7 +21,14 @@ public sealed class TransparentInterface : IInbound
     // a NAT or a busy host behind one address must not be cut off. There is no global dial budget with eviction:
     // a dial's length is the destination's and bounded by upstream.connectTimeout, the interface's maxConnections
     // already bounds the whole, and evicting a dial would need a cancellable dial per connection on the accept path.
+    // With sniffing, a connection also waits here for its client's first bytes, at most sniffTimeout (10 s at most)
+    // from accept however it trickles, inside the same per-host budget.
     private const int MaxDialsPerClient = 256;
+
+    private const int FirstSniffBuffer = 4096;
+
+    // Names whose meaning depends on the network that resolves them (RFC 6761, 6762, 8375, and the customary LAN ones).
+    private static readonly DomainSuffixSet SiteLocalNames = DomainSuffixSet.Parse(["localhost", "local", "internal", "home.arpa", "lan", "localdomain", "invalid"]);
 
     private readonly TransparentPath _owner;
     private readonly TransparentSettings _path;
@@ -191,35 +198,19 @@ public sealed class TransparentInterface : IInbound
     /// </summary>
     private ValueTask<InboundRequest> Sniff(Session session, IPEndPoint destination, SniffSettings sniff)
     {
-        var client = session.ClientSocket;
         var deadline = Environment.TickCount64 + (long)sniff.Timeout.TotalMilliseconds;
-        var buffer = session.RentRequestBuffer(Sniffer.MaxInputLength);
-        var tick = client.Readable.Tick;
-        var received = client.TryReceive(buffer.Span);
-        if (!received.HasError)
-        {
-            if (received.Bytes == 0)
-            {
-                return ValueTask.FromResult(Unsniffed(session, destination, buffer[..0], "the client sent its FIN first"));
-            }
 
-            return Sniffed(session, destination, sniff, buffer, received.Bytes) is { } request
-                ? ValueTask.FromResult(request)
-                : SniffSlowAsync(session, destination, sniff, buffer, received.Bytes, -1, deadline);
-        }
-
-        if (received.Error is not (Errno.EAGAIN or Errno.EINTR))
-        {
-            return ValueTask.FromResult(ClientFailed(session, received.Error));
-        }
-
-        return SniffSlowAsync(session, destination, sniff, buffer, 0, tick, deadline);
+        // Most first flights fit 4 KiB (a ClientHello with a post-quantum key share is under 2 KiB); the rare one that
+        // does not grows the buffer, so a crowd of clients that never speak holds 4 KiB each, not the 16 KiB maximum.
+        session.RentRequestBuffer(FirstSniffBuffer);
+        var progress = new SniffProgress { Needed = 1 };
+        return Advance(session, destination, sniff, ref progress) is { } request
+            ? ValueTask.FromResult(request)
+            : SniffSlowAsync(session, destination, sniff, progress, deadline);
     }
 
-    /// <param name="tick">The readable tick seen before the last receive found nothing; -1 to receive first.</param>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<InboundRequest> SniffSlowAsync(
-        Session session, IPEndPoint destination, SniffSettings sniff, Memory<byte> buffer, int filled, int tick, long deadline)
+    private async ValueTask<InboundRequest> SniffSlowAsync(Session session, IPEndPoint destination, SniffSettings sniff, SniffProgress progress, long deadline)
     {
         var client = session.ClientSocket;
 
@@ -229,46 +220,22 @@ public sealed class TransparentInterface : IInbound
         {
             while (true)
             {
-                if (tick < 0)
-                {
-                    tick = client.Readable.Tick;
-                    var received = client.TryReceive(buffer.Span[filled..]);
-                    if (!received.HasError)
-                    {
-                        if (received.Bytes == 0)
-                        {
-                            return Unsniffed(session, destination, buffer[..filled], "the client sent its FIN before a whole request");
-                        }
-
-                        filled += received.Bytes;
-                        if (Sniffed(session, destination, sniff, buffer, filled) is { } done)
-                        {
-                            return done;
-                        }
-
-                        tick = -1;
-                        continue;
-                    }
-
-                    if (received.Error is not (Errno.EAGAIN or Errno.EINTR))
-                    {
-                        return ClientFailed(session, received.Error);
-                    }
-                }
-
-                if (Environment.TickCount64 >= deadline)
-                {
-                    // A server-first protocol, or a client that is slow to speak: the bytes so far go ahead as they are.
-                    return Unsniffed(session, destination, buffer[..filled], filled == 0 ? "nothing sent within the sniff timeout" : "no whole request within the sniff timeout");
-                }
-
-                var waited = await client.Readable.WaitAsync(tick).ConfigureAwait(false);
+                var waited = await client.Readable.WaitAsync(progress.Tick).ConfigureAwait(false);
                 if (waited != Errno.None)
                 {
                     return ClientFailed(session, waited);
                 }
 
-                tick = -1;
+                if (Advance(session, destination, sniff, ref progress) is { } request)
+                {
+                    return request;
+                }
+
+                if (Environment.TickCount64 >= deadline)
+                {
+                    // A server-first protocol, or a client slow to speak: the bytes so far go ahead as they are.
+                    return Unsniffed(session, destination, progress.Filled, progress.Filled == 0 ? "nothing sent within sniffTimeout" : "no whole request within sniffTimeout");
+                }
             }
         }
         finally
@@ -277,34 +244,99 @@ public sealed class TransparentInterface : IInbound
         }
     }
 
-    /// <summary>The request once the sniffer has its answer for <paramref name="filled"/> bytes; null when it needs more.</summary>
-    private InboundRequest? Sniffed(Session session, IPEndPoint destination, SniffSettings sniff, Memory<byte> buffer, int filled)
+    /// <summary>Where a sniff stands: bytes received, the count the sniffer needs before it can say more, and the
+    /// readable tick seen before the receive that found nothing.</summary>
+    private struct SniffProgress
     {
-        var result = Sniffer.Sniff(buffer.Span[..filled]);
-        if (result.NeedsMoreData && filled < buffer.Length)
-        {
-            return null;
-        }
+        public int Filled;
+        public int Needed;
+        public int Tick;
+    }
 
-        var early = buffer[..filled];
+    /// <summary>
+    /// Receives what the client has sent and sniffs it once there is as much as the sniffer asked for (a client that
+    /// trickles a byte at a time is not parsed again per byte). The request once decided; null to wait for more.
+    /// </summary>
+    private InboundRequest? Advance(Session session, IPEndPoint destination, SniffSettings sniff, ref SniffProgress progress)
+    {
+        var client = session.ClientSocket;
+        while (true)
+        {
+            progress.Tick = client.Readable.Tick;
+            var buffer = session.RequestBuffer;
+            var received = client.TryReceive(buffer.Span[progress.Filled..]);
+            if (received.HasError)
+            {
+                if (received.Error == Errno.EINTR)
+                {
+                    continue;
+                }
+
+                return received.Error == Errno.EAGAIN ? null : ClientFailed(session, received.Error);
+            }
+
+            if (received.Bytes == 0)
+            {
+                return Unsniffed(session, destination, progress.Filled, progress.Filled == 0 ? "the client sent its FIN first" : "the client sent its FIN before a whole request");
+            }
+
+            progress.Filled += received.Bytes;
+            if (progress.Filled < progress.Needed && progress.Filled < buffer.Length)
+            {
+                continue;
+            }
+
+            var result = Sniffer.Sniff(buffer.Span[..progress.Filled]);
+            if (!result.NeedsMoreData)
+            {
+                return Decided(session, destination, sniff, progress.Filled, result);
+            }
+
+            progress.Needed = progress.Filled + result.Needed;
+            if (progress.Filled == buffer.Length)
+            {
+                if (buffer.Length >= Sniffer.MaxInputLength)
+                {
+                    return Unsniffed(session, destination, progress.Filled, "a first message longer than the sniffers read");
+                }
+
+                session.GrowRequestBuffer(Sniffer.MaxInputLength, progress.Filled);
+            }
+        }
+    }
+
+    /// <summary>The request for a first message the sniffer has an answer for.</summary>
+    private InboundRequest Decided(Session session, IPEndPoint destination, SniffSettings sniff, int filled, SniffResult result)
+    {
+        var early = session.RequestBuffer[..filled];
         if (result.Name is not { } name)
         {
-            return Unsniffed(session, destination, early, result.IsFound ? $"{Describe(result.Protocol)} without a usable name: {result.NameError}" : "not TLS or HTTP");
+            if (result.IsFound)
+            {
+                Log.SniffedWithoutName(_logger, session.Id, session.ClientEndPoint, destination, Describe(result.Protocol), result.NameError);
+            }
+            else
+            {
+                Log.NothingSniffed(_logger, session.Id, session.ClientEndPoint, destination, "neither TLS nor HTTP");
+            }
+
+            return InboundRequest.For(Destination.FromEndPoint(destination), early);
         }
 
         session.Host = name;
         Stats.Sniffed(result.Protocol);
-        var target = Destination.FromEndPoint(destination);
         if (sniff.BypassDomains.Matches(name) && Volatile.Read(ref _bypassRoute) is { } bypass)
         {
-            Log.Sniffed(_logger, session.Id, session.ClientEndPoint, destination, Describe(result.Protocol), name, "in transparent.bypassDomains: direct to the address");
-            return InboundRequest.For(target, early, bypass);
+            // Direct to the name as this gateway resolves it, not to the address the client chose: otherwise any
+            // client could send a listed name to any address and leave through the gateway instead of the upstream.
+            Log.Sniffed(_logger, session.Id, session.ClientEndPoint, destination, Describe(result.Protocol), name, "in transparent.bypassDomains: direct, resolved here");
+            return InboundRequest.For(Destination.FromHost(name, destination.Port), early, bypass);
         }
 
         if (KeepsAddress(sniff, name, destination.Port) is { } why)
         {
             Log.Sniffed(_logger, session.Id, session.ClientEndPoint, destination, Describe(result.Protocol), name, why);
-            return InboundRequest.For(target, early);
+            return InboundRequest.For(Destination.FromEndPoint(destination), early);
         }
 
         Log.Sniffed(_logger, session.Id, session.ClientEndPoint, destination, Describe(result.Protocol), name, "the upstream gets the name");
@@ -322,30 +354,31 @@ public sealed class TransparentInterface : IInbound
         // A dialer that resolves names itself (direct) would only look up what the client already looked up.
         if (Dialer.ResolvesLocally)
         {
-            return $"recorded; {Dialer.Name} connects to the address";
+            return "recorded; a direct dialer connects to the address";
         }
 
         // The client chose the name, and the upstream resolves it on its own host: "localhost", a single label its
-        // search domains complete, or a name this gateway maps to itself would reach what the address never could.
-        if (!name.Contains('.', StringComparison.Ordinal) || DestinationPolicy.IsLocalName(name) || _policy.IsDeniedName(name, port))
+        // search domains complete, a special-use or site-local name, or one this gateway maps to itself would reach
+        // what the address never could.
+        if (!name.Contains('.', StringComparison.Ordinal) || SiteLocalNames.Matches(name) || _policy.IsDeniedName(name, port))
         {
-            return "recorded; a local or single-label name, so the upstream gets the address";
+            return "recorded; a local, special-use or single-label name, so the upstream gets the address";
         }
 
         return null;
     }
 
-    private InboundRequest Unsniffed(Session session, IPEndPoint destination, Memory<byte> early, string why)
+    private InboundRequest Unsniffed(Session session, IPEndPoint destination, int filled, string why)
     {
         Log.NothingSniffed(_logger, session.Id, session.ClientEndPoint, destination, why);
-        return InboundRequest.For(Destination.FromEndPoint(destination), early);
+        return InboundRequest.For(Destination.FromEndPoint(destination), session.RequestBuffer[..filled]);
     }
 
     private InboundRequest ClientFailed(Session session, Errno error)
     {
         // A reset or an abort (the daemon stopping) while waiting: there is no client left to dial for.
         Stats.HandshakeFailed();
-        Log.ConnectionRejected(_logger, session.ClientEndPoint, $"{Name}: client failed while sniffed: {error.Describe()}");
+        Log.SniffClientFailed(_logger, session.ClientEndPoint, Name, error.Describe());
         return InboundRequest.Failed;
     }
 
