@@ -31,6 +31,9 @@ public sealed class ConnectionPipeline
     /// <summary>The event loop for a new listener or socket, round-robin.</summary>
     public EventLoop NextLoop() => _loops.Next();
 
+    /// <summary>Every event loop, for an inbound that listens on each of them.</summary>
+    public IReadOnlyList<EventLoop> Loops => _loops.Loops;
+
     /// <summary>How a connection ended, which is all the close needs to know.</summary>
     private enum Ending
     {

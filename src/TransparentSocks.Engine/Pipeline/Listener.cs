@@ -20,9 +20,12 @@ internal sealed class Listener
     private readonly Task _loop;
     private volatile bool _stopping;
 
-    private Listener(LinuxSocket socket, IInbound inbound, ConnectionPipeline pipeline, ConnectionTracker tracker, ILogger logger)
+    private readonly bool _ownLoop;
+
+    private Listener(LinuxSocket socket, IInbound inbound, ConnectionPipeline pipeline, ConnectionTracker tracker, ILogger logger, bool ownLoop)
     {
         _socket = socket;
+        _ownLoop = ownLoop;
         EndPoint = socket.GetLocalEndPoint() ?? new IPEndPoint(IPAddress.Any, 0);
         _loop = AcceptAsync(inbound, pipeline, tracker, logger);
     }
@@ -30,8 +33,10 @@ internal sealed class Listener
     public IPEndPoint EndPoint { get; }
 
     /// <summary>Starts accepting on a bound, listening <paramref name="socket"/>, which the listener now owns.</summary>
-    public static Listener Start(LinuxSocket socket, IInbound inbound, ConnectionPipeline pipeline, ConnectionTracker tracker, ILogger logger)
-        => new(socket, inbound, pipeline, tracker, logger);
+    /// <param name="ownLoop">Accepted connections stay on the listener's loop: one of a SO_REUSEPORT set with a listener
+    /// per loop, where the kernel spreads the connections and each is then served by one thread from accept to close.</param>
+    public static Listener Start(LinuxSocket socket, IInbound inbound, ConnectionPipeline pipeline, ConnectionTracker tracker, ILogger logger, bool ownLoop = false)
+        => new(socket, inbound, pipeline, tracker, logger, ownLoop);
 
     private async Task AcceptAsync(IInbound inbound, ConnectionPipeline pipeline, ConnectionTracker tracker, ILogger logger)
     {
@@ -66,7 +71,7 @@ internal sealed class Listener
             }
 
             inbound.Profile.Stats.ConnectionAccepted();
-            var client = LinuxSocket.Adopt(accepted.Fd, pipeline.NextLoop(), alreadyNonBlocking: true);
+            var client = LinuxSocket.Adopt(accepted.Fd, _ownLoop ? _socket.Loop : pipeline.NextLoop(), alreadyNonBlocking: true);
 
             // The room went while accept was parked: this one cannot be served, and a reset tells it so at once.
             if (!FdBudget.HasRoom(FdBudget.PerConnection - 1))

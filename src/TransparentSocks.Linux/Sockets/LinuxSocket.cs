@@ -380,6 +380,9 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
 
     public Errno SetOption(int level, int name, int value) => SocketOptions.Set(_fd, level, name, value);
 
+    /// <summary>SO_REUSEPORT, before bind: listeners of one user on one port share its connections, kernel-balanced.</summary>
+    public Errno SetReusePort() => SocketOptions.Set(_fd, SocketOptions.SOL_SOCKET, SocketOptions.SO_REUSEPORT, 1);
+
     public int GetOption(int level, int name) => SocketOptions.Get(_fd, level, name);
 
     public Errno SetNoDelay(bool on = true) => SetOption(SocketOptions.IPPROTO_TCP, SocketOptions.TCP_NODELAY, on ? 1 : 0);

@@ -14,6 +14,8 @@ internal static unsafe class SocketOptions
 {
     public const int SOL_SOCKET = 1;
     public const int SO_REUSEADDR = 2;
+
+    public const int SO_REUSEPORT = 15;
     public const int SO_ERROR = 4;
     public const int SO_KEEPALIVE = 9;
     public const int SO_LINGER = 13;

@@ -125,19 +125,37 @@ public sealed class TransparentInterface : IInbound
             throw;
         }
 
-        _listeners.AddRange(_bound.Select(socket => Listener.Start(socket, this, _pipeline, _connections, _logger)));
+        _listeners.AddRange(_bound.Select(socket => Listener.Start(socket, this, _pipeline, _connections, _logger, ownLoop: true)));
         _bound.Clear();
 
         Log.InterfaceEnabled(_logger, Name, _path.Mode.ToString().ToLowerInvariant(), _path.Port, Dialer.Name);
     }
 
+    /// <summary>
+    /// A listener per event loop, in one SO_REUSEPORT group: the kernel spreads new connections over them, and a
+    /// connection is then accepted, dialed and relayed on one thread, with no hand-over between loops on the way.
+    /// </summary>
     private void Listen(IPEndPoint endPoint)
+    {
+        foreach (var loop in _pipeline.Loops)
+        {
+            Listen(endPoint, loop);
+        }
+    }
+
+    private void Listen(IPEndPoint endPoint, Linux.EventLoop.EventLoop loop)
     {
         try
         {
-            _bound.Add(LinuxSocket.Listen(endPoint, _pipeline.NextLoop(), beforeBind: socket =>
+            _bound.Add(LinuxSocket.Listen(endPoint, loop, beforeBind: socket =>
             {
-                var error = socket.SetBindToDevice(Name);
+                var error = socket.SetReusePort();
+                if (error != Errno.None)
+                {
+                    throw new InvalidOperationException($"interface '{Name}': SO_REUSEPORT failed: {error.Describe()}");
+                }
+
+                error = socket.SetBindToDevice(Name);
                 if (error != Errno.None)
                 {
                     throw new InvalidOperationException(error == Errno.ENODEV
