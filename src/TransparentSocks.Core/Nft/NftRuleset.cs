@@ -62,7 +62,6 @@ public static class NftRuleset
         // UDP has no connection for "socket transparent" to find; every datagram goes through tproxy instead, which
         // also keeps it away from the daemon's cached reply sockets (bound to remote addresses, never connected).
         var protocols = spec.Udp ? "{ tcp, udp }" : "tcp";
-        var tcpOnly = spec.Udp ? "meta l4proto tcp " : string.Empty;
 
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"""
@@ -115,10 +114,15 @@ public static class NftRuleset
                 		meta l4proto != {protocols} return
                 		# The daemon's own sockets carry this SO_MARK: its upstream connections never loop back into it.
                 		meta mark {outboundMark} return
-                		# Packets of connections already diverted go to their socket, counted while the interface is enabled,
-                		# and still delivered after it is disabled.
-                		{tcpOnly}socket transparent 1 iifname @interfaces counter name iifname map @interface_counters meta mark set {fwmark} accept
-                		{tcpOnly}socket transparent 1 meta mark set {fwmark} accept
+                		# Loopback carries the daemon's traffic with a local upstream and is never diverted. Its prerouting runs
+                		# in the sender's send(), so each rule below would be paid twice per packet between daemon and upstream.
+                		meta iiftype loopback return
+                		# Packets of connections already diverted go to their socket (one socket lookup each), counted while the
+                		# interface is enabled, and still delivered after it is disabled. Not a new SYN: one that meets our
+                		# TIME_WAIT socket of an earlier connection on the same ports (clients reuse ports within its 60 s) must
+                		# reach tproxy, which retires that socket for the listener; the socket match would hand the SYN to
+                		# the TIME_WAIT socket, whose port no listener has, and the client would retry.
+                		meta l4proto tcp tcp flags & (fin | syn | rst | ack) != syn socket transparent 1 goto diverted
                 		iifname != @interfaces return
                 		ip daddr @bypass_v4 return
                 		ip6 daddr @bypass_v6 return
@@ -131,7 +135,16 @@ public static class NftRuleset
 
                 """);
             AppendTproxyTail(sb, spec, port, fwmark, tcp: true);
-            sb.Append("\t}\n}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"""
+                	{'}'}
+
+                	chain diverted {'{'}
+                		iifname @interfaces counter name iifname map @interface_counters
+                		meta mark set {fwmark} accept
+                	{'}'}
+                {'}'}
+
+                """);
         }
         else
         {

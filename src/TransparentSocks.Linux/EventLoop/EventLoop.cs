@@ -125,7 +125,7 @@ public sealed unsafe class EventLoop : IDisposable
         Release(cookie);
     }
 
-    private void Release(ulong cookie)
+    internal void Release(ulong cookie)
     {
         var index = (int)(uint)cookie;
         lock (_slotLock)

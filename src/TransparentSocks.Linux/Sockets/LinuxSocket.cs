@@ -464,7 +464,7 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
         }
 
         DeadlineMs = 0;
-        _registration.Unregister();
+        _registration.ReleaseForClose();
         Sys.close(fd);
         FdBudget.Release(1);
         Abort(Errno.ECANCELED);

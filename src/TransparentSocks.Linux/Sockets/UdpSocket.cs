@@ -171,7 +171,7 @@ public sealed unsafe class UdpSocket : IReadinessTarget, IDisposable
             return;
         }
 
-        _registration.Unregister();
+        _registration.ReleaseForClose();
         Sys.close(fd);
         FdBudget.Release(1);
     }

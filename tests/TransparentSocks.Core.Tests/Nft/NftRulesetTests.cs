@@ -46,6 +46,19 @@ public sealed class NftRulesetTests
     }
 
     [Fact]
+    public void Render_Tproxy_NewSynsSkipTheSocketShortcutAndLoopbackIsNeverDiverted()
+    {
+        var lines = NftRuleset.Render(ReferenceSpec(TransparentMode.Tproxy)).Split('\n').Select(l => l.Trim()).ToArray();
+
+        // A SYN that meets a TIME_WAIT socket of ours must go to tproxy, which hands it to the listener.
+        var shortcut = Assert.Single(lines, l => l.Contains("socket transparent 1", StringComparison.Ordinal));
+        Assert.Contains("tcp flags & (fin | syn | rst | ack) != syn", shortcut, StringComparison.Ordinal);
+        Assert.EndsWith("goto diverted", shortcut, StringComparison.Ordinal);
+        var loopback = Array.IndexOf(lines, "meta iiftype loopback return");
+        Assert.True(loopback >= 0 && loopback < Array.IndexOf(lines, shortcut), "loopback returns before any socket lookup");
+    }
+
+    [Fact]
     public void Render_Always_ReplacesTableInsteadOfAddingOne()
     {
         var text = NftRuleset.Render(ReferenceSpec(TransparentMode.Tproxy));
