@@ -180,12 +180,22 @@ def summarize(recs, p, streams):
     return s
 
 
-def best_peer(summary, key, want_max):
-    cands = [(v[key], p) for p, v in summary.items() if p in C_PEERS and v.get(key) is not None]
-    if not cands:
-        return None, None
-    v, p = (max if want_max else min)(cands)
-    return p, v
+def glance(summary, order, streams, f2, mib):
+    """The one table: what issue 9 compares, a row per contender."""
+    f0 = lambda x: "–" if x is None else f"{x:,.0f}"
+    n1, nk = streams[0], streams[-1]
+    cols = ["contender", f"-P {n1} Gbit/s", f"-P {nk} Gbit/s", f"proxy CPU s/GB (-P {n1})", "conns/s",
+            "p50 / p99 ms", "idle RSS MiB", "KB/idle conn", "held"]
+    out = ["| " + " | ".join(cols) + " |", "|---|" + "---:|" * (len(cols) - 1)]
+    for p in order:
+        s = summary[p]
+        c = s.get(f"cpu_s_per_gb_{n1}")
+        levels = s.get("hold_levels") or []
+        out.append(f"| {p} | {f2(s.get(f'gbps_{n1}'))} | {f2(s.get(f'gbps_{nk}'))} "
+                   f"| {'–' if c is None else f'{c:.3f}'} | {f0(s.get('conns_per_s'))} "
+                   f"| {f2(s.get('p50_ms'))} / {f2(s.get('p99_ms'))} | {mib(s.get('idle_rss_kb'))} "
+                   f"| {f2(s.get('kb_per_idle_conn'))} | {f0(levels[-1]['held']) if levels else '–'} |")
+    return out
 
 
 def cmd_report(results, meta_path, out_json):
@@ -197,7 +207,7 @@ def cmd_report(results, meta_path, out_json):
                "idle_rss_kb": False, "kb_per_idle_conn": False}
     for n in streams:
         metrics.update({f"gbps_{n}": True, f"cpu_s_per_gb_{n}": False})
-    bests = {k: best_peer(summary, k, up) for k, up in metrics.items()}
+    bests = {k: crl.best_peer(summary, k, up) for k, up in metrics.items()}
     for p, s in summary.items():
         for k, (bp, bv) in bests.items():
             s[f"{k}_vs_best_peer"] = ic.ratio(s.get(k), bv) if bp else None
@@ -241,6 +251,15 @@ def cmd_report(results, meta_path, out_json):
         out.append("- skipped: " + "; ".join(f"{p}: {why}" for p, why in meta["skipped"].items()))
     out.append(f"- best peer = the best of the C tools ({', '.join(C_PEERS)}) in that column, named in its header; "
                f"v2ray is shown with its ratio but never counts as the best peer")
+    capped = [p for p in order if any(r["kind"] == "rate" and r["proxy"] == p and r["started"] >= meta["max_conns"]
+                                      for r in recs)]
+    if capped:
+        out.append(f"- {', '.join(capped)} reached MAX_CONNS ({meta['max_conns']:,} connections) before "
+                   f"{meta['rate_s']} s were up: its conns/s is over the shorter run")
+    out.append("")
+    out.append("At a glance (medians; details and ratios below):")
+    out.append("")
+    out += glance(summary, order, streams, f2, mib)
     out.append("")
 
     for n in streams:
@@ -323,7 +342,7 @@ def cmd_report(results, meta_path, out_json):
                "the runs / their connections.")
     out.append("- **RSS**: VmRSS summed over the proxy's processes; idle = 1 s after start, nothing connected. **held**: "
                "at each level the connections held (each made one keep-alive request, then stays idle), the RSS and "
-               "fds then, the CPU the proxy spent setting them up per connection, and the CPU it used over 2 s while "
+               "fds then, the CPU the proxy spent setting them up per connection, and the CPU it used over 1 s while "
                "they were idle. **KB/idle conn**: the slope of RSS between the first and the last level (user-space "
                "memory only: socket buffers and pipes are kernel memory).")
     out.append("")
