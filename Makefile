@@ -26,7 +26,7 @@ SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps fuzz-deps check-dotnet build publish test test-unit fuzz fuzz-run demo deb
+.PHONY: deps fuzz-deps check-dotnet build publish test test-unit fuzz fuzz-run demo deb bench
 
 # `make test` runs the booted-systemd packaging test too, so it installs what that test needs as well: the README's
 # test command is then all a fresh machine needs.
@@ -81,6 +81,13 @@ artifacts/tools/sharpfuzz:
 
 fuzz-run: check-dotnet artifacts/tools/sharpfuzz
 	bash tests/TransparentSocks.Fuzz/fuzz.sh $(SECONDS) $(CONFIGURATION) $(FUZZ_TARGETS)
+
+# Every transparent proxy side by side in one run (issue 9), as root: iperf3 with 1 and 4 streams, short connections
+# per second, idle and held memory; bench/results/bench-latest.md and .json. It installs what it needs and builds the
+# daemon itself; settings are environment variables (see bench/README.md), e.g. `sudo REPEATS=1 make bench`. The
+# daemon's path is handed down because sudo resets PATH.
+bench: check-dotnet
+	$(SUDO) env DOTNET="$$(command -v $(DOTNET))" bash bench/bench.sh
 
 # NativeAOT binaries of the daemon and the CLI (clang links them).
 publish: check-dotnet

@@ -10,7 +10,7 @@ Subcommands (all bounded in time; none opens a connection to anything):
   drained SERVER_PID STATSFILE SECONDS   wait until the server has no connection open; exit 1 if it still has
   hold RESULTS.jsonl BASE NAME ROUND N EXPECTED_PEER
                                          check one hold phase (BASE-idle.json, BASE-hold.*), append its record
-  rate RESULTS.jsonl BASE NAME ROUND ATTEMPT PROXY_CPU_S DANTED_CPU_S HOST_BUSY_PCT OTHERS_CORES EXPECTED_PEER
+  rate RESULTS.jsonl BASE NAME ROUND ATTEMPT PROXY_CPU_S UPSTREAM_CPU_S HOST_BUSY_PCT OTHERS_CORES EXPECTED_PEER
                                          check one rate run (BASE.json, BASE.s0.json, BASE.s1.json), append its record
   meta                                   print meta.json from the environment lib.sh's write_meta sets
   report RESULTS.jsonl META.json OUT.json
@@ -132,7 +132,7 @@ def cmd_hold(results, base, name, rnd, n, expected):
     return 0
 
 
-def cmd_rate(results, base, name, rnd, attempt, proxy_cpu, danted_cpu, busy, others, expected):
+def cmd_rate(results, base, name, rnd, attempt, proxy_cpu, upstream_cpu, busy, others, expected):
     r, s0, s1 = load(f"{base}.json"), load(f"{base}.s0.json"), load(f"{base}.s1.json")
     peers = peer_delta(s0, s1)
     accepted = s1["accepted"] - s0["accepted"]
@@ -144,7 +144,7 @@ def cmd_rate(results, base, name, rnd, attempt, proxy_cpu, danted_cpu, busy, oth
            "host_busy_pct": float(busy), "others_cores": float(others)}
     if name != "direct":
         rec["proxy_cpu_s"] = float(proxy_cpu)
-        rec["danted_cpu_s"] = float(danted_cpu)
+        rec["upstream_cpu_s"] = float(upstream_cpu)
         sample = f"{base}.sample.json"
         if os.path.exists(sample):
             rec["peak_rss_kb"] = load(sample)["peak_rss_kb"]
@@ -153,7 +153,7 @@ def cmd_rate(results, base, name, rnd, attempt, proxy_cpu, danted_cpu, busy, oth
     line = (f"  {name:<18} rate: {r['conns_per_s']:8.0f} conns/s  p50 {r['lat_us']['p50'] / 1000:.2f} ms  "
             f"p99 {r['lat_us']['p99'] / 1000:.2f} ms  errors {r['errors_total']}")
     if name != "direct" and ok:
-        line += (f"  proxy {1e6 * float(proxy_cpu) / ok:.0f} µs/conn  danted {1e6 * float(danted_cpu) / ok:.0f} µs/conn")
+        line += (f"  proxy {1e6 * float(proxy_cpu) / ok:.0f} µs/conn  upstream {1e6 * float(upstream_cpu) / ok:.0f} µs/conn")
     line += f"  target saw {peers}  others {float(others):.2f} cores"
     print(line, file=sys.stderr)
     problems = []
@@ -207,7 +207,7 @@ def summarize(holds, rates, proxy):
     if proxy != "direct":
         s.update({
             "proxy_cpu_us_per_conn": 1e6 * sum(r["proxy_cpu_s"] for r in rs) / ok if ok else None,
-            "danted_cpu_us_per_conn": 1e6 * sum(r["danted_cpu_s"] for r in rs) / ok if ok else None,
+            "danted_cpu_us_per_conn": 1e6 * sum(r["upstream_cpu_s"] for r in rs) / ok if ok else None,
             "peak_rss_kb": max((r.get("peak_rss_kb", 0) for r in rs), default=None),
             "nprocs": hs[0]["nprocs"] if hs else None,
             "idle_rss_kb": med(h["idle_rss_kb"] for h in hs),

@@ -30,6 +30,18 @@ check_common_env() {
     [[ $REPEATS =~ ^[0-9]+$ && $REPEATS -ge 1 && $REPEATS -le 10 ]] || die "REPEATS must be 1..10"
 }
 
+parse_contenders() { # PROXIES from CONTENDERS: each one of ALL_CONTENDERS, none twice
+    local c
+    local -A seen=()
+    read -r -a PROXIES <<<"$CONTENDERS"
+    ((${#PROXIES[@]})) || die "CONTENDERS is empty"
+    for c in "${PROXIES[@]}"; do
+        [[ " ${ALL_CONTENDERS[*]} " == *" $c "* ]] || die "unknown contender '$c' (known: ${ALL_CONTENDERS[*]})"
+        [[ -z ${seen[$c]:-} ]] || die "contender '$c' is listed twice"
+        seen[$c]=1
+    done
+}
+
 require_root() {  # require_root WHY
     [[ $(id -u) == 0 ]] || die "run as root ($1): sudo bash $0"
 }
@@ -144,9 +156,9 @@ wait_listen() {   # wait_listen PORT PID NAME [NETNS]: up to 10 s, without conne
     die "$name is not listening on 127.0.0.1:$port after 10 s"
 }
 
-write_ts_transparent_conf() {  # write_ts_transparent_conf FILE MODE LEVEL [EXTRA] [UPSTREAM_EXTRA]: transparentsocksd on
-    # $GW_CLI_IF through the upstream on 127.0.0.1:$UPSTREAM_PORT (danted's $DANTED_PORT unless the script sets it);
-    # EXTRA is more keys of "transparent", e.g. '"maxUdpFlows": 16384', UPSTREAM_EXTRA more keys of "upstream".
+write_ts_transparent_conf() {  # write_ts_transparent_conf FILE MODE LEVEL [EXTRA [UPSTREAM_EXTRA]]: transparentsocksd
+    # on $GW_CLI_IF through the upstream on 127.0.0.1:$UPSTREAM_PORT (danted's $DANTED_PORT unless the script sets
+    # it); EXTRA is more keys of "transparent", e.g. '"maxUdpFlows": 16384', UPSTREAM_EXTRA of "upstream".
     # The control socket is the run's own, not the default: network namespaces do not separate socket paths.
     cat >"$1" <<EOF
 {
@@ -158,20 +170,23 @@ write_ts_transparent_conf() {  # write_ts_transparent_conf FILE MODE LEVEL [EXTR
 EOF
 }
 
-write_redsocks_conf() {  # write_redsocks_conf FILE LOG_INFO(on|off) NFT_FILE NFT_TABLE: redsocks through danted, and its REDIRECT rule
+write_redsocks_conf() {  # write_redsocks_conf FILE LOG_INFO(on|off) NFT_FILE NFT_TABLE [CONN_MAX]: redsocks through the
+    # upstream (danted unless the script sets UPSTREAM_PORT), and its REDIRECT rule. Without CONN_MAX redsocks takes
+    # RLIMIT_NOFILE / 8 connections at most.
     cat >"$1" <<EOF
 base {
   log_debug = off;
   log_info = $2;
   log = stderr;
   daemon = off;
-  redirector = iptables;
+  redirector = iptables;${5:+
+  redsocks_conn_max = $5;}
 }
 redsocks {
   local_ip = 0.0.0.0;
   local_port = $RS_PORT;
   ip = 127.0.0.1;
-  port = $DANTED_PORT;
+  port = ${UPSTREAM_PORT:-$DANTED_PORT};
   type = socks5;
 }
 EOF

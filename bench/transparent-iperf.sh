@@ -22,6 +22,8 @@ BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LOG_TAG=transparent-iperf
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$BENCH/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=transparent_lab.sh
+. "$BENCH/transparent_lab.sh"
 RUN=$OUT/transparent-run
 LIB=("$PYTHON" "$BENCH/transparent_iperf_lib.py")
 PROXIES=(direct ts-tproxy ts-redirect redsocks)
@@ -41,8 +43,6 @@ GW_CLI_IF=tsb-cli          # gateway side of the client veth: the interface the 
 GW_TGT_IF=tsb-tgt          # gateway side of the target veth: danted's external interface
 CLI_IP=198.51.100.2 GW_CLI_IP=198.51.100.1 GW_TGT_IP=203.0.113.1 TGT_IP=203.0.113.2
 IPERF_PORT=5201 DANTED_PORT=1080 TS_PORT=12345 RS_PORT=12346
-
-in_gw() { ip netns exec "$NS_GW" "$@"; }   # foreground only: with & the PID would be a subshell's
 
 check_common_env
 [[ $QUIET_WAIT =~ ^[0-9]+$ && $QUIET_WAIT -le 600 ]] || die "QUIET_WAIT must be 0..600"
@@ -71,12 +71,6 @@ if daemon_needs_build; then
     publish_daemon "$src_root" "$build_info" --artifacts-path "$artifacts"
     if [[ -n $SRC_EXPORT ]]; then rm -rf "$SRC_EXPORT"; SRC_EXPORT=; fi
 fi
-
-expect_comm() {   # expect_comm PID NAME: PID must be the program itself (ip netns exec execs it), not a wrapper
-    local comm
-    comm=$(tr -d '\0' 2>/dev/null <"/proc/$1/comm" || true)
-    [[ ${2:0:15} == "$comm" ]] || die "pid $1 is '$comm', expected $2"
-}
 
 # ---------------------------------------------------------------- the lab
 rm -rf "$RUN"
@@ -107,52 +101,10 @@ expect_comm "$DANTED_PID" danted
 for mode in tproxy redirect; do write_ts_transparent_conf "$RUN/ts-$mode.json" "$mode" debug; done
 write_redsocks_conf "$RUN/redsocks.conf" on "$RUN/redsocks.nft" rsbench
 
-ts_state() {      # what transparentsocksd has installed in the gateway namespace, as one line
-    local t r
-    t=$(in_gw nft list tables 2>/dev/null | grep -c 'inet transparentsocks' || true)
-    r=$(in_gw ip -4 rule show 2>/dev/null | grep -c 'lookup 5453' || true)
-    echo "table=$t rules=$r"
-}
-
-PROXY_NAME=
-start_proxy() {   # start_proxy NAME ROUND: start it in the gateway namespace, wait until it diverts
-    local name=$1 round=$2 i logf=$RUN/$1-$2.log
-    : >"$logf"    # the background job opens it only once forked; grep must not race it
-    case $name in
-        ts-tproxy | ts-redirect)
-            ip netns exec "$NS_GW" "$DAEMON" --config "$RUN/$name.json" >"$logf" 2>&1 &
-            PROXY_PID=$!
-            for ((i = 0; i < 200; i++)); do
-                grep -q "transparentsocksd started" "$logf" && break
-                kill -0 "$PROXY_PID" 2>/dev/null || { cat "$logf" >&2; die "$name exited at start"; }
-                sleep 0.1
-            done
-            grep -q "transparentsocksd started" "$logf" || die "$name did not log 'transparentsocksd started' in 20 s"
-            expect_comm "$PROXY_PID" transparentsocksd
-            # One policy rule in both modes: TPROXY's for TCP and UDP, or under REDIRECT the UDP TPROXY's (udp is on by default).
-            [[ $(ts_state) == "table=1 rules=1" ]] \
-                || die "$name is up but its nft table/policy rules are not as expected: $(ts_state)"
-            ;;
-        redsocks)
-            ip netns exec "$NS_GW" redsocks -c "$RUN/redsocks.conf" >"$logf" 2>&1 &
-            PROXY_PID=$!
-            wait_listen "$RS_PORT" "$PROXY_PID" "redsocks-$round" "$NS_GW"
-            expect_comm "$PROXY_PID" redsocks
-            in_gw nft -f "$RUN/redsocks.nft"
-            ;;
-    esac
-    PROXY_NAME=$name
-}
-
-stop_proxy() {    # stop_proxy: stop the running proxy and check that it left nothing behind
-    local pid=$PROXY_PID name=$PROXY_NAME
-    [[ -n $pid ]] || return 0
+stop_proxy_clean() { # stop the running proxy (transparent_lab.sh) and check that no nft table is left in the one lab
+    local name=$PROXY_NAME
     [[ $name == redsocks ]] && in_gw nft delete table ip rsbench
-    stop_pid "$pid"
-    PROXY_PID='' PROXY_NAME=''
-    case $name in
-        ts-*) [[ $(ts_state) == "table=0 rules=0" ]] || die "$name stopped but left state behind: $(ts_state)" ;;
-    esac
+    stop_proxy
     [[ -z $(in_gw nft list tables 2>/dev/null) ]] || die "an nft table is left in the gateway after $name"
 }
 
@@ -223,7 +175,7 @@ visit() {         # visit NAME ROUND: a proxy lives only for its own two runs, s
     fi
     run_one "$name" fwd "$round"
     run_one "$name" rev "$round"
-    stop_proxy
+    stop_proxy_clean
 }
 
 host_facts redsocks dante-server nftables

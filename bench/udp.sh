@@ -51,14 +51,7 @@ PEER_MARK=0x440 PEER_TABLE=100 # the policy route of the TPROXY peers (ipt2socks
 
 # ---------------------------------------------------------------- settings
 check_common_env
-read -r -a PROXIES <<<"$CONTENDERS"
-((${#PROXIES[@]})) || die "CONTENDERS is empty"
-declare -A SEEN=()
-for c in "${PROXIES[@]}"; do
-    [[ " ${ALL_CONTENDERS[*]} " == *" $c "* ]] || die "unknown contender '$c' (known: ${ALL_CONTENDERS[*]})"
-    [[ -z ${SEEN[$c]:-} ]] || die "contender '$c' is listed twice"
-    SEEN[$c]=1
-done
+parse_contenders
 read -r -a RATE_LIST <<<"$RATES"
 ((${#RATE_LIST[@]})) || die "RATES is empty"
 for r in "${RATE_LIST[@]}"; do [[ $r =~ ^[0-9]+[KMG]?$ ]] || die "RATES must be iperf3 -b values (0, 100M, 2G, ...)"; done
