@@ -177,11 +177,7 @@ public sealed class TransparentSniffTests(ITestOutputHelper output)
         // what the address the client connected to never could.
         var result = await CurlHttpsAsync(lab, name);
 
-        Assert.True(result.ExitCode == 0, result.Error + lab.Describe(daemon));
-        Assert.Equal(ByAddress, result.Output);
-        Assert.True(await lab.Upstream.WaitForLogAsync(Dante.FormatLogRequest(lab.TargetV4.ToString(), 443), LogTimeout), lab.Describe(daemon));
-        Assert.DoesNotContain("ATYP: 3", lab.Upstream.ReadLog(), StringComparison.Ordinal);
-        Assert.Equal(name, Assert.Single(byAddress.Requests).ServerName);
+        await AssertThroughTheUpstreamByAddressAsync(lab, daemon, result, byAddress, name);
         Assert.Contains($"names {name}, recorded;", daemon.Log, StringComparison.Ordinal);
     }
 
@@ -255,13 +251,7 @@ public sealed class TransparentSniffTests(ITestOutputHelper output)
 
         var result = await CurlHttpsAsync(lab, Name);
 
-        Assert.True(result.ExitCode == 0, result.Error + lab.Describe(daemon));
-        Assert.Equal(ByAddress, result.Output);
-        Assert.True(await lab.Upstream.WaitForLogAsync(Dante.FormatLogRequest(lab.TargetV4.ToString(), 443), LogTimeout), lab.Describe(daemon));
-        Assert.DoesNotContain("ATYP: 3", lab.Upstream.ReadLog(), StringComparison.Ordinal);
-        var request = Assert.Single(byAddress.Requests);
-        Assert.Equal(UpstreamSource, request.Client.Address);
-        Assert.Equal(Name, request.ServerName);
+        await AssertThroughTheUpstreamByAddressAsync(lab, daemon, result, byAddress, Name);
         Assert.Empty(byName.Clients);
         // Nothing was read for a name, so none appears anywhere in the daemon's (debug) log.
         Assert.DoesNotContain(Name, daemon.Log, StringComparison.Ordinal);
@@ -277,13 +267,7 @@ public sealed class TransparentSniffTests(ITestOutputHelper output)
 
         var result = await CurlHttpsAsync(lab, Name);
 
-        Assert.True(result.ExitCode == 0, result.Error + lab.Describe(daemon));
-        Assert.Equal(ByAddress, result.Output);
-        Assert.True(await lab.Upstream.WaitForLogAsync(Dante.FormatLogRequest(lab.TargetV4.ToString(), 443), LogTimeout), lab.Describe(daemon));
-        Assert.DoesNotContain("ATYP: 3", lab.Upstream.ReadLog(), StringComparison.Ordinal);
-        var request = Assert.Single(byAddress.Requests);
-        Assert.Equal(UpstreamSource, request.Client.Address);
-        Assert.Equal(Name, request.ServerName);
+        await AssertThroughTheUpstreamByAddressAsync(lab, daemon, result, byAddress, Name);
         Assert.Empty(byName.Clients);
         // The name is still sniffed and recorded: the session's debug line names it (the config does not mention it).
         Assert.True(await daemon.Process.WaitForTextAsync(Name, LogTimeout), lab.Describe(daemon));
@@ -377,6 +361,21 @@ public sealed class TransparentSniffTests(ITestOutputHelper output)
           "logging": { "level": "debug" }
         }
         """;
+
+    /// <summary>
+    /// The HTTPS request of <paramref name="result"/> reached the server on the first address, through danted (its
+    /// source address), asked for by address (ATYP 1, never 3), with <paramref name="serverName"/> as its SNI.
+    /// </summary>
+    private static async Task AssertThroughTheUpstreamByAddressAsync(SniffLab lab, NamespacedDaemon daemon, ProcessResult result, TlsHttpTarget byAddress, string serverName)
+    {
+        Assert.True(result.ExitCode == 0, result.Error + lab.Describe(daemon));
+        Assert.Equal(ByAddress, result.Output);
+        Assert.True(await lab.Upstream.WaitForLogAsync(Dante.FormatLogRequest(lab.TargetV4.ToString(), 443), LogTimeout), lab.Describe(daemon));
+        Assert.DoesNotContain("ATYP: 3", lab.Upstream.ReadLog(), StringComparison.Ordinal);
+        var request = Assert.Single(byAddress.Requests);
+        Assert.Equal(UpstreamSource, request.Client.Address);
+        Assert.Equal(serverName, request.ServerName);
+    }
 
     /// <summary><c>curl -k https://NAME/</c> from the client ns, which resolves NAME to the target's first address.</summary>
     private static Task<ProcessResult> CurlHttpsAsync(SniffLab lab, string name)
