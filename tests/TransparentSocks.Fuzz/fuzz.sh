@@ -10,7 +10,7 @@ configuration=${2:?usage: fuzz.sh SECONDS CONFIGURATION [TARGET...]}
 shift 2
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-	targets=(socks5-server socks5-client udp-header http-connect config sniff)
+	targets=(socks5-server socks5-client udp-header http-connect http-request config sniff)
 fi
 
 harness=tests/TransparentSocks.Fuzz

@@ -18,9 +18,9 @@ internal readonly record struct MeteredReplySockets(string Path, int Open);
 /// data plane already keeps, only when a scrape asks, so the relay's hot path gains nothing.
 /// </summary>
 /// <remarks>
-/// Names are chosen for the OpenTelemetry Prometheus exporter's default translation (dots become underscores, the
-/// unit <c>By</c> adds <c>_bytes</c> unless the name already carries it, a counter gains <c>_total</c>, and a unit
-/// in braces adds nothing), so <c>transparentsocks.bytes</c> in <c>By</c> is exposed as
+/// Names are chosen for <see cref="PrometheusExposition.MetricName"/>, the OpenTelemetry exporter's translation
+/// (dots become underscores, the unit <c>By</c> adds <c>_bytes</c> unless the name already carries it, a counter gains
+/// <c>_total</c>, and a unit in braces adds nothing), so <c>transparentsocks.bytes</c> in <c>By</c> is exposed as
 /// <c>transparentsocks_bytes_total</c>. Labels carry only the path, the interface, the direction and the failure
 /// reason: never a user, a password or an upstream address.
 /// </remarks>
@@ -256,6 +256,9 @@ internal sealed class ProxyMetrics : IDisposable
         => inbound.Interface is null
             ? [new("path", inbound.Path)]
             : [new("path", inbound.Path), new("iface", inbound.Interface)];
+
+    /// <summary>The meter the instruments belong to, for the scraper.</summary>
+    public Meter Meter => _meter;
 
     public void Dispose() => _meter.Dispose();
 }

@@ -188,18 +188,20 @@ public sealed class MetricsDaemonTests
     }
 
     [Fact]
-    public async Task MetricsListenIPv6_IsRefusedByNameAndTheProxyKeepsServing()
+    public async Task MetricsListenIPv6_IsServed()
     {
         var socks = Free();
+        var metrics = new IPEndPoint(IPAddress.IPv6Loopback, PortAllocator.GetFreeTcpPort(IPAddress.IPv6Loopback));
         await using var daemon = await StartAsync(socks, $$"""
             {
               "server": { "enabled": true, "listen": "{{socks}}" },
-              "metrics": { "enabled": true, "listen": "[::1]:9464" }
+              "metrics": { "enabled": true, "listen": "{{metrics}}" }
             }
             """);
 
-        Assert.True(await daemon.Process.WaitForTextAsync("metrics.listen: [::1]", TimeSpan.FromSeconds(10)), daemon.Log);
-        Assert.True(ListenProbe.IsListening(daemon.Process.Pid, socks));
+        Assert.True(await daemon.Process.WaitForTextAsync($"metrics: serving http://{metrics}/metrics", TimeSpan.FromSeconds(10)), daemon.Log);
+        var scrape = await ScrapeAsync(metrics);
+        Assert.Equal(0, scrape.Value("transparentsocks_connections_total", ("path", "server")));
     }
 
     internal static async Task<PrometheusText> ScrapeAsync(IPEndPoint metrics) => PrometheusText.Parse((await ScrapeRawAsync(metrics)).Body);

@@ -12,6 +12,7 @@ public static class FuzzTargets
         ["socks5-client"] = Socks5ClientTarget.Run,
         ["udp-header"] = UdpHeaderTarget.Run,
         ["http-connect"] = HttpConnectTarget.Run,
+        ["http-request"] = HttpRequestTarget.Run,
         ["config"] = ConfigTarget.Run,
         ["sniff"] = SniffTarget.Run,
     };
