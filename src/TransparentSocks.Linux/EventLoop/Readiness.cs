@@ -99,7 +99,17 @@ public sealed class Readiness : IValueTaskSource<Errno>
         }
     }
 
-    Errno IValueTaskSource<Errno>.GetResult(short token) => _core.GetResult(token);
+    Errno IValueTaskSource<Errno>.GetResult(short token)
+    {
+        var result = _core.GetResult(token);
+
+        // The core keeps the last waiter's continuation until its next reset. A socket that is not waited on again
+        // (an upstream's Writable after its connect) would keep that waiter's state machine box alive for the whole
+        // session: the connect's, a fifth of an idle connection's memory. Nothing touches the core between here and
+        // the next park, which resets it again.
+        _core.Reset();
+        return result;
+    }
 
     ValueTaskSourceStatus IValueTaskSource<Errno>.GetStatus(short token) => _core.GetStatus(token);
 
