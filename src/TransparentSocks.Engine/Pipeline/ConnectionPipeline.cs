@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using TransparentSocks.Engine.Logging;
 using TransparentSocks.Engine.Sessions;
 using TransparentSocks.Engine.Udp;
@@ -63,14 +64,56 @@ public sealed class ConnectionPipeline
     public Task RunAsync(IInbound inbound, int fd, IPEndPoint remote) => RunAsync(inbound, LinuxSocket.Adopt(fd, _loops.Next(), alreadyNonBlocking: true), remote);
 
     /// <summary>Runs one accepted connection, already adopted, to its end. Never throws.</summary>
+    /// <remarks>
+    /// Two frames: everything before the relay runs in <see cref="SetUpAsync"/>, a pooled frame that is given back
+    /// once the relay starts, and this one waits for the relay with only what the close needs. The frame that waits is
+    /// held for the whole life of the connection, and with the request, the dial and their awaiters in it, it was the
+    /// largest object of an idle connection.
+    /// </remarks>
     public async Task RunAsync(IInbound inbound, LinuxSocket client, IPEndPoint remote)
     {
         var profile = inbound.Profile;
+        var session = await SetUpAsync(inbound, profile, client, remote).ConfigureAwait(false);
+        if (session is null)
+        {
+            return;
+        }
+
+        var ending = Ending.Crashed;
+        var relayed = default(RelayResult);
+        try
+        {
+            relayed = await SocketRelay.RunAsync(client, session.OutboundSocket!, profile.Relay, session.Counters).ConfigureAwait(false);
+            profile.Stats.RelayEnded(relayed.Outcome);
+            Log.SessionClosed(_logger, session.Id, relayed.ToString());
+            ending = Ending.Relayed;
+        }
+        catch (Exception ex)
+        {
+            Log.SessionCrashed(_logger, 0, ex);
+            ending = Ending.Crashed;
+        }
+        finally
+        {
+            session.Dispose();
+            Close(profile, ending, relayed.Outcome, client, session.OutboundSocket, handshake: null, admitted: true);
+        }
+    }
+
+    /// <summary>
+    /// Admission, session, request, route, dial, reply and early data: the session, established, when the relay is
+    /// next; null when the connection ended before it (and then it is closed here).
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Session?> SetUpAsync(IInbound inbound, InboundProfile profile, LinuxSocket client, IPEndPoint remote)
+    {
         var ending = Ending.Crashed;
         var relayed = default(RelayResult);
         LinuxSocket? outbound = null;
         var admitted = false;
         Handshake? handshake = null;
+        Session? session = null;
+        var handedOver = false;
         try
         {
             // Admission: nothing is read from a client that is not let in.
@@ -79,12 +122,12 @@ public sealed class ConnectionPipeline
                 profile.Stats.ConnectionRejected();
                 Log.ConnectionRejected(_logger, remote, $"{profile.Ingress}: {refusal}");
                 ending = Ending.Rejected;
-                return;
+                return null;
             }
 
             admitted = true;
             _ = client.SetNoDelay();
-            using var session = _sessions.Open(profile.Ingress, client, remote, profile.Stats);
+            session = _sessions.Open(profile.Ingress, client, remote, profile.Stats);
 
             // The request: where the client wants to go, and what it already sent for the destination.
             var buffer = profile.RequestBufferSize > 0 ? session.RentRequestBuffer(profile.RequestBufferSize) : Memory<byte>.Empty;
@@ -96,21 +139,21 @@ public sealed class ConnectionPipeline
                 if (!completed)
                 {
                     ending = Evicted(profile, remote);
-                    return;
+                    return null;
                 }
             }
 
             if (!request.Ok)
             {
                 ending = Ending.NoRequest;
-                return;
+                return null;
             }
 
             session.Destination = request.Destination;
             if (request.UdpAssociate)
             {
                 ending = await AssociateAsync(inbound, profile, session).ConfigureAwait(false);
-                return;
+                return null;
             }
 
             // Route and dial: the inbound's route, or the one its request chose (a sniffed name that bypasses the upstream).
@@ -127,7 +170,7 @@ public sealed class ConnectionPipeline
                 {
                     outbound = dial.Socket;
                     ending = Evicted(profile, remote);
-                    return;
+                    return null;
                 }
             }
 
@@ -137,7 +180,7 @@ public sealed class ConnectionPipeline
                 Log.DialFailed(_logger, session.Id, remote, session.Destination, dialer.Name, dial.ToString());
                 await inbound.ReplyAsync(session, dial).ConfigureAwait(false);
                 ending = Ending.DialFailed;
-                return;
+                return null;
             }
 
             outbound = dial.Socket!;
@@ -147,7 +190,7 @@ public sealed class ConnectionPipeline
             if (!await inbound.ReplyAsync(session, dial).ConfigureAwait(false))
             {
                 ending = Ending.ClientGone;
-                return;
+                return null;
             }
 
             var early = await SendEarlyDataAsync(outbound, request.EarlyData, session.Counters).ConfigureAwait(false);
@@ -158,39 +201,47 @@ public sealed class ConnectionPipeline
                 profile.Stats.RelayEnded(relayed.Outcome);
                 Log.SessionClosed(_logger, session.Id, relayed.ToString());
                 ending = Ending.Relayed;
-                return;
+                return null;
             }
 
             // The early data is out, and a relay can last for hours: the request buffer goes back now, not at the close.
             session.ReturnRequestBuffer();
-
-            // Relay.
             session.State = SessionState.Established;
             Log.SessionConnected(_logger, session.Id, remote, session.Destination, dialer.Name);
-            relayed = await SocketRelay.RunAsync(client, outbound, profile.Relay, session.Counters).ConfigureAwait(false);
-            profile.Stats.RelayEnded(relayed.Outcome);
-            Log.SessionClosed(_logger, session.Id, relayed.ToString());
-            ending = Ending.Relayed;
+            handedOver = true;
+            return session;
         }
         catch (Exception ex)
         {
             Log.SessionCrashed(_logger, 0, ex);
             ending = Ending.Crashed;
+            return null;
         }
         finally
         {
-            var (resetClient, resetOutbound) = ResetPolicy(ending, relayed.Outcome, profile.RepliesInBand);
-            outbound?.Close(resetOutbound);
-            client.Close(resetClient);
-            if (handshake is not null)
+            // Handed to the relay, the session and its sockets are the caller's to close; otherwise the connection ends here.
+            if (!handedOver)
             {
-                _ = profile.Admission.HandshakeDone(handshake);
+                session?.Dispose();
+                Close(profile, ending, relayed.Outcome, client, outbound, handshake, admitted);
             }
+        }
+    }
 
-            if (admitted)
-            {
-                profile.Admission.ConnectionClosed();
-            }
+    /// <summary>The end of every connection: the sockets closed with a FIN or a reset, and its admission given back.</summary>
+    private static void Close(InboundProfile profile, Ending ending, RelayOutcome outcome, LinuxSocket client, LinuxSocket? outbound, Handshake? handshake, bool admitted)
+    {
+        var (resetClient, resetOutbound) = ResetPolicy(ending, outcome, profile.RepliesInBand);
+        outbound?.Close(resetOutbound);
+        client.Close(resetClient);
+        if (handshake is not null)
+        {
+            _ = profile.Admission.HandshakeDone(handshake);
+        }
+
+        if (admitted)
+        {
+            profile.Admission.ConnectionClosed();
         }
     }
 

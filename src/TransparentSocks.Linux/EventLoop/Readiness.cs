@@ -71,6 +71,32 @@ public sealed class Readiness : IValueTaskSource<Errno>
         }
     }
 
+    /// <summary>
+    /// <see cref="WaitAsync"/> for a caller that parks a callback instead of an awaiter, so that no state machine box
+    /// is held while it waits (the relay, whose directions wait for hours). False with <paramref name="result"/> when
+    /// the wait ended at once; true when <paramref name="callback"/> will run on the signal, and must then take its
+    /// result with <see cref="TakeResult"/>. The caller touches nothing the callback uses after a true return: the
+    /// callback may already be running.
+    /// </summary>
+    public bool TryWaitCallback(int observedTick, Action<object?> callback, object state, out Errno result)
+    {
+        var wait = WaitAsync(observedTick);
+        if (wait.IsCompleted)
+        {
+            result = wait.Result;
+            return false;
+        }
+
+        result = Errno.None;
+
+        // Completed between the park and here, the core queues the callback to the thread pool instead of losing it.
+        _core.OnCompleted(callback, state, _core.Version, ValueTaskSourceOnCompletedFlags.None);
+        return true;
+    }
+
+    /// <summary>The result of the wait a <see cref="TryWaitCallback"/> callback was called for.</summary>
+    public Errno TakeResult() => ((IValueTaskSource<Errno>)this).GetResult(_core.Version);
+
     public void Signal() => MoveTick(Errno.None);
 
     public void Abort(Errno error)

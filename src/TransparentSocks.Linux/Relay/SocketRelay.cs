@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.Sockets;
-using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
+using TransparentSocks.Linux.EventLoop;
 using TransparentSocks.Linux.Interop;
 using TransparentSocks.Linux.Sockets;
 using TransparentSocks.Options;
@@ -13,7 +14,9 @@ namespace TransparentSocks.Linux.Relay;
 /// <remarks>
 /// Each direction is one long-lived pump: splice(src → pipe) then splice(pipe → dst), non-blocking, parking on the
 /// event loop's readiness when the kernel says EAGAIN. No managed buffer is touched per chunk and nothing is allocated
-/// per chunk (the pump's state machine is pooled and lives for the session).
+/// per chunk. The pumps are not async methods but one object per session whose directions park a callback on the
+/// readiness they wait for: an async pump holds its state machine box for as long as it waits, and an idle session
+/// waits for its whole life (two boxes and the frame awaiting them were a third of an idle connection's memory).
 /// Half-close: EOF from one side becomes shutdown(SHUT_WR) on the other once the pipe has drained, and the opposite
 /// direction keeps running until its own EOF.
 /// Failure: the first error aborts both sockets and the other pump is awaited. Whether the client then sees an RST is
@@ -23,115 +26,178 @@ public static class SocketRelay
 {
     private const uint SpliceFlags = Sys.SPLICE_F_MOVE | Sys.SPLICE_F_NONBLOCK;
 
-    public static async Task<RelayResult> RunAsync(LinuxSocket client, LinuxSocket upstream, RelaySettings settings, RelayCounters counters)
+    public static ValueTask<RelayResult> RunAsync(LinuxSocket client, LinuxSocket upstream, RelaySettings settings, RelayCounters counters)
     {
-        var idleMs = settings.IdleTimeout > TimeSpan.Zero ? (long)settings.IdleTimeout.TotalMilliseconds : 0;
-        var state = new SessionState(client, upstream, idleMs);
-        state.Touch();
-
-        var upTask = PumpAsync(client, upstream, settings, counters, up: true, state);
-        var downTask = PumpAsync(upstream, client, settings, counters, up: false, state);
-        var up = await upTask.ConfigureAwait(false);
-        var down = await downTask.ConfigureAwait(false);
-
-        client.DeadlineMs = 0;
-        upstream.DeadlineMs = 0;
-        return Conclude(up, down, state, counters);
+        var relay = new Relay(client, upstream, settings, counters);
+        relay.Start();
+        return new ValueTask<RelayResult>(relay, 0);
     }
 
-    private static RelayResult Conclude(PumpResult up, PumpResult down, SessionState state, RelayCounters counters)
+    /// <summary>Where one direction stands between two of its callbacks.</summary>
+    private struct Direction
     {
-        var spliced = up.Spliced || down.Spliced;
-        var first = state.FirstFailure;
-        if (first is null)
-        {
-            return new RelayResult(RelayOutcome.Completed, Errno.None, counters.BytesUp, counters.BytesDown, spliced);
-        }
+        /// <summary>The pipe, held only while bytes move (see <see cref="Relay.RunSplice"/>).</summary>
+        public PipePair? Pipe;
 
-        var failure = first.Value;
-        if (failure.Error == Errno.ETIMEDOUT && failure.FromDeadline)
-        {
-            return new RelayResult(RelayOutcome.IdleTimeout, Errno.ETIMEDOUT, counters.BytesUp, counters.BytesDown, spliced);
-        }
+        /// <summary>The copy buffer, held only while bytes move.</summary>
+        public byte[]? Buffer;
 
-        if (failure.Error == Errno.ECANCELED)
-        {
-            return new RelayResult(RelayOutcome.Aborted, Errno.ECANCELED, counters.BytesUp, counters.BytesDown, spliced);
-        }
+        /// <summary>The readiness parked on; null while running.</summary>
+        public Readiness? Waiting;
 
-        // Which side failed is reported, not acted on: the caller closes both and decides which peer gets a reset.
-        var outcome = ReferenceEquals(failure.Socket, state.Client) ? RelayOutcome.ClientError : RelayOutcome.UpstreamError;
-        return new RelayResult(outcome, failure.Error, counters.BytesUp, counters.BytesDown, spliced);
+        public long Moved;
+        public int InPipe;
+        public int Filled;
+        public int Sent;
+        public bool Eof;
+        public bool Copying;
+        public bool Spliced;
     }
 
-    // Not a frame of its own: a pump lives as long as its session, and every frame that waits holds a box for that
-    // long (two per session were a tenth of an idle connection's memory).
-    private static ValueTask<PumpResult> PumpAsync(
-        LinuxSocket src, LinuxSocket dst, RelaySettings settings, RelayCounters counters, bool up, SessionState state)
-        => settings.Mode == RelayMode.Splice
-            ? SpliceAsync(src, dst, settings, counters, up, state)
-            : CopyAsync(src, dst, settings.BufferSize, counters, up, state, yieldFirst: true);
-
-    /// <remarks>
-    /// The pipe is held only while bytes move: a direction about to wait for its source with an empty pipe gives
-    /// the pipe back to the pool first, so an idle session holds its two sockets and no pipe (two descriptors, not
-    /// six, and no pipe buffer ring in the kernel). Without a pipe to be had (the descriptor budget, EINVAL or
-    /// ENOSYS from splice) the direction goes on copying through a buffer; the pipe is empty then, so no byte is
-    /// left behind.
-    /// </remarks>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<PumpResult> SpliceAsync(
-        LinuxSocket src, LinuxSocket dst, RelaySettings settings, RelayCounters counters, bool up, SessionState state)
+    /// <summary>Both directions of one session, the idle deadline, the first failure, and the session's result.</summary>
+    private sealed class Relay : IValueTaskSource<RelayResult>
     {
-        // Yield once so both pumps start before either runs its first chunk inline.
-        await Task.Yield();
-        PipePair? pipe = null;
-        var inPipe = 0;
-        var eof = false;
-        var moved = 0L;
-        try
+        private static readonly Action<object?> ResumeUp = static s => ((Relay)s!).Resume(up: true);
+        private static readonly Action<object?> ResumeDown = static s => ((Relay)s!).Resume(up: false);
+
+        private readonly LinuxSocket _client;
+        private readonly LinuxSocket _upstream;
+        private readonly RelaySettings _settings;
+        private readonly RelayCounters _counters;
+        private readonly long _idleMs;
+        private Direction _up;
+        private Direction _down;
+        private ManualResetValueTaskSourceCore<RelayResult> _core;
+        private int _running = 2;
+
+        // The first failure: written once by the direction that wins _failed, read after both directions ended.
+        private int _failed;
+        private LinuxSocket? _failedSocket;
+        private Errno _failedError;
+        private bool _failedFromDeadline;
+
+        public Relay(LinuxSocket client, LinuxSocket upstream, RelaySettings settings, RelayCounters counters)
+        {
+            _client = client;
+            _upstream = upstream;
+            _settings = settings;
+            _counters = counters;
+            _idleMs = settings.IdleTimeout > TimeSpan.Zero ? (long)settings.IdleTimeout.TotalMilliseconds : 0;
+            var splice = settings.Mode == RelayMode.Splice;
+            _up.Copying = _down.Copying = !splice;
+            _up.Spliced = _down.Spliced = splice;
+        }
+
+        private bool HasFailed => Volatile.Read(ref _failed) != 0;
+
+        public void Start()
+        {
+            Touch();
+
+            // Both directions start on the pool, so neither runs its first chunks inline before the other has begun.
+            ThreadPool.UnsafeQueueUserWorkItem(static r => r.Run(up: true), this, preferLocal: false);
+            ThreadPool.UnsafeQueueUserWorkItem(static r => r.Run(up: false), this, preferLocal: false);
+        }
+
+        private void Resume(bool up)
+        {
+            ref var d = ref up ? ref _up : ref _down;
+            var readiness = d.Waiting!;
+            d.Waiting = null;
+            var waited = readiness.TakeResult();
+            if (waited != Errno.None)
+            {
+                var (src, dst) = up ? (_client, _upstream) : (_upstream, _client);
+                Fail(ReferenceEquals(readiness, src.Readable) ? src : dst, waited, fromDeadline: waited == Errno.ETIMEDOUT);
+                End(ref d);
+                return;
+            }
+
+            Run(up);
+        }
+
+        private void Run(bool up)
+        {
+            ref var d = ref up ? ref _up : ref _down;
+            var (src, dst) = up ? (_client, _upstream) : (_upstream, _client);
+            var parked = d.Copying ? RunCopy(ref d, src, dst, up) : RunSplice(ref d, src, dst, up);
+            if (!parked)
+            {
+                End(ref d);
+            }
+        }
+
+        /// <summary>
+        /// Waits for <paramref name="readiness"/>: true when parked (the callback resumes the direction, and nothing of
+        /// it may be touched after), false when the wait ended at once, with its result in <paramref name="waited"/>.
+        /// </summary>
+        private bool Park(ref Direction d, Readiness readiness, int tick, bool up, out Errno waited)
+        {
+            d.Waiting = readiness;
+            if (readiness.TryWaitCallback(tick, up ? ResumeUp : ResumeDown, this, out waited))
+            {
+                return true;
+            }
+
+            d.Waiting = null;
+            return false;
+        }
+
+        /// <remarks>
+        /// The pipe is held only while bytes move: a direction about to wait for its source with an empty pipe gives
+        /// the pipe back to the pool first, so an idle session holds its two sockets and no pipe (two descriptors, not
+        /// six, and no pipe buffer ring in the kernel). Without a pipe to be had (the descriptor budget, EINVAL or
+        /// ENOSYS from splice) the direction goes on copying through a buffer; the pipe is empty then, so no byte is
+        /// left behind. Returns true when parked, false when the direction has ended.
+        /// </remarks>
+        private bool RunSplice(ref Direction d, LinuxSocket src, LinuxSocket dst, bool up)
         {
             while (true)
             {
-                if (state.HasFailed)
+                if (HasFailed)
                 {
-                    return PumpResult.Stopped(spliced: true);
+                    return false;
                 }
 
-                if (!eof && (pipe is null || inPipe < pipe.Capacity))
+                if (!d.Eof && (d.Pipe is null || d.InPipe < d.Pipe.Capacity))
                 {
-                    if (pipe is null)
+                    if (d.Pipe is null)
                     {
-                        pipe = PipePair.Rent(settings.PipeSize, out _);
-                        if (pipe is null)
+                        d.Pipe = PipePair.Rent(_settings.PipeSize, out _);
+                        if (d.Pipe is null)
                         {
-                            break;
+                            return FallBackToCopy(ref d, src, dst, up);
                         }
                     }
 
                     var tick = src.Readable.Tick;
-                    var n = Sys.splice(src.Fd, 0, pipe.WriteFd, 0, (nuint)(pipe.Capacity - inPipe), SpliceFlags);
+                    var n = Sys.splice(src.Fd, 0, d.Pipe.WriteFd, 0, (nuint)(d.Pipe.Capacity - d.InPipe), SpliceFlags);
                     if (n > 0)
                     {
-                        inPipe += (int)n;
+                        d.InPipe += (int)n;
                     }
                     else if (n == 0)
                     {
-                        eof = true;
+                        d.Eof = true;
                     }
                     else
                     {
                         var error = Sys.LastErrno;
                         if (error == Errno.EAGAIN)
                         {
-                            if (inPipe == 0)
+                            if (d.InPipe == 0)
                             {
-                                pipe.Return(empty: true);
-                                pipe = null;
-                                var waited = await src.Readable.WaitAsync(tick).ConfigureAwait(false);
+                                d.Pipe.Return(empty: true);
+                                d.Pipe = null;
+                                if (Park(ref d, src.Readable, tick, up, out var waited))
+                                {
+                                    return true;
+                                }
+
                                 if (waited != Errno.None)
                                 {
-                                    return state.Fail(src, waited, fromDeadline: waited == Errno.ETIMEDOUT, spliced: true);
+                                    Fail(src, waited, fromDeadline: waited == Errno.ETIMEDOUT);
+                                    return false;
                                 }
 
                                 continue;
@@ -141,45 +207,44 @@ public static class SocketRelay
                         {
                             continue;
                         }
-                        else if ((error is Errno.EINVAL or Errno.ENOSYS) && moved == 0 && inPipe == 0)
+                        else if ((error is Errno.EINVAL or Errno.ENOSYS) && d.Moved == 0 && d.InPipe == 0)
                         {
-                            break;
+                            d.Pipe.Return(empty: true);
+                            d.Pipe = null;
+                            return FallBackToCopy(ref d, src, dst, up);
                         }
                         else
                         {
-                            return state.Fail(src, error, fromDeadline: false, spliced: true);
+                            Fail(src, error, fromDeadline: false);
+                            return false;
                         }
                     }
                 }
 
-                if (inPipe > 0)
+                if (d.InPipe > 0)
                 {
                     var tick = dst.Writable.Tick;
-                    var m = Sys.splice(pipe!.ReadFd, 0, dst.Fd, 0, (nuint)inPipe, SpliceFlags);
+                    var m = Sys.splice(d.Pipe!.ReadFd, 0, dst.Fd, 0, (nuint)d.InPipe, SpliceFlags);
                     if (m > 0)
                     {
-                        inPipe -= (int)m;
-                        moved += m;
-                        if (up)
-                        {
-                            counters.AddUp(m);
-                        }
-                        else
-                        {
-                            counters.AddDown(m);
-                        }
-
-                        state.Touch();
+                        d.InPipe -= (int)m;
+                        d.Moved += m;
+                        Count(up, m);
                         continue;
                     }
 
                     var error = Sys.LastErrno;
                     if (error == Errno.EAGAIN)
                     {
-                        var waited = await dst.Writable.WaitAsync(tick).ConfigureAwait(false);
+                        if (Park(ref d, dst.Writable, tick, up, out var waited))
+                        {
+                            return true;
+                        }
+
                         if (waited != Errno.None)
                         {
-                            return state.Fail(dst, waited, fromDeadline: waited == Errno.ETIMEDOUT, spliced: true);
+                            Fail(dst, waited, fromDeadline: waited == Errno.ETIMEDOUT);
+                            return false;
                         }
 
                         continue;
@@ -187,202 +252,214 @@ public static class SocketRelay
 
                     if (error != Errno.EINTR)
                     {
-                        return state.Fail(dst, error, fromDeadline: false, spliced: true);
+                        Fail(dst, error, fromDeadline: false);
+                        return false;
                     }
 
                     continue;
                 }
 
-                if (eof)
+                if (d.Eof)
                 {
                     _ = dst.Shutdown(SocketShutdown.Send);
-                    return PumpResult.Done(spliced: true);
+                    return false;
                 }
             }
         }
-        finally
+
+        /// <summary>Only with the pipe empty and given back: no pipe to be had, or splice refused these sockets.</summary>
+        private bool FallBackToCopy(ref Direction d, LinuxSocket src, LinuxSocket dst, bool up)
         {
-            pipe?.Return(empty: inPipe == 0);
+            d.Copying = true;
+            d.Spliced = d.Moved > 0;
+            return RunCopy(ref d, src, dst, up);
         }
 
-        // Only reached with the pipe empty and given back: no pipe to be had, or splice refused these sockets.
-        var copied = await CopyAsync(src, dst, settings.BufferSize, counters, up, state, yieldFirst: false).ConfigureAwait(false);
-        return moved > 0 ? copied.AfterSplicing() : copied;
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private static async ValueTask<PumpResult> CopyAsync(
-        LinuxSocket src, LinuxSocket dst, int bufferSize, RelayCounters counters, bool up, SessionState state, bool yieldFirst)
-    {
-        if (yieldFirst)
-        {
-            await Task.Yield();
-        }
-
-        // Like the pipe, the buffer is held only while bytes move: an idle direction gives it back before it waits,
-        // so a copying session costs no 64 KiB per direction while it is quiet.
-        byte[]? buffer = null;
-        try
+        /// <remarks>
+        /// Like the pipe, the buffer is held only while bytes move: an idle direction gives it back before it waits,
+        /// so a copying session costs no 64 KiB per direction while it is quiet. Returns true when parked.
+        /// </remarks>
+        private bool RunCopy(ref Direction d, LinuxSocket src, LinuxSocket dst, bool up)
         {
             while (true)
             {
-                if (state.HasFailed)
+                if (HasFailed)
                 {
-                    return PumpResult.Stopped(spliced: false);
+                    return false;
                 }
 
-                buffer ??= ArrayPool<byte>.Shared.Rent(bufferSize);
-                var tick = src.Readable.Tick;
-                var read = src.TryReceive(buffer);
-                if (read.HasError)
+                if (d.Filled == 0)
                 {
-                    if (read.Error == Errno.EAGAIN)
+                    d.Buffer ??= ArrayPool<byte>.Shared.Rent(_settings.BufferSize);
+                    var tick = src.Readable.Tick;
+                    var read = src.TryReceive(d.Buffer);
+                    if (read.HasError)
                     {
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = null;
-                        var waited = await src.Readable.WaitAsync(tick).ConfigureAwait(false);
-                        if (waited != Errno.None)
+                        if (read.Error == Errno.EAGAIN)
                         {
-                            return state.Fail(src, waited, fromDeadline: waited == Errno.ETIMEDOUT, spliced: false);
+                            ArrayPool<byte>.Shared.Return(d.Buffer);
+                            d.Buffer = null;
+                            if (Park(ref d, src.Readable, tick, up, out var waited))
+                            {
+                                return true;
+                            }
+
+                            if (waited != Errno.None)
+                            {
+                                Fail(src, waited, fromDeadline: waited == Errno.ETIMEDOUT);
+                                return false;
+                            }
                         }
+                        else if (read.Error != Errno.EINTR)
+                        {
+                            Fail(src, read.Error, fromDeadline: false);
+                            return false;
+                        }
+
+                        continue;
                     }
-                    else if (read.Error != Errno.EINTR)
+
+                    if (read.Bytes == 0)
                     {
-                        return state.Fail(src, read.Error, fromDeadline: false, spliced: false);
+                        _ = dst.Shutdown(SocketShutdown.Send);
+                        return false;
                     }
 
-                    continue;
+                    d.Filled = read.Bytes;
+                    d.Sent = 0;
                 }
 
-                if (read.Bytes == 0)
+                while (d.Sent < d.Filled)
                 {
-                    _ = dst.Shutdown(SocketShutdown.Send);
-                    return PumpResult.Done(spliced: false);
-                }
-
-                var sent = 0;
-                while (sent < read.Bytes)
-                {
-                    var wtick = dst.Writable.Tick;
-                    var write = dst.TrySend(buffer.AsSpan(sent, read.Bytes - sent));
+                    var tick = dst.Writable.Tick;
+                    var write = dst.TrySend(d.Buffer.AsSpan(d.Sent, d.Filled - d.Sent));
                     if (!write.HasError)
                     {
-                        sent += write.Bytes;
+                        d.Sent += write.Bytes;
                         continue;
                     }
 
                     if (write.Error == Errno.EAGAIN)
                     {
-                        var waited = await dst.Writable.WaitAsync(wtick).ConfigureAwait(false);
+                        if (Park(ref d, dst.Writable, tick, up, out var waited))
+                        {
+                            return true;
+                        }
+
                         if (waited != Errno.None)
                         {
-                            return state.Fail(dst, waited, fromDeadline: waited == Errno.ETIMEDOUT, spliced: false);
+                            Fail(dst, waited, fromDeadline: waited == Errno.ETIMEDOUT);
+                            return false;
                         }
                     }
                     else if (write.Error != Errno.EINTR)
                     {
-                        return state.Fail(dst, write.Error, fromDeadline: false, spliced: false);
+                        Fail(dst, write.Error, fromDeadline: false);
+                        return false;
                     }
                 }
 
-                if (up)
-                {
-                    counters.AddUp(read.Bytes);
-                }
-                else
-                {
-                    counters.AddDown(read.Bytes);
-                }
-
-                state.Touch();
+                Count(up, d.Filled);
+                d.Filled = 0;
             }
         }
-        finally
+
+        private void Count(bool up, long bytes)
         {
-            if (buffer is not null)
+            if (up)
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                _counters.AddUp(bytes);
             }
-        }
-    }
-
-    private readonly record struct Failure(LinuxSocket Socket, Errno Error, bool FromDeadline);
-
-    private readonly struct PumpResult
-    {
-        private PumpResult(bool spliced)
-        {
-            Spliced = spliced;
-        }
-
-        public bool Spliced { get; }
-
-        public static PumpResult Done(bool spliced) => new(spliced);
-
-        public static PumpResult Stopped(bool spliced) => new(spliced);
-
-        /// <summary>The same ending, for a direction that spliced before it fell back to copying.</summary>
-        public PumpResult AfterSplicing() => new(spliced: true);
-    }
-
-    /// <summary>What both pumps of one session share: the sockets, the idle deadline and the first failure.</summary>
-    private sealed class SessionState(LinuxSocket client, LinuxSocket upstream, long idleMs)
-    {
-        private readonly long _idleMs = idleMs;
-        private readonly Lock _lock = new();
-        private Failure? _firstFailure;
-        private volatile bool _failed;
-
-        public LinuxSocket Client { get; } = client;
-
-        public LinuxSocket Upstream { get; } = upstream;
-
-        /// <summary>Checked by the pumps every chunk, so it is a volatile flag rather than the locked record.</summary>
-        public bool HasFailed => _failed;
-
-        public Failure? FirstFailure
-        {
-            get
+            else
             {
-                lock (_lock)
-                {
-                    return _firstFailure;
-                }
+                _counters.AddDown(bytes);
             }
+
+            Touch();
         }
 
-        public void Touch()
+        private void Touch()
         {
             if (_idleMs > 0)
             {
                 var deadline = Environment.TickCount64 + _idleMs;
-                Client.DeadlineMs = deadline;
-                Upstream.DeadlineMs = deadline;
+                _client.DeadlineMs = deadline;
+                _upstream.DeadlineMs = deadline;
             }
         }
 
-        public PumpResult Fail(LinuxSocket socket, Errno error, bool fromDeadline, bool spliced)
+        private void Fail(LinuxSocket socket, Errno error, bool fromDeadline)
         {
-            bool first;
-            lock (_lock)
+            if (Interlocked.CompareExchange(ref _failed, 1, 0) != 0)
             {
-                first = _firstFailure is null;
-                if (first)
-                {
-                    _firstFailure = new Failure(socket, error, fromDeadline);
-                    _failed = true;
-                }
+                return;
             }
 
-            if (first)
-            {
-                // Wake the other pump wherever it is parked; it sees the failure and returns.
-                var abortWith = error == Errno.ETIMEDOUT && fromDeadline ? Errno.ETIMEDOUT : Errno.ECANCELED;
-                Client.Abort(abortWith);
-                Upstream.Abort(abortWith);
-            }
+            _failedSocket = socket;
+            _failedError = error;
+            _failedFromDeadline = fromDeadline;
 
-            return PumpResult.Stopped(spliced);
+            // Wake the other direction wherever it is parked; it sees the failure and ends.
+            var abortWith = error == Errno.ETIMEDOUT && fromDeadline ? Errno.ETIMEDOUT : Errno.ECANCELED;
+            _client.Abort(abortWith);
+            _upstream.Abort(abortWith);
         }
+
+        /// <summary>A direction has ended: its pipe and buffer go back, and the last of the two concludes the session.</summary>
+        private void End(ref Direction d)
+        {
+            if (d.Pipe is { } pipe)
+            {
+                d.Pipe = null;
+                pipe.Return(empty: d.InPipe == 0);
+            }
+
+            if (d.Buffer is { } buffer)
+            {
+                d.Buffer = null;
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+
+            if (Interlocked.Decrement(ref _running) != 0)
+            {
+                return;
+            }
+
+            _client.DeadlineMs = 0;
+            _upstream.DeadlineMs = 0;
+            _core.SetResult(Conclude());
+        }
+
+        private RelayResult Conclude()
+        {
+            var spliced = _up.Spliced || _down.Spliced;
+            var up = _counters.BytesUp;
+            var down = _counters.BytesDown;
+            if (Volatile.Read(ref _failed) == 0)
+            {
+                return new RelayResult(RelayOutcome.Completed, Errno.None, up, down, spliced);
+            }
+
+            if (_failedError == Errno.ETIMEDOUT && _failedFromDeadline)
+            {
+                return new RelayResult(RelayOutcome.IdleTimeout, Errno.ETIMEDOUT, up, down, spliced);
+            }
+
+            if (_failedError == Errno.ECANCELED)
+            {
+                return new RelayResult(RelayOutcome.Aborted, Errno.ECANCELED, up, down, spliced);
+            }
+
+            // Which side failed is reported, not acted on: the caller closes both and decides which peer gets a reset.
+            var outcome = ReferenceEquals(_failedSocket, _client) ? RelayOutcome.ClientError : RelayOutcome.UpstreamError;
+            return new RelayResult(outcome, _failedError, up, down, spliced);
+        }
+
+        RelayResult IValueTaskSource<RelayResult>.GetResult(short token) => _core.GetResult(token);
+
+        ValueTaskSourceStatus IValueTaskSource<RelayResult>.GetStatus(short token) => _core.GetStatus(token);
+
+        void IValueTaskSource<RelayResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+            => _core.OnCompleted(continuation, state, token, flags);
     }
 }

@@ -61,7 +61,7 @@ internal sealed class RelayHarness : IAsyncDisposable
         var target = await targetAccept;
 
         var harness = new RelayHarness(loops, listener, client, target, inbound, outbound);
-        harness.Relay = Task.Run(() => SocketRelay.RunAsync(inbound, outbound, settings, harness.Counters));
+        harness.Relay = Task.Run(() => SocketRelay.RunAsync(inbound, outbound, settings, harness.Counters).AsTask());
         return harness;
     }
 
