@@ -79,13 +79,17 @@ public sealed class ConnectionPipeline
             return;
         }
 
+        // Only what spans the await stays in the frame: the relay, its outcome, the ending.
         var ending = Ending.Crashed;
-        var relayed = default(RelayResult);
+        var outcome = RelayOutcome.Completed;
         try
         {
-            relayed = await SocketRelay.RunAsync(client, session.OutboundSocket!, profile.Relay, session.Counters).ConfigureAwait(false);
+            var relay = SocketRelay.Start(client, session.OutboundSocket!, profile.Relay, session.Counters);
+            await relay.Completion.ConfigureAwait(false);
+            var relayed = relay.Result;
             profile.Stats.RelayEnded(relayed.Outcome);
             Log.SessionClosed(_logger, session.Id, relayed.ToString());
+            outcome = relayed.Outcome;
             ending = Ending.Relayed;
         }
         catch (Exception ex)
@@ -96,7 +100,7 @@ public sealed class ConnectionPipeline
         finally
         {
             session.Dispose();
-            Close(profile, ending, relayed.Outcome, client, session.OutboundSocket, handshake: null, admitted: true);
+            Close(profile, ending, outcome, client, session.OutboundSocket, handshake: null, admitted: true);
         }
     }
 

@@ -12,7 +12,7 @@ public enum SessionState
 }
 
 /// <summary>One client connection from accept to close: where it came from, where it goes, and its live byte counts.</summary>
-public sealed class Session : IDisposable
+public sealed class Session : RelayCounters, IDisposable
 {
     private readonly SessionTable _table;
     private int _state;
@@ -55,7 +55,7 @@ public sealed class Session : IDisposable
         internal set => Volatile.Write(ref _state, (int)value);
     }
 
-    public RelayCounters Counters { get; } = new();
+    public RelayCounters Counters => this;
 
     public DateTimeOffset StartedAt { get; }
 

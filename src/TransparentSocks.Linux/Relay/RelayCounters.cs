@@ -5,7 +5,8 @@ namespace TransparentSocks.Linux.Relay;
 /// volatile writes: no lock and no interlocked operation per chunk. Readers (stats, show sessions) read them racily,
 /// which is exact enough for monitoring.
 /// </summary>
-public sealed class RelayCounters
+/// <remarks>Not sealed: a session is its own counters, one object fewer per connection (held for hours when idle).</remarks>
+public class RelayCounters
 {
     private long _up;
     private long _down;

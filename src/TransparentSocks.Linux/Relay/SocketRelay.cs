@@ -26,15 +26,41 @@ public static class SocketRelay
 {
     private const uint SpliceFlags = Sys.SPLICE_F_MOVE | Sys.SPLICE_F_NONBLOCK;
 
-    public static ValueTask<RelayResult> RunAsync(LinuxSocket client, LinuxSocket upstream, RelaySettings settings, RelayCounters counters)
+    /// <summary>Starts relaying; <see cref="RelayRun.Completion"/> completes when both directions have ended.</summary>
+    public static RelayRun Start(LinuxSocket client, LinuxSocket upstream, RelaySettings settings, RelayCounters counters)
     {
         var relay = new Relay(client, upstream, settings, counters);
         relay.Start();
-        return new ValueTask<RelayResult>(relay, 0);
+        return new RelayRun(relay);
+    }
+
+    /// <summary>The whole relay in one await, for callers that do not hold it for hours.</summary>
+    public static async ValueTask<RelayResult> RunAsync(LinuxSocket client, LinuxSocket upstream, RelaySettings settings, RelayCounters counters)
+    {
+        var run = Start(client, upstream, settings, counters);
+        await run.Completion.ConfigureAwait(false);
+        return run.Result;
+    }
+
+    /// <summary>
+    /// A running relay. A plain ValueTask and the result read after it, not a ValueTask of the result: the frame that
+    /// awaits it is held for the life of the session, and an awaiter of the result would carry the result's room
+    /// in it all that time.
+    /// </summary>
+    public readonly struct RelayRun
+    {
+        private readonly Relay _relay;
+
+        internal RelayRun(Relay relay) => _relay = relay;
+
+        public ValueTask Completion => new(_relay, 0);
+
+        /// <summary>How the session ended; only once <see cref="Completion"/> has completed.</summary>
+        public RelayResult Result => _relay.Conclude();
     }
 
     /// <summary>Where one direction stands between two of its callbacks.</summary>
-    private struct Direction
+    internal struct Direction
     {
         /// <summary>The pipe, held only while bytes move (see <see cref="Relay.RunSplice"/>).</summary>
         public PipePair? Pipe;
@@ -55,7 +81,7 @@ public static class SocketRelay
     }
 
     /// <summary>Both directions of one session, the idle deadline, the first failure, and the session's result.</summary>
-    private sealed class Relay : IValueTaskSource<RelayResult>
+    internal sealed class Relay : IValueTaskSource
     {
         private static readonly Action<object?> ResumeUp = static s => ((Relay)s!).Resume(up: true);
         private static readonly Action<object?> ResumeDown = static s => ((Relay)s!).Resume(up: false);
@@ -67,7 +93,7 @@ public static class SocketRelay
         private readonly long _idleMs;
         private Direction _up;
         private Direction _down;
-        private ManualResetValueTaskSourceCore<RelayResult> _core;
+        private ManualResetValueTaskSourceCore<bool> _core;
         private int _running = 2;
 
         // The first failure: written once by the direction that wins _failed, read after both directions ended.
@@ -427,10 +453,10 @@ public static class SocketRelay
 
             _client.DeadlineMs = 0;
             _upstream.DeadlineMs = 0;
-            _core.SetResult(Conclude());
+            _core.SetResult(true);
         }
 
-        private RelayResult Conclude()
+        public RelayResult Conclude()
         {
             var spliced = _up.Spliced || _down.Spliced;
             var up = _counters.BytesUp;
@@ -455,11 +481,11 @@ public static class SocketRelay
             return new RelayResult(outcome, _failedError, up, down, spliced);
         }
 
-        RelayResult IValueTaskSource<RelayResult>.GetResult(short token) => _core.GetResult(token);
+        void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
 
-        ValueTaskSourceStatus IValueTaskSource<RelayResult>.GetStatus(short token) => _core.GetStatus(token);
+        ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _core.GetStatus(token);
 
-        void IValueTaskSource<RelayResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
             => _core.OnCompleted(continuation, state, token, flags);
     }
 }
