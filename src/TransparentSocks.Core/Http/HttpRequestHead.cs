@@ -58,7 +58,7 @@ public static class HttpRequestHeadParser
         var lineEnd = head.IndexOf("\r\n"u8);
         if (lineEnd < 0)
         {
-            if (head.IndexOfAny((byte)'\r', (byte)'\n') is var stray and >= 0 && (head[stray] == '\n' || stray < head.Length - 1))
+            if (HasBareLineEnd(head))
             {
                 return Invalid("a line ends without CRLF");
             }
@@ -86,7 +86,7 @@ public static class HttpRequestHeadParser
             var next = rest.IndexOf("\r\n"u8);
             if (next < 0)
             {
-                if (rest.IndexOfAny((byte)'\r', (byte)'\n') is var stray and >= 0 && (rest[stray] == '\n' || stray < rest.Length - 1))
+                if (HasBareLineEnd(rest))
                 {
                     return Invalid("a line ends without CRLF");
                 }
@@ -217,6 +217,12 @@ public static class HttpRequestHeadParser
 
         return null;
     }
+
+    /// <summary>
+    /// A CR or LF in a line not yet ended by CRLF: only a CR as the very last byte may still become one.
+    /// </summary>
+    private static bool HasBareLineEnd(ReadOnlySpan<byte> partialLine)
+        => partialLine.IndexOfAny((byte)'\r', (byte)'\n') is var stray and >= 0 && (partialLine[stray] == '\n' || stray < partialLine.Length - 1);
 
     /// <summary>RFC 9110 §5.6.2 tchar.</summary>
     private static bool IsToken(ReadOnlySpan<byte> value)

@@ -5,6 +5,7 @@ using System.Text;
 using Microsoft.Extensions.Hosting;
 using Mono.Unix;
 using Mono.Unix.Native;
+using TransparentSocks.Http;
 
 namespace TransparentSocks.Daemon.Control;
 
@@ -274,7 +275,7 @@ internal sealed class ControlServer : IHostedService, IDisposable
 
     private static async Task WriteResponseAsync(Socket client, ControlResponse response, CancellationToken token)
     {
-        var head = $"HTTP/1.1 {response.Status.ToString(CultureInfo.InvariantCulture)} {Reason(response.Status)}\r\n"
+        var head = $"HTTP/1.1 {response.Status.ToString(CultureInfo.InvariantCulture)} {HttpReasonPhrase.Of(response.Status)}\r\n"
                    + "Content-Type: application/json; charset=utf-8\r\n"
                    + $"Content-Length: {response.Body.Length.ToString(CultureInfo.InvariantCulture)}\r\n"
                    + "Connection: close\r\n\r\n";
@@ -282,17 +283,6 @@ internal sealed class ControlServer : IHostedService, IDisposable
         await client.SendAsync(response.Body, token).ConfigureAwait(false);
         client.Shutdown(SocketShutdown.Send);
     }
-
-    private static string Reason(int status) => status switch
-    {
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        _ => "Internal Server Error",
-    };
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {

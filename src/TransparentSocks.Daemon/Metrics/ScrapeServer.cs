@@ -163,7 +163,7 @@ internal sealed partial class ScrapeServer : IAsyncDisposable
 
             var (status, headers, body) = Respond(parse.Value);
             var head = Encoding.ASCII.GetBytes(
-                $"HTTP/1.1 {status.ToString(CultureInfo.InvariantCulture)} {Reason(status)}\r\n{headers}Content-Length: {body.Length.ToString(CultureInfo.InvariantCulture)}\r\nConnection: close\r\n\r\n");
+                $"HTTP/1.1 {status.ToString(CultureInfo.InvariantCulture)} {HttpReasonPhrase.Of(status)}\r\n{headers}Content-Length: {body.Length.ToString(CultureInfo.InvariantCulture)}\r\nConnection: close\r\n\r\n");
             var sendBody = parse.Value.Status != HttpRequestStatus.Done || parse.Value.Head.Method != "HEAD";
             await SendAllAsync(client, head, connection.Cancel.Token).ConfigureAwait(false);
             if (sendBody)
@@ -271,16 +271,6 @@ internal sealed partial class ScrapeServer : IAsyncDisposable
         var last = Interlocked.Read(ref _lastWarning);
         return (last == long.MinValue || now - last >= 10_000) && Interlocked.CompareExchange(ref _lastWarning, now, last) == last;
     }
-
-    private static string Reason(int status) => status switch
-    {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        431 => "Request Header Fields Too Large",
-        _ => "Internal Server Error",
-    };
 
     public async ValueTask DisposeAsync()
     {
