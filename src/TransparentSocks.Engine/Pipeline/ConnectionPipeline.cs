@@ -60,47 +60,92 @@ public sealed class ConnectionPipeline
         Crashed,
     }
 
-    /// <summary>Runs one accepted connection to its end. Never throws: input from the network cannot take the daemon down.</summary>
-    public Task RunAsync(IInbound inbound, int fd, IPEndPoint remote) => RunAsync(inbound, LinuxSocket.Adopt(fd, _loops.Next(), alreadyNonBlocking: true), remote);
-
-    /// <summary>Runs one accepted connection, already adopted, to its end. Never throws.</summary>
-    /// <remarks>
-    /// Two frames: everything before the relay runs in <see cref="SetUpAsync"/>, a pooled frame that is given back
-    /// once the relay starts, and this one waits for the relay with only what the close needs. The frame that waits is
-    /// held for the whole life of the connection, and with the request, the dial and their awaiters in it, it was the
-    /// largest object of an idle connection.
-    /// </remarks>
-    public async Task RunAsync(IInbound inbound, LinuxSocket client, IPEndPoint remote)
+    /// <summary>Runs one accepted connection to its end; the task completes when it has. Never throws.</summary>
+    /// <remarks>For tests and tools; a listener calls <see cref="Start"/> with its tracker instead of holding a task.</remarks>
+    public Task RunAsync(IInbound inbound, int fd, IPEndPoint remote)
     {
-        var profile = inbound.Profile;
-        var session = await SetUpAsync(inbound, profile, client, remote).ConfigureAwait(false);
-        if (session is null)
+        var tracker = new ConnectionTracker();
+        Start(inbound, LinuxSocket.Adopt(fd, _loops.Next(), alreadyNonBlocking: true), remote, tracker);
+        return tracker.WhenDrained();
+    }
+
+    /// <summary>
+    /// Runs one accepted connection, already adopted, to its end, and tells <paramref name="tracker"/> when it has
+    /// ended. Never throws: input from the network cannot take the daemon down.
+    /// </summary>
+    /// <remarks>
+    /// Nothing waits for the relay: everything before it runs in <see cref="SetUpAsync"/>, a pooled frame given back
+    /// once the relay starts, and the relay reports its end to the session (<see cref="Relayed"/>). A frame awaiting
+    /// the relay would be held for the whole life of the connection; it was the largest object of an idle one.
+    /// </remarks>
+    internal void Start(IInbound inbound, LinuxSocket client, IPEndPoint remote, ConnectionTracker tracker)
+    {
+        tracker.Enter();
+        var setUp = SetUpAsync(inbound, inbound.Profile, client, remote);
+        if (setUp.IsCompleted)
         {
+            StartRelay(setUp.Result, tracker);
             return;
         }
 
-        // Only what spans the await stays in the frame: the relay, its outcome, the ending.
-        var ending = Ending.Crashed;
-        var outcome = RelayOutcome.Completed;
+        // A closure per connection, but only while it is set up: it is garbage once the relay runs.
+        var awaiter = setUp.ConfigureAwait(false).GetAwaiter();
+        awaiter.UnsafeOnCompleted(() => StartRelay(awaiter.GetResult(), tracker));
+    }
+
+    /// <summary>The relay of a session that <see cref="SetUpAsync"/> established; the end of one it did not.</summary>
+    private void StartRelay(Session? session, ConnectionTracker tracker)
+    {
+        if (session is null)
+        {
+            tracker.Exit();
+            return;
+        }
+
+        session.Pipeline = this;
+        session.Tracker = tracker;
         try
         {
-            var relay = SocketRelay.Start(client, session.OutboundSocket!, profile.Relay, session.Counters);
-            await relay.Completion.ConfigureAwait(false);
-            var relayed = relay.Result;
-            profile.Stats.RelayEnded(relayed.Outcome);
+            SocketRelay.Start(session.ClientSocket, session.OutboundSocket!, session.Profile.Relay, session.Counters, session);
+        }
+        catch (Exception ex)
+        {
+            Log.SessionCrashed(_logger, session.Id, ex);
+            End(session, Ending.Crashed, RelayOutcome.Completed);
+        }
+    }
+
+    /// <summary>A session's relay has ended (called by the session, on the thread that ended it).</summary>
+    internal void Relayed(Session session, in RelayResult relayed)
+    {
+        var ending = Ending.Crashed;
+        try
+        {
+            session.Profile.Stats.RelayEnded(relayed.Outcome);
             Log.SessionClosed(_logger, session.Id, relayed.ToString());
-            outcome = relayed.Outcome;
             ending = Ending.Relayed;
         }
         catch (Exception ex)
         {
-            Log.SessionCrashed(_logger, 0, ex);
-            ending = Ending.Crashed;
+            Log.SessionCrashed(_logger, session.Id, ex);
         }
         finally
         {
+            End(session, ending, relayed.Outcome);
+        }
+    }
+
+    private static void End(Session session, Ending ending, RelayOutcome outcome)
+    {
+        var tracker = session.Tracker;
+        try
+        {
             session.Dispose();
-            Close(profile, ending, outcome, client, session.OutboundSocket, handshake: null, admitted: true);
+            Close(session.Profile, ending, outcome, session.ClientSocket, session.OutboundSocket, handshake: null, admitted: true);
+        }
+        finally
+        {
+            tracker?.Exit();
         }
     }
 
@@ -131,7 +176,7 @@ public sealed class ConnectionPipeline
 
             admitted = true;
             _ = client.SetNoDelay();
-            session = _sessions.Open(profile.Ingress, client, remote, profile.Stats);
+            session = _sessions.Open(profile, client, remote);
 
             // The request: where the client wants to go, and what it already sent for the destination.
             var buffer = profile.RequestBufferSize > 0 ? session.RentRequestBuffer(profile.RequestBufferSize) : Memory<byte>.Empty;
@@ -279,7 +324,7 @@ public sealed class ConnectionPipeline
     {
         while (!data.IsEmpty)
         {
-            var tick = outbound.Writable.Tick;
+            var tick = outbound.WritableTick;
             var sent = outbound.TrySend(data.Span);
             if (!sent.HasError)
             {
@@ -296,6 +341,12 @@ public sealed class ConnectionPipeline
             if (sent.Error != Errno.EAGAIN)
             {
                 return sent.Error;
+            }
+
+            if (tick == LinuxSocket.NoTick)
+            {
+                outbound.EnsureWritable();
+                continue;
             }
 
             var waited = await outbound.Writable.WaitAsync(tick).ConfigureAwait(false);

@@ -83,7 +83,7 @@ internal sealed class Listener
             }
 
             shortage.End(logger, EndPoint);
-            tracker.Track(pipeline.RunAsync(inbound, client, accepted.Remote!));
+            pipeline.Start(inbound, client, accepted.Remote!, tracker);
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using TransparentSocks.Engine.Pipeline;
 using TransparentSocks.Linux.Relay;
 
 namespace TransparentSocks.Engine.Sessions;
@@ -12,7 +13,11 @@ public enum SessionState
 }
 
 /// <summary>One client connection from accept to close: where it came from, where it goes, and its live byte counts.</summary>
-public sealed class Session : RelayCounters, IDisposable
+/// <remarks>
+/// Also what its relay reports to when it ends (<see cref="IRelayCompletion"/>), so that an idle connection is this
+/// object, its relay and its two sockets, with no frame or task waiting for the relay.
+/// </remarks>
+public sealed class Session : RelayCounters, IDisposable, IRelayCompletion
 {
     private readonly SessionTable _table;
     private int _state;
@@ -20,21 +25,29 @@ public sealed class Session : RelayCounters, IDisposable
     private byte[]? _requestBuffer;
     private int _requestSize;
 
-    internal Session(SessionTable table, long id, string inbound, LinuxSocket client, IPEndPoint clientEndPoint, InboundStats stats)
+    internal Session(SessionTable table, long id, InboundProfile profile, LinuxSocket client, IPEndPoint clientEndPoint)
     {
         _table = table;
         Id = id;
-        Inbound = inbound;
+        Profile = profile;
         ClientSocket = client;
         ClientEndPoint = clientEndPoint;
-        Stats = stats;
         StartedAt = DateTimeOffset.UtcNow;
     }
 
     public long Id { get; }
 
     /// <summary>"server" for the SOCKS5 server, or the interface name for the transparent path.</summary>
-    public string Inbound { get; }
+    public string Inbound => Profile.Ingress;
+
+    /// <summary>The inbound's profile as it was when the connection came (a reload does not change it mid-session).</summary>
+    internal InboundProfile Profile { get; }
+
+    /// <summary>Where the connection reports its end once the relay has started.</summary>
+    internal ConnectionPipeline? Pipeline { get; set; }
+
+    /// <summary>The listener's count of open connections, told when this one ends.</summary>
+    internal ConnectionTracker? Tracker { get; set; }
 
     public IPEndPoint ClientEndPoint { get; }
 
@@ -59,7 +72,7 @@ public sealed class Session : RelayCounters, IDisposable
 
     public DateTimeOffset StartedAt { get; }
 
-    public InboundStats Stats { get; }
+    public InboundStats Stats => Profile.Stats;
 
     internal LinuxSocket ClientSocket { get; }
 
@@ -105,6 +118,8 @@ public sealed class Session : RelayCounters, IDisposable
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+
+    void IRelayCompletion.RelayEnded(in RelayResult result) => Pipeline!.Relayed(this, result);
 
     /// <summary>Wakes every pending operation of the session with ECANCELED; the owner then closes it.</summary>
     public void Abort()

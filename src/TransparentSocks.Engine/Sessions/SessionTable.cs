@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using TransparentSocks.Engine.Pipeline;
 
 namespace TransparentSocks.Engine.Sessions;
 
@@ -10,11 +11,11 @@ public sealed class SessionTable
 
     public int Count => _sessions.Count;
 
-    public Session Open(string inbound, LinuxSocket client, IPEndPoint clientEndPoint, InboundStats stats)
+    internal Session Open(InboundProfile profile, LinuxSocket client, IPEndPoint clientEndPoint)
     {
-        var session = new Session(this, Interlocked.Increment(ref _nextId), inbound, client, clientEndPoint, stats);
+        var session = new Session(this, Interlocked.Increment(ref _nextId), profile, client, clientEndPoint);
         _sessions[session.Id] = session;
-        stats.SessionOpened();
+        profile.Stats.SessionOpened();
         return session;
     }
 

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Net.Sockets;
-using System.Threading.Tasks.Sources;
 using TransparentSocks.Linux.EventLoop;
 using TransparentSocks.Linux.Interop;
 using TransparentSocks.Linux.Sockets;
@@ -26,37 +25,30 @@ public static class SocketRelay
 {
     private const uint SpliceFlags = Sys.SPLICE_F_MOVE | Sys.SPLICE_F_NONBLOCK;
 
-    /// <summary>Starts relaying; <see cref="RelayRun.Completion"/> completes when both directions have ended.</summary>
-    public static RelayRun Start(LinuxSocket client, LinuxSocket upstream, RelaySettings settings, RelayCounters counters)
-    {
-        var relay = new Relay(client, upstream, settings, counters);
-        relay.Start();
-        return new RelayRun(relay);
-    }
+    /// <summary>
+    /// Starts relaying; <paramref name="completion"/> is told the result once both directions have ended, on the thread
+    /// that ended the last of them. A callback rather than a task: whoever waits for a relay waits for the session's
+    /// whole life, and an awaiting frame (or the task's own completion core) was the largest object of an idle session.
+    /// </summary>
+    public static void Start(LinuxSocket client, LinuxSocket upstream, RelaySettings settings, RelayCounters counters, IRelayCompletion completion)
+        => new Relay(client, upstream, settings, counters, completion).Start();
 
     /// <summary>The whole relay in one await, for callers that do not hold it for hours.</summary>
-    public static async ValueTask<RelayResult> RunAsync(LinuxSocket client, LinuxSocket upstream, RelaySettings settings, RelayCounters counters)
+    public static ValueTask<RelayResult> RunAsync(LinuxSocket client, LinuxSocket upstream, RelaySettings settings, RelayCounters counters)
     {
-        var run = Start(client, upstream, settings, counters);
-        await run.Completion.ConfigureAwait(false);
-        return run.Result;
+        var awaited = new AwaitedRelay();
+        Start(client, upstream, settings, counters, awaited);
+        return new ValueTask<RelayResult>(awaited.Task);
     }
 
-    /// <summary>
-    /// A running relay. A plain ValueTask and the result read after it, not a ValueTask of the result: the frame that
-    /// awaits it is held for the life of the session, and an awaiter of the result would carry the result's room
-    /// in it all that time.
-    /// </summary>
-    public readonly struct RelayRun
+    private sealed class AwaitedRelay : TaskCompletionSource<RelayResult>, IRelayCompletion
     {
-        private readonly Relay _relay;
+        public AwaitedRelay()
+            : base(TaskCreationOptions.RunContinuationsAsynchronously)
+        {
+        }
 
-        internal RelayRun(Relay relay) => _relay = relay;
-
-        public ValueTask Completion => new(_relay, 0);
-
-        /// <summary>How the session ended; only once <see cref="Completion"/> has completed.</summary>
-        public RelayResult Result => _relay.Conclude();
+        public void RelayEnded(in RelayResult result) => SetResult(result);
     }
 
     /// <summary>Where one direction stands between two of its callbacks.</summary>
@@ -68,20 +60,27 @@ public static class SocketRelay
         /// <summary>The copy buffer, held only while bytes move.</summary>
         public byte[]? Buffer;
 
-        /// <summary>The readiness parked on; null while running.</summary>
-        public Readiness? Waiting;
-
         public long Moved;
         public int InPipe;
         public int Filled;
         public int Sent;
         public bool Eof;
+
+        /// <summary>Parked on the destination's <see cref="LinuxSocket.Writable"/>, else (when parked) on the source's Readable.</summary>
+        public bool WaitsToWrite;
+
+        /// <summary>Copying through <see cref="Buffer"/> now: the relay runs in copy mode, or this direction fell back to it.</summary>
         public bool Copying;
+
+        /// <summary>
+        /// Moved bytes by splice at some point. Not derivable from <see cref="Copying"/>: a direction that spliced and
+        /// then fell back to copying keeps it, and the session's result reports that splice carried it.
+        /// </summary>
         public bool Spliced;
     }
 
     /// <summary>Both directions of one session, the idle deadline, the first failure, and the session's result.</summary>
-    internal sealed class Relay : IValueTaskSource
+    internal sealed class Relay
     {
         private static readonly Action<object?> ResumeUp = static s => ((Relay)s!).Resume(up: true);
         private static readonly Action<object?> ResumeDown = static s => ((Relay)s!).Resume(up: false);
@@ -90,10 +89,9 @@ public static class SocketRelay
         private readonly LinuxSocket _upstream;
         private readonly RelaySettings _settings;
         private readonly RelayCounters _counters;
-        private readonly long _idleMs;
+        private readonly IRelayCompletion _completion;
         private Direction _up;
         private Direction _down;
-        private ManualResetValueTaskSourceCore<bool> _core;
         private int _running = 2;
 
         // The first failure: written once by the direction that wins _failed, read after both directions ended.
@@ -102,13 +100,13 @@ public static class SocketRelay
         private Errno _failedError;
         private bool _failedFromDeadline;
 
-        public Relay(LinuxSocket client, LinuxSocket upstream, RelaySettings settings, RelayCounters counters)
+        public Relay(LinuxSocket client, LinuxSocket upstream, RelaySettings settings, RelayCounters counters, IRelayCompletion completion)
         {
             _client = client;
             _upstream = upstream;
             _settings = settings;
             _counters = counters;
-            _idleMs = settings.IdleTimeout > TimeSpan.Zero ? (long)settings.IdleTimeout.TotalMilliseconds : 0;
+            _completion = completion;
             var splice = settings.Mode == RelayMode.Splice;
             _up.Copying = _down.Copying = !splice;
             _up.Spliced = _down.Spliced = splice;
@@ -128,13 +126,12 @@ public static class SocketRelay
         private void Resume(bool up)
         {
             ref var d = ref up ? ref _up : ref _down;
-            var readiness = d.Waiting!;
-            d.Waiting = null;
-            var waited = readiness.TakeResult();
+            var (src, dst) = up ? (_client, _upstream) : (_upstream, _client);
+            var waitedOn = d.WaitsToWrite ? dst : src;
+            var waited = (d.WaitsToWrite ? dst.Writable : src.Readable).TakeResult();
             if (waited != Errno.None)
             {
-                var (src, dst) = up ? (_client, _upstream) : (_upstream, _client);
-                Fail(ReferenceEquals(readiness, src.Readable) ? src : dst, waited, fromDeadline: waited == Errno.ETIMEDOUT);
+                Fail(waitedOn, waited, fromDeadline: waited == Errno.ETIMEDOUT);
                 End(ref d);
                 return;
             }
@@ -157,16 +154,11 @@ public static class SocketRelay
         /// Waits for <paramref name="readiness"/>: true when parked (the callback resumes the direction, and nothing of
         /// it may be touched after), false when the wait ended at once, with its result in <paramref name="waited"/>.
         /// </summary>
-        private bool Park(ref Direction d, Readiness readiness, int tick, bool up, out Errno waited)
+        private bool Park(ref Direction d, Readiness readiness, bool toWrite, int tick, bool up, out Errno waited)
         {
-            d.Waiting = readiness;
-            if (readiness.TryWaitCallback(tick, up ? ResumeUp : ResumeDown, this, out waited))
-            {
-                return true;
-            }
-
-            d.Waiting = null;
-            return false;
+            // Set before the park: once parked, the callback may run (and read it) before TryWaitCallback returns.
+            d.WaitsToWrite = toWrite;
+            return readiness.TryWaitCallback(tick, up ? ResumeUp : ResumeDown, this, out waited);
         }
 
         /// <remarks>
@@ -215,7 +207,7 @@ public static class SocketRelay
                             {
                                 d.Pipe.Return(empty: true);
                                 d.Pipe = null;
-                                if (Park(ref d, src.Readable, tick, up, out var waited))
+                                if (Park(ref d, src.Readable, toWrite: false, tick, up, out var waited))
                                 {
                                     return true;
                                 }
@@ -249,7 +241,7 @@ public static class SocketRelay
 
                 if (d.InPipe > 0)
                 {
-                    var tick = dst.Writable.Tick;
+                    var tick = dst.WritableTick;
                     var m = Sys.splice(d.Pipe!.ReadFd, 0, dst.Fd, 0, (nuint)d.InPipe, SpliceFlags);
                     if (m > 0)
                     {
@@ -262,7 +254,13 @@ public static class SocketRelay
                     var error = Sys.LastErrno;
                     if (error == Errno.EAGAIN)
                     {
-                        if (Park(ref d, dst.Writable, tick, up, out var waited))
+                        if (tick == LinuxSocket.NoTick)
+                        {
+                            dst.EnsureWritable();
+                            continue;
+                        }
+
+                        if (Park(ref d, dst.Writable, toWrite: true, tick, up, out var waited))
                         {
                             return true;
                         }
@@ -325,7 +323,7 @@ public static class SocketRelay
                         {
                             ArrayPool<byte>.Shared.Return(d.Buffer);
                             d.Buffer = null;
-                            if (Park(ref d, src.Readable, tick, up, out var waited))
+                            if (Park(ref d, src.Readable, toWrite: false, tick, up, out var waited))
                             {
                                 return true;
                             }
@@ -357,7 +355,7 @@ public static class SocketRelay
 
                 while (d.Sent < d.Filled)
                 {
-                    var tick = dst.Writable.Tick;
+                    var tick = dst.WritableTick;
                     var write = dst.TrySend(d.Buffer.AsSpan(d.Sent, d.Filled - d.Sent));
                     if (!write.HasError)
                     {
@@ -367,7 +365,13 @@ public static class SocketRelay
 
                     if (write.Error == Errno.EAGAIN)
                     {
-                        if (Park(ref d, dst.Writable, tick, up, out var waited))
+                        if (tick == LinuxSocket.NoTick)
+                        {
+                            dst.EnsureWritable();
+                            continue;
+                        }
+
+                        if (Park(ref d, dst.Writable, toWrite: true, tick, up, out var waited))
                         {
                             return true;
                         }
@@ -406,9 +410,9 @@ public static class SocketRelay
 
         private void Touch()
         {
-            if (_idleMs > 0)
+            if (_settings.IdleTimeout > TimeSpan.Zero)
             {
-                var deadline = Environment.TickCount64 + _idleMs;
+                var deadline = Environment.TickCount64 + (long)_settings.IdleTimeout.TotalMilliseconds;
                 _client.DeadlineMs = deadline;
                 _upstream.DeadlineMs = deadline;
             }
@@ -453,10 +457,10 @@ public static class SocketRelay
 
             _client.DeadlineMs = 0;
             _upstream.DeadlineMs = 0;
-            _core.SetResult(true);
+            _completion.RelayEnded(Conclude());
         }
 
-        public RelayResult Conclude()
+        private RelayResult Conclude()
         {
             var spliced = _up.Spliced || _down.Spliced;
             var up = _counters.BytesUp;
@@ -481,11 +485,5 @@ public static class SocketRelay
             return new RelayResult(outcome, _failedError, up, down, spliced);
         }
 
-        void IValueTaskSource.GetResult(short token) => _core.GetResult(token);
-
-        ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _core.GetStatus(token);
-
-        void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
-            => _core.OnCompleted(continuation, state, token, flags);
     }
 }

@@ -33,9 +33,43 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
 
     public Loop Loop => _registration.Loop;
 
+    /// <summary><see cref="WritableTick"/> before a socket has been waited on for writability.</summary>
+    public const int NoTick = -1;
+
+    private Readiness? _writable;
+
     public Readiness Readable { get; } = new();
 
-    public Readiness Writable { get; } = new();
+    /// <summary>
+    /// Created on first use: most sockets never wait to write (a client's replies and relayed bytes fit its send
+    /// buffer), and an idle session would hold one more object per socket for hours.
+    /// </summary>
+    public Readiness Writable => Volatile.Read(ref _writable) ?? CreateWritable();
+
+    /// <summary>
+    /// <see cref="Writable"/>'s tick, or <see cref="NoTick"/> while it does not exist, for a sender that snapshots it
+    /// before a send and must not create it for a send that succeeds. A send that fails with EAGAIN after
+    /// <see cref="NoTick"/> calls <see cref="EnsureWritable"/> and tries again with a real snapshot: a wake-up before
+    /// the readiness existed had no one to wake, and the second try sees the room it announced.
+    /// </summary>
+    public int WritableTick => Volatile.Read(ref _writable)?.Tick ?? NoTick;
+
+    public void EnsureWritable() => _ = Writable;
+
+    private Readiness CreateWritable()
+    {
+        var created = new Readiness(Readable.AbortError);
+        var writable = Interlocked.CompareExchange(ref _writable, created, null) ?? created;
+
+        // An Abort between the read of its error above and the publish did not see this direction; it gets it now.
+        // (Abort sets Readable's error before it looks for Writable, so one of the two always sees the other.)
+        if (Readable.AbortError is var aborted && aborted != Errno.None)
+        {
+            writable.Abort(aborted);
+        }
+
+        return writable;
+    }
 
     /// <summary>Tick count (ms) after which the loop aborts this socket with ETIMEDOUT; 0 = none.</summary>
     public long DeadlineMs
@@ -170,7 +204,7 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
 
         if ((events & writeMask) != 0)
         {
-            Writable.Signal();
+            Volatile.Read(ref _writable)?.Signal();
         }
     }
 
@@ -180,7 +214,7 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
     public void Abort(Errno error)
     {
         Readable.Abort(error);
-        Writable.Abort(error);
+        Volatile.Read(ref _writable)?.Abort(error);
     }
 
     // ---- accept / connect ----
@@ -348,7 +382,7 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
         var sent = 0;
         while (sent < buffer.Length)
         {
-            var tick = Writable.Tick;
+            var tick = WritableTick;
             var result = TrySend(buffer.Span[sent..]);
             if (!result.HasError)
             {
@@ -359,6 +393,12 @@ public sealed class LinuxSocket : IDisposable, IReadinessTarget
             if (result.Error != Errno.EAGAIN && result.Error != Errno.EINTR)
             {
                 return result;
+            }
+
+            if (tick == NoTick)
+            {
+                EnsureWritable();
+                continue;
             }
 
             var waited = await Writable.WaitAsync(tick).ConfigureAwait(false);

@@ -1,7 +1,11 @@
 using System.Net;
+using TransparentSocks.Engine.Dialing;
+using TransparentSocks.Engine.Pipeline;
+using TransparentSocks.Engine.Policy;
 using TransparentSocks.Engine.Sessions;
 using TransparentSocks.Engine.Stats;
 using TransparentSocks.Linux.EventLoop;
+using TransparentSocks.Linux.Relay;
 using TransparentSocks.Linux.Sockets;
 
 namespace TransparentSocks.Engine.Tests.Sessions;
@@ -89,4 +93,17 @@ public sealed class SessionTableTests : IDisposable
         Assert.Equal(sessions.Select(s => s.Id), table.Snapshot().Select(s => s.Id));
         sessions.ForEach(s => s.Dispose());
     }
+}
+
+internal static class SessionTableTestExtensions
+{
+    /// <summary>A session of an inbound named <paramref name="inbound"/> whose profile carries only what a session reads.</summary>
+    public static Session Open(this SessionTable table, string inbound, LinuxSocket client, IPEndPoint clientEndPoint, InboundStats stats)
+        => table.Open(
+            new InboundProfile(
+                inbound, stats, new Admission(), AdmissionLimits.None,
+                new Route(new DirectDialer(TimeSpan.FromSeconds(1)), DestinationPolicy.AllowAll, TimeSpan.FromSeconds(1)),
+                new RelaySettings(), RepliesInBand: false, RequestBufferSize: 0),
+            client,
+            clientEndPoint);
 }

@@ -60,6 +60,53 @@ public sealed class ReadinessTests
     }
 
     [Fact]
+    public async Task ContinuationRegisteredAfterTheSignal_StillRunsOnce()
+    {
+        var readiness = new Readiness();
+        var awaiter = AwaiterOf(readiness.WaitAsync(readiness.Tick));
+        readiness.Signal();
+
+        // The awaiter comes after the completion (the race TryWaitCallback has with a fast signal): it is run, not lost.
+        var ran = 0;
+        var done = new TaskCompletionSource<Errno>(TaskCreationOptions.RunContinuationsAsynchronously);
+        awaiter.UnsafeOnCompleted(() =>
+        {
+            Interlocked.Increment(ref ran);
+            done.TrySetResult(awaiter.GetResult());
+        });
+
+        Assert.Equal(Errno.None, await done.Task.WaitAsync(Timeout));
+        await Task.Delay(50);
+        Assert.Equal(1, Volatile.Read(ref ran));
+    }
+
+    private static System.Runtime.CompilerServices.ValueTaskAwaiter<Errno> AwaiterOf(ValueTask<Errno> wait) => wait.GetAwaiter();
+
+    [Fact]
+    public void TryWaitCallback_Parked_RunsTheCallbackOnTheSignalWithItsResult()
+    {
+        var readiness = new Readiness();
+        var results = new List<Errno>();
+        object state = results;
+
+        Assert.True(readiness.TryWaitCallback(readiness.Tick, s => ((List<Errno>)s!).Add(readiness.TakeResult()), state, out _));
+        Assert.Empty(results);
+        readiness.Signal();
+        Assert.Equal([Errno.None], results);
+
+        // Parked again on the tick it now has, an abort completes the wait with its error.
+        Assert.True(readiness.TryWaitCallback(readiness.Tick, s => ((List<Errno>)s!).Add(readiness.TakeResult()), state, out _));
+        readiness.Abort(Errno.ECANCELED);
+        Assert.Equal([Errno.None, Errno.ECANCELED], results);
+
+        // Aborted, a wait ends at once and parks nothing.
+        Assert.False(readiness.TryWaitCallback(readiness.Tick, _ => results.Add(Errno.EIO), state, out var result));
+        Assert.Equal(Errno.ECANCELED, result);
+        readiness.Signal();
+        Assert.Equal([Errno.None, Errno.ECANCELED], results);
+    }
+
+    [Fact]
     public void WaitAndSignal_ManyCycles_DoNotAllocate()
     {
         var readiness = new Readiness();
