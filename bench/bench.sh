@@ -45,6 +45,11 @@ HOLD_LEVELS=${HOLD_LEVELS:-1000 10000 100000} # idle connections held at once, m
 HOLD_ROUNDS=${HOLD_ROUNDS:-1} # the hold phase runs in this many rounds (from round 1)
 HOLD_SETUP_CONC=${HOLD_SETUP_CONC:-100} # idle connections being set up at once
 PEERS_BUILD=${PEERS_BUILD:-$BENCH/../../shared/peers/build.sh} # builds ipt2socks and hev-socks5-tproxy
+# Seconds every contender is left quiet before its memory is read (idle, and at each hold level). transparentsocksd
+# gives its heap's garbage back to the kernel once allocation has been quiet for 2-3 s (Hosting/MemoryTrimmer.cs);
+# read sooner, its RSS holds the set-up garbage of the last connections, which a box that stays idle never carries.
+# The C tools have nothing to give back; they wait as long.
+SETTLE=${SETTLE:-4}
 QUIET_PCT=${QUIET_PCT:-25} # QUIET_WAIT > 0: before each rate run, wait at most that long for a host under QUIET_PCT % busy
 QUIET_WAIT=${QUIET_WAIT:-0} # 0: no wait (the 15-minute budget has no room for it); "others" is recorded either way
 
@@ -74,6 +79,7 @@ for ((i = 0; i < ${#LEVELS_ASKED[@]}; i++)); do
 done
 [[ $HOLD_ROUNDS =~ ^[0-9]+$ && $HOLD_ROUNDS -le 10 ]] || die "HOLD_ROUNDS must be 0..10"
 [[ $HOLD_SETUP_CONC =~ ^[0-9]+$ && $HOLD_SETUP_CONC -ge 1 && $HOLD_SETUP_CONC -le 2000 ]] || die "HOLD_SETUP_CONC must be 1..2000"
+[[ $SETTLE =~ ^[0-9]+$ && $SETTLE -ge 1 && $SETTLE -le 60 ]] || die "SETTLE must be 1..60"
 [[ $QUIET_PCT =~ ^[0-9]+$ && $QUIET_PCT -le 100 ]] || die "QUIET_PCT must be 0..100"
 [[ $QUIET_WAIT =~ ^[0-9]+$ && $QUIET_WAIT -le 600 ]] || die "QUIET_WAIT must be 0..600"
 require_root "namespaces, nft, TPROXY, transparent sockets"
@@ -270,11 +276,12 @@ iperf_run() {     # iperf_run NAME ROUND STREAMS: one checked iperf3 run (client
 
 measure_level() { # measure_level NAME BASE LEVEL C0: the proxy's RSS, fds and CPU with LEVEL connections held
     local name=$1 base=$2 level=$3 c0=$4 c1 c2 rss pss nprocs fds
-    sleep 1       # let the proxy finish what the last connections started
+    sleep "$SETTLE"   # let the proxy finish what the last connections started, and settle (see SETTLE)
     c1=$(proxy_cpu)
     read -r rss pss nprocs <<<"$("${LIB[@]}" mem "$PROXY_PID")"
     fds=$(sum_over fds "$PROXY_PID")
     grep -E '^(Threads|VmRSS|RssAnon|RssFile|RssShmem):' "/proc/$PROXY_PID/status" >"$base-$level.status" || true
+    cat "/proc/$PROXY_PID/smaps" >"$base-$level.smaps" 2>/dev/null || true   # which mappings grow per connection
     sleep 1       # the CPU an idle connection costs: none, if nothing polls
     c2=$(proxy_cpu)
     snap "$base-$level.snap.json"
@@ -335,7 +342,7 @@ hold_phase() {    # hold_phase NAME ROUND: idle connections held end to end at e
 
 probe_ts_with_server() { # the idle memory of transparentsocksd with the transparent path and the server on
     start_proxy ts-probe 1
-    sleep 1
+    sleep "$SETTLE"
     idle_mem "$PROXY_PID" >"$RUN/ts-probe-idle.json"
     stop_proxy
 }
@@ -348,7 +355,7 @@ visit() {         # visit NAME ROUND: a fresh lab; idle memory, throughput, shor
     if [[ $name != direct ]]; then
         [[ $name == ts-tproxy && $round == 1 ]] && probe_ts_with_server
         start_proxy "$name" "$round"
-        sleep 1                                       # idle memory: listening, nothing connected yet
+        sleep "$SETTLE"                               # idle memory: listening, nothing connected yet
         idle_mem "$PROXY_PID" | sed "s/}\$/, \"fds\": $(sum_over fds "$PROXY_PID")}/" >"$RUN/$name-$round-idle.json"
     fi
     "${LIB[@]}" idle "$RUN/results.jsonl" "$RUN/$name-$round-idle.json" "$name" "$round"

@@ -100,6 +100,7 @@ internal static class Program
             // Registered after the data plane so it starts once there is something to control, and stops first.
             builder.Services.AddHostedService<Control.ControlServer>();
             builder.Services.AddHostedService<Metrics.MetricsService>();
+            builder.Services.AddHostedService<Hosting.MemoryTrimmer>();
 
             // systemd: READY=1 once every hosted service above has started, STATUS, STOPPING=1 and the watchdog.
             builder.Services.AddHostedService<Systemd.SystemdNotifier>();

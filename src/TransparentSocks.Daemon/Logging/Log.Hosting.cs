@@ -26,6 +26,9 @@ internal static partial class Log
     [LoggerMessage(2111, LogLevel.Warning, "cannot restore the default action of {Signal}: {Error}")]
     public static partial void SignalDispositionFailed(ILogger logger, string signal, string error);
 
+    [LoggerMessage(2136, LogLevel.Debug, "memory: heap trimmed after a burst, working set {BeforeKiB} -> {AfterKiB} KiB in {Milliseconds} ms")]
+    public static partial void MemoryTrimmed(ILogger logger, long beforeKiB, long afterKiB, long milliseconds);
+
     [LoggerMessage(2112, LogLevel.Information, "stats: {Line}")]
     public static partial void Stats(ILogger logger, string line);
 

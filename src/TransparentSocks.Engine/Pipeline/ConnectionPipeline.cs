@@ -104,6 +104,10 @@ public sealed class ConnectionPipeline
 
         session.Pipeline = this;
         session.Tracker = tracker;
+
+        // Established once its set-up frame is given back, so a session seen established holds only what it keeps.
+        // Not after the start: a relay that ends at once closes the session before the start returns.
+        session.State = SessionState.Established;
         try
         {
             SocketRelay.Start(session.ClientSocket, session.OutboundSocket!, session.Profile.Relay, session.Counters, session);
@@ -255,7 +259,6 @@ public sealed class ConnectionPipeline
 
             // The early data is out, and a relay can last for hours: the request buffer goes back now, not at the close.
             session.ReturnRequestBuffer();
-            session.State = SessionState.Established;
             Log.SessionConnected(_logger, session.Id, remote, session.Destination, dialer.Name);
             handedOver = true;
             return session;
