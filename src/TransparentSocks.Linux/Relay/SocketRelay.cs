@@ -118,9 +118,14 @@ public static class SocketRelay
         {
             Touch();
 
-            // Both directions start on the pool, so neither runs its first chunks inline before the other has begun.
-            ThreadPool.UnsafeQueueUserWorkItem(static r => r.Run(up: true), this, preferLocal: false);
-            ThreadPool.UnsafeQueueUserWorkItem(static r => r.Run(up: false), this, preferLocal: false);
+            // Both directions start here, on the caller's thread (the event loop that saw the dial's last reply), one
+            // after the other: each runs until its source or its destination has nothing more for now, which for a
+            // new session is at most a socket buffer or two, and then parks like any resumed direction. Queued to the
+            // pool instead, every connection paid two work items and the wake-ups of pool threads (perf, short
+            // connections: about 9 % of the host's CPU samples were pool threads splicing, spinning, yielding and
+            // switching, against 31 % for the proxy's event loops).
+            Run(up: true);
+            Run(up: false);
         }
 
         private void Resume(bool up)

@@ -7,6 +7,7 @@ namespace TransparentSocks.Engine.Tests.Inbound;
 
 /// <summary>The server's UDP ASSOCIATE in process, on loopback: the reply, the relay, and nothing left after the close.</summary>
 [Trait("Category", "Unit")]
+[Collection(nameof(FdSensitive))]
 public sealed class Socks5ServerUdpTests
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
