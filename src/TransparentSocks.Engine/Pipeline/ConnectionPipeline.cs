@@ -107,6 +107,7 @@ public sealed class ConnectionPipeline
 
         // Established once its set-up frame is given back, so a session seen established holds only what it keeps.
         // Not after the start: a relay that ends at once closes the session before the start returns.
+        session.Settle();
         session.State = SessionState.Established;
         try
         {

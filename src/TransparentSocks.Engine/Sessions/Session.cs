@@ -25,14 +25,24 @@ public sealed class Session : RelayCounters, IDisposable, IRelayCompletion
     private byte[]? _requestBuffer;
     private int _requestSize;
 
+    // Held as objects while the connection is set up, where they are read often; packed inline once it is
+    // established (Settle), where only a listing or a log line reads them. See PackedEndPoint.
+    private readonly PackedEndPoint _client;
+    private IPEndPoint? _clientEndPoint;
+    private Destination _destination;
+    private PackedEndPoint _packedDestination;
+    private int _settled;
+    private readonly DateTime _startedAt;
+
     internal Session(SessionTable table, long id, InboundProfile profile, LinuxSocket client, IPEndPoint clientEndPoint)
     {
         _table = table;
         Id = id;
         Profile = profile;
         ClientSocket = client;
-        ClientEndPoint = clientEndPoint;
-        StartedAt = DateTimeOffset.UtcNow;
+        _clientEndPoint = clientEndPoint;
+        _client = new PackedEndPoint(clientEndPoint.Address, clientEndPoint.Port);
+        _startedAt = DateTime.UtcNow;
     }
 
     public long Id { get; }
@@ -49,9 +59,26 @@ public sealed class Session : RelayCounters, IDisposable, IRelayCompletion
     /// <summary>The listener's count of open connections, told when this one ends.</summary>
     internal ConnectionTracker? Tracker { get; set; }
 
-    public IPEndPoint ClientEndPoint { get; }
+    /// <summary>Once the session is established, a new object at each read.</summary>
+    public IPEndPoint ClientEndPoint => _clientEndPoint ?? _client.ToEndPoint();
 
-    public Destination Destination { get; internal set; }
+    /// <summary>Once the session is established, an address destination is rebuilt at each read.</summary>
+    public Destination Destination
+    {
+        get
+        {
+            var destination = _destination;
+
+            // Settle clears the field after it sets the flag: a copy that a concurrent Settle tore or cleared is
+            // caught by reading the flag after it (the barrier keeps the copy's reads before the flag's).
+            Interlocked.MemoryBarrier();
+            return Volatile.Read(ref _settled) != 0 && _packedDestination.HasValue
+                ? Destination.FromAddress(_packedDestination.Address, _packedDestination.Port)
+                : destination;
+        }
+
+        internal set => _destination = value;
+    }
 
     /// <summary>
     /// The name the client's first bytes carried (TLS SNI or the HTTP Host) on the transparent path, whether or not it
@@ -70,7 +97,7 @@ public sealed class Session : RelayCounters, IDisposable, IRelayCompletion
 
     public RelayCounters Counters => this;
 
-    public DateTimeOffset StartedAt { get; }
+    public DateTimeOffset StartedAt => new(_startedAt);
 
     public InboundStats Stats => Profile.Stats;
 
@@ -107,6 +134,22 @@ public sealed class Session : RelayCounters, IDisposable, IRelayCompletion
         _requestBuffer = grown;
         _requestSize = size;
         return grown.AsMemory(0, size);
+    }
+
+    /// <summary>
+    /// Established: what only the set-up reads often is packed, and its objects let go (128 bytes of an idle
+    /// transparent session). Called once, by the thread that set the session up, before the relay starts.
+    /// </summary>
+    internal void Settle()
+    {
+        if (_destination.Address is { } address)
+        {
+            _packedDestination = new PackedEndPoint(address, _destination.Port);
+            Volatile.Write(ref _settled, 1);
+            _destination = default;
+        }
+
+        _clientEndPoint = null;
     }
 
     internal void ReturnRequestBuffer()

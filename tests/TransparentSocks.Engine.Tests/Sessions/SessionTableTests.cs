@@ -1,3 +1,4 @@
+using TransparentSocks.Addressing;
 using System.Net;
 using TransparentSocks.Engine.Dialing;
 using TransparentSocks.Engine.Pipeline;
@@ -29,6 +30,24 @@ public sealed class SessionTableTests : IDisposable
         var socket = LinuxSocket.Create(System.Net.Sockets.AddressFamily.InterNetwork, _loops.Next());
         _sockets.Add(socket);
         return socket;
+    }
+
+    [Theory]
+    [InlineData("203.0.113.9", null)]
+    [InlineData("2001:db8::9", null)]
+    [InlineData(null, "example.test")]
+    public void Settled_ClientAndDestinationReadTheSameAsBefore(string? address, string? host)
+    {
+        var table = new SessionTable();
+        using var session = table.Open("eth1", Socket(), Client, new InboundStats("eth1"));
+        var destination = address is not null ? Destination.FromAddress(IPAddress.Parse(address), 443) : Destination.FromHost(host!, 443);
+        session.Destination = destination;
+
+        session.Settle();
+
+        Assert.Equal(Client, session.ClientEndPoint);
+        Assert.Equal(destination, session.Destination);
+        Assert.Equal(destination.ToString(), session.Destination.ToString());
     }
 
     [Fact]
