@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
+using TransparentSocks.Linux.Network;
 
 namespace TransparentSocks.Engine.Policy;
 
@@ -76,13 +77,25 @@ public sealed class HostIdentity : IDisposable
             var current = Volatile.Read(ref _snapshot);
             IReadOnlyDictionary<string, IPAddress[]> hosts = current.HostsTable;
             var written = LastWrite(HostsPath);
-            if (written != _hostsWritten)
+            var hostsChanged = written != _hostsWritten;
+            if (hostsChanged)
             {
                 hosts = ParseHosts(ReadHostsFile());
                 _hostsWritten = written;
             }
 
-            Volatile.Write(ref _snapshot, Snapshot.Create((IEnumerable<IPAddress>?)ReadAddresses() ?? current.Addresses, ReadHostNames(), hosts));
+            var addresses = ReadAddresses();
+            var names = ReadHostNames();
+
+            // The timer finds nothing new nearly every time: the snapshot (three frozen collections) is rebuilt only
+            // when something changed, so an idle daemon does not make garbage every few seconds.
+            if (!hostsChanged && !ReferenceEquals(current, Snapshot.Empty) && names.AsSpan().SequenceEqual(current.HostNames)
+                && (addresses is null || current.Addresses.SetEquals(addresses.Select(Plain))))
+            {
+                return;
+            }
+
+            Volatile.Write(ref _snapshot, Snapshot.Create((IEnumerable<IPAddress>?)addresses ?? current.Addresses, names, hosts));
         }
     }
 
@@ -140,27 +153,8 @@ public sealed class HostIdentity : IDisposable
         return address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0 ? new IPAddress(address.GetAddressBytes()) : address;
     }
 
-    private static List<IPAddress>? ReadAddresses()
-    {
-        try
-        {
-            var addresses = new List<IPAddress>();
-            foreach (var nic in NetworkInterface.GetAllNetworkInterfaces())
-            {
-                foreach (var unicast in nic.GetIPProperties().UnicastAddresses)
-                {
-                    addresses.Add(Plain(unicast.Address));
-                }
-            }
-
-            return addresses;
-        }
-        catch (NetworkInformationException)
-        {
-            // Keep the last snapshot: forgetting the host's addresses would open them up.
-            return null;
-        }
-    }
+    // Null keeps the last snapshot's addresses: forgetting the host's addresses would open them up.
+    private static List<IPAddress>? ReadAddresses() => InterfaceAddresses.Read();
 
     private static string[] ReadHostNames()
     {
@@ -208,9 +202,10 @@ public sealed class HostIdentity : IDisposable
 
     private sealed class Snapshot
     {
-        private Snapshot(FrozenSet<IPAddress> addresses, FrozenSet<string> names, FrozenDictionary<string, IPAddress[]> hosts)
+        private Snapshot(FrozenSet<IPAddress> addresses, string[] hostNames, FrozenSet<string> names, FrozenDictionary<string, IPAddress[]> hosts)
         {
             Addresses = addresses;
+            HostNames = hostNames;
             HostsTable = hosts;
             Names = names.GetAlternateLookup<ReadOnlySpan<char>>();
             Hosts = hosts.GetAlternateLookup<ReadOnlySpan<char>>();
@@ -222,6 +217,9 @@ public sealed class HostIdentity : IDisposable
 
         public FrozenDictionary<string, IPAddress[]> HostsTable { get; }
 
+        /// <summary>The names as read, before trimming: what the next refresh compares with.</summary>
+        public string[] HostNames { get; }
+
         public FrozenSet<string>.AlternateLookup<ReadOnlySpan<char>> Names { get; }
 
         public FrozenDictionary<string, IPAddress[]>.AlternateLookup<ReadOnlySpan<char>> Hosts { get; }
@@ -229,6 +227,7 @@ public sealed class HostIdentity : IDisposable
         public static Snapshot Create(IEnumerable<IPAddress> addresses, IEnumerable<string> names, IReadOnlyDictionary<string, IPAddress[]> hosts)
             => new(
                 addresses.Select(Plain).ToFrozenSet(),
+                [.. names],
                 names.Where(n => n.Length > 0).Select(n => Trim(n).ToString()).Append(OutboundName).ToFrozenSet(StringComparer.OrdinalIgnoreCase),
                 hosts.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase));
     }
