@@ -3,17 +3,18 @@
 #
 #   sudo bash bench/idle-rss.sh                       # publish bench/out/idle-rss/daemon, then measure it
 #   sudo BUILD=0 DAEMON=/path/transparentsocksd bash bench/idle-rss.sh   # measure a given binary
-#   sudo RUNS=5 WAIT=30 CONFIGS=tproxy+server bash bench/idle-rss.sh     # more runs, a later reading, one config
+#   sudo RUNS=5 LATE=120 CONFIGS=tproxy+server bash bench/idle-rss.sh    # more runs, a second reading at 120 s, one config
 #
 #   gateway ns <P>-gw 198.51.100.1/24 (tsir0) --veth-- client ns <P>-cli 198.51.100.2/24 (tsir1)
 #
 # Two configs: "tproxy" (the transparent path on tsir0, TPROXY, defaults otherwise) and "tproxy+server" (the same
 # plus a SOCKS5 server on 127.0.0.1:1090, unused). Each is started RUNS times; a run waits for the log line
-# "transparentsocksd started" (logged once every hosted service started, as READY=1 is), then WAIT s, then reads
-# /proc/PID/status (VmRSS, RssFile, RssAnon, Threads) and /proc/PID/smaps_rollup (Pss). The table gives the median
-# of each column. The last run's /proc/PID/smaps, summed per mapping, is in bench/out/idle-rss/<config>.maps.txt.
-# The namespaces (which take the veth, the nft table and the routes with them) are deleted at exit, and the daemon
-# is stopped by its PID.
+# "transparentsocksd started" (the data plane is up; the control socket and READY=1 follow within milliseconds),
+# then WAIT s, then reads /proc/PID/status (VmRSS, RssFile, RssAnon, Threads) and /proc/PID/smaps_rollup (Pss); with
+# LATE, once more LATE s after that line (an idle daemon's memory changes as its timers allocate). The table gives
+# the median of each column. The last run's /proc/PID/smaps, summed per mapping, is in
+# bench/out/idle-rss/<config>.maps.txt. The namespaces (which take the veth, the nft table and the routes with them)
+# are deleted at exit, and the daemon is stopped by its PID.
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,6 +22,7 @@ REPO=$(cd "$BENCH/.." && pwd)
 OUT=$BENCH/out/idle-rss
 RUNS=${RUNS:-3}
 WAIT=${WAIT:-2}
+LATE=${LATE:-0}   # > WAIT: each run is read a second time, LATE s after the start line (the daemon after idling a while)
 BUILD=${BUILD:-1}
 PUBLISH_ARGS=${PUBLISH_ARGS:-}  # more dotnet publish arguments, e.g. -p:OptimizationPreference=Size (split on spaces)
 DOTNET=${DOTNET:-dotnet}
@@ -95,6 +97,7 @@ measure() {       # measure NAME: RUNS runs; one line "rss file anon pss threads
     local name=$1 conf=$OUT/$1.json logf=$OUT/$1.log i r
     write_config "$name" "$conf"
     : >"$OUT/$name.runs"
+    : >"$OUT/$name.late.runs"
     for ((r = 1; r <= RUNS; r++)); do
         : >"$logf"
         ip netns exec "$NS_GW" "$DAEMON" --config "$conf" >"$logf" 2>&1 &
@@ -111,6 +114,12 @@ measure() {       # measure NAME: RUNS runs; one line "rss file anon pss threads
         cp "/proc/$PID/smaps" "$OUT/$name.smaps"
         echo "$(field VmRSS "$OUT/$name.status") $(field RssFile "$OUT/$name.status") $(field RssAnon "$OUT/$name.status")" \
             "$(field Pss "$OUT/$name.rollup") $(field Threads "$OUT/$name.status")" >>"$OUT/$name.runs"
+        if ((LATE > WAIT)); then
+            sleep $((LATE - WAIT))
+            cp "/proc/$PID/status" "$OUT/$name.late.status"
+            echo "$(field VmRSS "$OUT/$name.late.status") $(field RssFile "$OUT/$name.late.status")" \
+                "$(field RssAnon "$OUT/$name.late.status")" >>"$OUT/$name.late.runs"
+        fi
         kill -TERM "$PID"
         wait "$PID" 2>/dev/null || true
         PID=
@@ -118,15 +127,22 @@ measure() {       # measure NAME: RUNS runs; one line "rss file anon pss threads
     per_mapping "$OUT/$name.smaps" >"$OUT/$name.maps.txt"
 }
 
+late_cells() {    # late_cells FILE: the medians of the second reading, as table cells, when there is one
+    ((LATE > WAIT)) || return 0
+    echo " $(mib "$(cut -d' ' -f1 "$1" | median)") | $(mib "$(cut -d' ' -f2 "$1" | median)") | $(mib "$(cut -d' ' -f3 "$1" | median)") |"
+}
+
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 
-echo "| config | RSS MiB | file MiB | anon MiB | PSS MiB | threads | runs (RSS KiB) |"
-echo "|---|---|---|---|---|---|---|"
+late_head= late_rule=
+((LATE > WAIT)) && late_head=" RSS at ${LATE} s | file | anon |" late_rule="---|---|---|"
+echo "| config | RSS MiB | file MiB | anon MiB | PSS MiB | threads | runs (RSS KiB) |$late_head"
+echo "|---|---|---|---|---|---|---|$late_rule"
 for c in $CONFIGS; do
     measure "$c"
     f=$OUT/$c.runs
     echo "| $c | $(mib "$(cut -d' ' -f1 "$f" | median)") | $(mib "$(cut -d' ' -f2 "$f" | median)")" \
         "| $(mib "$(cut -d' ' -f3 "$f" | median)") | $(mib "$(cut -d' ' -f4 "$f" | median)")" \
-        "| $(cut -d' ' -f5 "$f" | median) | $(cut -d' ' -f1 "$f" | paste -sd' ') |"
+        "| $(cut -d' ' -f5 "$f" | median) | $(cut -d' ' -f1 "$f" | paste -sd' ') |$(late_cells "$OUT/$c.late.runs")"
 done
 log "binary: $(stat -c %s "$DAEMON") bytes; per-mapping Rss/Anonymous (kB) of the last run: ${OUT#"$REPO"/}/<config>.maps.txt"
