@@ -19,7 +19,7 @@ set -euo pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH/.." && pwd)
-OUT=$BENCH/out/idle-rss
+OUT=${OUT:-$BENCH/out/idle-rss}   # logs, configs, smaps
 RUNS=${RUNS:-3}
 WAIT=${WAIT:-2}
 LATE=${LATE:-0}   # > WAIT: each run is read a second time, LATE s after the start line (the daemon after idling a while)
