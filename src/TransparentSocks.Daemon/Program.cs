@@ -137,11 +137,11 @@ internal static class Program
     }
 
     /// <summary>
-    /// Once every service is up, gives back what only the start used (bench/README.md, "Idle RSS"). The start's
+    /// Once every service is up, gives back what only the start used (bench/README.md, idle-rss.sh). The start's
     /// garbage (configuration, DI, logging setup) fills most of the first gen0 region and would stay there until the
-    /// 4 MiB budget is spent, which an idle daemon takes minutes to do; the aggressive mode also decommits what the
-    /// collection frees. Then the clean file pages the start faulted in (most of the code, the read-only data the
-    /// runtime rehydrated its types from) are unmapped; what runs next faults its pages back in from the page cache.
+    /// 4 MiB budget is spent, which takes an idle daemon hours; the aggressive mode also decommits what the collection
+    /// frees. Then the clean file pages the start faulted in (most of the code, the read-only data the runtime
+    /// rehydrated its types from) are unmapped; what runs next faults its pages back in from the page cache.
     /// </summary>
     private static void ReleaseStartupMemory()
     {

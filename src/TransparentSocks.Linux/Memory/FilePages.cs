@@ -5,10 +5,10 @@ namespace TransparentSocks.Linux.Memory;
 
 /// <summary>
 /// Unmaps the clean pages of the process's read-only file mappings (the binary's code and read-only data, libc's)
-/// with <c>MADV_DONTNEED</c>. The kernel maps file pages around every fault (fault-around, and whole large folios
-/// where the page cache holds them), so once a NativeAOT daemon has started nearly its whole code section counts in
-/// its RSS, though what it runs while idle is a small part of it. The pages stay in the page cache: whatever runs
-/// next faults its page back in from there (a minor fault, no I/O).
+/// with <c>MADV_DONTNEED</c>. On a fault the kernel maps every page the page cache holds in the 64 KiB around it
+/// (fault-around), so once a NativeAOT daemon has started nearly its whole code section counts in its RSS, though
+/// what it runs while idle is a small part of it. The pages stay in the page cache: whatever runs next faults them
+/// back in from there (a minor fault, no I/O).
 /// </summary>
 /// <remarks>
 /// Only a private mapping without write permission that holds no private page (<c>Anonymous: 0</c> in
@@ -20,9 +20,36 @@ public static unsafe class FilePages
     /// <summary>What <see cref="DropClean"/> unmapped: the mappings and their resident KiB just before.</summary>
     public readonly record struct Dropped(int Mappings, long KiB);
 
+    /// <summary>Advises every such mapping; nothing when /proc/self/smaps cannot be read (it is only memory, never a failure).</summary>
     public static Dropped DropClean()
     {
-        // Collected first, advised after, so that no madvise runs between two reads of /proc/self/smaps.
+        List<(ulong Start, ulong Length, long KiB)> ranges;
+        try
+        {
+            ranges = CleanMappings();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return default;
+        }
+
+        var mappings = 0;
+        long dropped = 0;
+        foreach (var (s, l, kib) in ranges)
+        {
+            if (madvise((void*)s, (Tmds.Linux.size_t)l, MADV_DONTNEED) == 0)
+            {
+                mappings++;
+                dropped += kib;
+            }
+        }
+
+        return new Dropped(mappings, dropped);
+    }
+
+    // Collected first, advised after, so that no madvise runs between two reads of /proc/self/smaps.
+    private static List<(ulong Start, ulong Length, long KiB)> CleanMappings()
+    {
         var ranges = new List<(ulong Start, ulong Length, long KiB)>();
         ulong start = 0, length = 0;
         long rss = 0;
@@ -55,18 +82,7 @@ public static unsafe class FilePages
             }
         }
 
-        var mappings = 0;
-        long dropped = 0;
-        foreach (var (s, l, kib) in ranges)
-        {
-            if (madvise((void*)s, (Tmds.Linux.size_t)l, MADV_DONTNEED) == 0)
-            {
-                mappings++;
-                dropped += kib;
-            }
-        }
-
-        return new Dropped(mappings, dropped);
+        return ranges;
     }
 
     // A private, read-only mapping of a file: "r-xp" or "r--p", with an inode and a path (not [vdso] or [heap]).
