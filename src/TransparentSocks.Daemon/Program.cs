@@ -3,7 +3,6 @@ using Microsoft.Extensions.Hosting;
 using Serilog;
 using Serilog.Events;
 using TransparentSocks.Linux.Config;
-using TransparentSocks.Linux.Memory;
 
 namespace TransparentSocks.Daemon;
 
@@ -121,7 +120,6 @@ internal static class Program
                 throw;
             }
 
-            ReleaseStartupMemory();
             await host.WaitForShutdownAsync().ConfigureAwait(false);
             return 0;
         }
@@ -134,20 +132,6 @@ internal static class Program
         {
             await Serilog.Log.CloseAndFlushAsync().ConfigureAwait(false);
         }
-    }
-
-    /// <summary>
-    /// Once every service is up, gives back what only the start used (bench/README.md, idle-rss.sh). The start's
-    /// garbage (configuration, DI, logging setup) fills most of the first gen0 region and would stay there until the
-    /// 4 MiB budget is spent, which takes an idle daemon hours; the aggressive mode also decommits what the collection
-    /// frees. Then the clean file pages the start faulted in (most of the code, the read-only data the runtime
-    /// rehydrated its types from) are unmapped; what runs next faults its pages back in from the page cache.
-    /// </summary>
-    private static void ReleaseStartupMemory()
-    {
-        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        var dropped = FilePages.DropClean();
-        Serilog.Log.Debug("after the start: {KiB} KiB of clean file pages unmapped in {Mappings} mappings", dropped.KiB, dropped.Mappings);
     }
 
     internal static LogEventLevel ToSerilog(LogLevelName level) => level switch

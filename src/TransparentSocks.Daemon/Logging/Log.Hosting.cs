@@ -26,6 +26,9 @@ internal static partial class Log
     [LoggerMessage(2111, LogLevel.Warning, "cannot restore the default action of {Signal}: {Error}")]
     public static partial void SignalDispositionFailed(ILogger logger, string signal, string error);
 
+    [LoggerMessage(2137, LogLevel.Debug, "memory: after the start, {KiB} KiB of clean file pages unmapped in {Mappings} mappings")]
+    public static partial void StartupMemoryReleased(ILogger logger, long kiB, int mappings);
+
     [LoggerMessage(2136, LogLevel.Debug, "memory: heap trimmed after a burst, working set {BeforeKiB} -> {AfterKiB} KiB in {Milliseconds} ms")]
     public static partial void MemoryTrimmed(ILogger logger, long beforeKiB, long afterKiB, long milliseconds);
 
