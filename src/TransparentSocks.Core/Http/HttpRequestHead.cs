@@ -21,7 +21,10 @@ public enum HttpRequestStatus
 /// <param name="Path">The request target's path, up to a '?' and not percent-decoded.</param>
 /// <param name="Query">What follows the '?', without it; empty when there is none.</param>
 /// <param name="HeadLength">The request line and headers up to and including the empty line.</param>
-public readonly record struct HttpRequestHead(string Method, string Path, string Query, int MinorVersion, int HeadLength);
+/// <param name="ContentLength">The body's length from Content-Length; 0 when there is none.</param>
+/// <param name="HasTransferEncoding">A Transfer-Encoding header came, so the body's length is not Content-Length's.</param>
+public readonly record struct HttpRequestHead(
+    string Method, string Path, string Query, int MinorVersion, int HeadLength, long ContentLength = 0, bool HasTransferEncoding = false);
 
 /// <summary>The outcome of reading a request head so far; <see cref="Error"/> says what is wrong when it is not Done.</summary>
 public readonly record struct HttpRequestParse(HttpRequestStatus Status, HttpRequestHead Head, string? Error)
@@ -32,8 +35,8 @@ public readonly record struct HttpRequestParse(HttpRequestStatus Status, HttpReq
 /// <summary>
 /// An HTTP/1.x request head (RFC 9112 §2-§5) for the daemon's own small servers, strict where leniency only helps an
 /// attacker: CRLF line ends only, no obsolete line folding, a token method, an origin-form target, header names that
-/// are tokens. Headers are checked but not kept; the servers here act on the request line alone. Pure: spans in,
-/// results out.
+/// are tokens. Headers are checked but not kept, but for the two that frame a body: Content-Length (digits only, and
+/// repeated only with the same value, RFC 9112 §6.3) and whether Transfer-Encoding came. Pure: spans in, results out.
 /// </summary>
 public static class HttpRequestHeadParser
 {
@@ -81,6 +84,8 @@ public static class HttpRequestHeadParser
         }
 
         var rest = head[(lineEnd + 2)..];
+        long contentLength = -1;
+        var transferEncoding = false;
         while (true)
         {
             var next = rest.IndexOf("\r\n"u8);
@@ -112,6 +117,11 @@ public static class HttpRequestHeadParser
                 return Invalid(headerError);
             }
 
+            if (FramingError(rest[..next], ref contentLength, ref transferEncoding) is { } framingError)
+            {
+                return Invalid(framingError);
+            }
+
             rest = rest[(next + 2)..];
         }
 
@@ -120,7 +130,8 @@ public static class HttpRequestHeadParser
             return input.Length >= maxHeadLength ? TooLarge(maxHeadLength) : HttpRequestParse.NeedMore;
         }
 
-        return new HttpRequestParse(HttpRequestStatus.Done, new HttpRequestHead(method, path, query, minor, end + EndOfHead.Length), null);
+        var parsed = new HttpRequestHead(method, path, query, minor, end + EndOfHead.Length, Math.Max(contentLength, 0), transferEncoding);
+        return new HttpRequestParse(HttpRequestStatus.Done, parsed, null);
     }
 
     private static bool TryRequestLine(ReadOnlySpan<byte> line, out string method, out string path, out string query, out int minor, out string error)
@@ -215,6 +226,45 @@ public static class HttpRequestHeadParser
             }
         }
 
+        return null;
+    }
+
+    /// <summary>The body framing headers of a well-formed header line: Content-Length's value, Transfer-Encoding's presence.</summary>
+    private static string? FramingError(ReadOnlySpan<byte> line, ref long contentLength, ref bool transferEncoding)
+    {
+        var colon = line.IndexOf((byte)':');
+        var name = line[..colon];
+        if (Ascii.EqualsIgnoreCase(name, "Transfer-Encoding"u8))
+        {
+            transferEncoding = true;
+            return null;
+        }
+
+        if (!Ascii.EqualsIgnoreCase(name, "Content-Length"u8))
+        {
+            return null;
+        }
+
+        var value = line[(colon + 1)..].Trim(" \t"u8);
+
+        // Digits only (no sign, no list "5, 5"), and short enough that no length overflows.
+        if (value.IsEmpty || value.Length > 18 || value.ContainsAnyExceptInRange((byte)'0', (byte)'9'))
+        {
+            return "Content-Length is not a number";
+        }
+
+        long length = 0;
+        foreach (var digit in value)
+        {
+            length = (length * 10) + (digit - '0');
+        }
+
+        if (contentLength >= 0 && contentLength != length)
+        {
+            return "two different Content-Length values";
+        }
+
+        contentLength = length;
         return null;
     }
 

@@ -172,11 +172,11 @@ internal sealed class ControlServer : IHostedService, IDisposable
         try
         {
             var peer = ReadPeer(client);
-            var request = await ReadRequestAsync(client, timeout.Token).ConfigureAwait(false);
+            var (request, error) = await ReadRequestAsync(client, timeout.Token).ConfigureAwait(false);
             ControlResponse response;
             if (request is null)
             {
-                response = ControlResponse.Error(400, ErrorCodes.InvalidArgument, "malformed HTTP request");
+                response = ControlResponse.Error(400, ErrorCodes.InvalidArgument, $"malformed HTTP request: {error}");
             }
             else
             {
@@ -201,63 +201,59 @@ internal sealed class ControlServer : IHostedService, IDisposable
             : new Peer(-1, uint.MaxValue, uint.MaxValue);
     }
 
-    private static async Task<ControlRequest?> ReadRequestAsync(Socket client, CancellationToken token)
+    /// <summary>The request, or why it is not one (the 400's message); the head is read by the same strict parser as /metrics'.</summary>
+    private static async Task<(ControlRequest? Request, string? Error)> ReadRequestAsync(Socket client, CancellationToken token)
     {
         var buffer = new byte[MaxHeaderBytes + MaxBodyBytes];
         var filled = 0;
-        var headerEnd = -1;
-        while (headerEnd < 0)
+        HttpRequestParse parse;
+        while (true)
         {
-            if (filled == MaxHeaderBytes)
-            {
-                return null;
-            }
-
             var n = await client.ReceiveAsync(buffer.AsMemory(filled, MaxHeaderBytes - filled), token).ConfigureAwait(false);
             if (n == 0)
             {
-                return null;
+                return (null, "the connection closed before the end of the request head");
             }
 
             filled += n;
-            headerEnd = buffer.AsSpan(0, filled).IndexOf("\r\n\r\n"u8);
-        }
-
-        var head = Encoding.ASCII.GetString(buffer, 0, headerEnd).Split("\r\n");
-        var requestLine = head[0].Split(' ');
-        if (requestLine.Length != 3 || !requestLine[2].StartsWith("HTTP/1.", StringComparison.Ordinal))
-        {
-            return null;
-        }
-
-        var contentLength = 0;
-        foreach (var line in head.Skip(1))
-        {
-            var colon = line.IndexOf(':', StringComparison.Ordinal);
-            if (colon > 0 && line[..colon].Trim().Equals("Content-Length", StringComparison.OrdinalIgnoreCase)
-                && (!int.TryParse(line[(colon + 1)..].Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out contentLength) || contentLength > MaxBodyBytes))
+            parse = HttpRequestHeadParser.Parse(buffer.AsSpan(0, filled), MaxHeaderBytes);
+            if (parse.Status == HttpRequestStatus.Done)
             {
-                return null;
+                break;
+            }
+
+            if (parse.Status != HttpRequestStatus.NeedMoreData)
+            {
+                return (null, parse.Error);
             }
         }
 
-        var bodyStart = headerEnd + 4;
-        while (filled - bodyStart < contentLength)
+        var head = parse.Head;
+        if (head.HasTransferEncoding)
         {
-            var n = await client.ReceiveAsync(buffer.AsMemory(filled, bodyStart + contentLength - filled), token).ConfigureAwait(false);
+            return (null, "Transfer-Encoding is not supported; send Content-Length");
+        }
+
+        if (head.ContentLength > MaxBodyBytes)
+        {
+            return (null, $"the body is over {MaxBodyBytes} bytes");
+        }
+
+        var bodyStart = head.HeadLength;
+        var bodyLength = (int)head.ContentLength;
+        while (filled - bodyStart < bodyLength)
+        {
+            var n = await client.ReceiveAsync(buffer.AsMemory(filled, bodyStart + bodyLength - filled), token).ConfigureAwait(false);
             if (n == 0)
             {
-                return null;
+                return (null, "the connection closed before the end of the body");
             }
 
             filled += n;
         }
 
-        var target = requestLine[1];
-        var question = target.IndexOf('?', StringComparison.Ordinal);
-        var path = question < 0 ? target : target[..question];
-        var query = question < 0 ? string.Empty : target[(question + 1)..];
-        return new ControlRequest(requestLine[0], Uri.UnescapeDataString(path), ParseQuery(query), buffer.AsMemory(bodyStart, contentLength));
+        var request = new ControlRequest(head.Method, Uri.UnescapeDataString(head.Path), ParseQuery(head.Query), buffer.AsMemory(bodyStart, bodyLength));
+        return (request, null);
     }
 
     private static Dictionary<string, string> ParseQuery(string query)

@@ -104,17 +104,20 @@ public sealed class ConnectionPipeline
 
         session.Pipeline = this;
         session.Tracker = tracker;
-
-        // Established once its set-up frame is given back, so a session seen established holds only what it keeps.
-        // Not after the start: a relay that ends at once closes the session before the start returns.
-        session.Settle();
-        session.State = SessionState.Established;
+        var started = false;
         try
         {
+            // Established once its set-up frame is given back, so a session seen established holds only what it
+            // keeps. Not after the start: a relay that ends at once closes the session before the start returns.
+            session.Settle();
+            session.State = SessionState.Established;
+            started = true;
             SocketRelay.Start(session.ClientSocket, session.OutboundSocket!, session.Profile.Relay, session.Counters, session);
         }
-        catch (Exception ex)
+        catch (Exception ex) when (!started)
         {
+            // Once started, the relay owns the end (it may already have reported it); a bug past that point is the
+            // event loop's to log, not a second end here.
             Log.SessionCrashed(_logger, session.Id, ex);
             End(session, Ending.Crashed, RelayOutcome.Completed);
         }

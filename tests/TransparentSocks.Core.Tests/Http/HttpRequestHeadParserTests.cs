@@ -34,7 +34,48 @@ public sealed class HttpRequestHeadParserTests
         var result = Parse(head + "BODY\r\n\r\n");
 
         Assert.Equal(HttpRequestStatus.Done, result.Status);
-        Assert.Equal(new HttpRequestHead("POST", "/x", "a=1&b", 0, head.Length), result.Head);
+        Assert.Equal(new HttpRequestHead("POST", "/x", "a=1&b", 0, head.Length, ContentLength: 4), result.Head);
+    }
+
+    [Theory]
+    [InlineData("Content-Length: 0", 0L)]
+    [InlineData("content-length:17", 17L)]
+    [InlineData("Content-Length: \t65536\t ", 65536L)]
+    [InlineData("Content-Length: 12\r\nContent-Length: 12", 12L)]
+    [InlineData("Content-Length: 999999999999999999", 999999999999999999L)]
+    public void Parse_ContentLength_IsTheBodysLength(string header, long length)
+    {
+        var result = Parse($"POST /v1/reload HTTP/1.1\r\nHost: localhost\r\n{header}\r\n\r\n");
+
+        Assert.Equal(HttpRequestStatus.Done, result.Status);
+        Assert.Equal(length, result.Head.ContentLength);
+        Assert.False(result.Head.HasTransferEncoding);
+    }
+
+    [Theory]
+    [InlineData("Content-Length: -1", "not a number")]
+    [InlineData("Content-Length: +5", "not a number")]
+    [InlineData("Content-Length: 5, 5", "not a number")]
+    [InlineData("Content-Length: 0x10", "not a number")]
+    [InlineData("Content-Length:", "not a number")]
+    [InlineData("Content-Length: 1000000000000000000", "not a number")]
+    [InlineData("Content-Length: 5\r\nContent-Length: 6", "two different")]
+    public void Parse_ContentLengthThatFramesNothingOrTwoThings_IsInvalid(string header, string fault)
+    {
+        var result = Parse($"POST /v1/reload HTTP/1.1\r\n{header}\r\n\r\n");
+
+        Assert.Equal(HttpRequestStatus.Invalid, result.Status);
+        Assert.Contains(fault, result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_TransferEncoding_IsReportedNotRead()
+    {
+        var result = Parse("POST /v1/reload HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+
+        Assert.Equal(HttpRequestStatus.Done, result.Status);
+        Assert.True(result.Head.HasTransferEncoding);
+        Assert.Equal(0, result.Head.ContentLength);
     }
 
     [Fact]
