@@ -24,7 +24,7 @@
 set -euo pipefail
 T_START=$(date +%s)   # the wall time the report gives includes installing and building
 
-DURATION=${DURATION:-4}    # seconds per iperf3 run (lib.sh's default is 10; a visit makes two, and 15 minutes hold 48)
+DURATION=${DURATION:-3}    # seconds per iperf3 run (lib.sh's default is 10; a visit makes two, and 15 minutes hold 48)
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LOG_TAG=bench
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -45,10 +45,11 @@ HOLD_LEVELS=${HOLD_LEVELS:-1000 10000 100000} # idle connections held at once, m
 HOLD_ROUNDS=${HOLD_ROUNDS:-1} # the hold phase runs in this many rounds (from round 1)
 HOLD_SETUP_CONC=${HOLD_SETUP_CONC:-100} # idle connections being set up at once
 PEERS_BUILD=${PEERS_BUILD:-$BENCH/../../shared/peers/build.sh} # builds ipt2socks and hev-socks5-tproxy
-# Seconds every contender is left quiet before its memory is read (idle, and at each hold level). transparentsocksd
-# gives its heap's garbage back to the kernel once allocation has been quiet for 2-3 s (Hosting/MemoryTrimmer.cs);
-# read sooner, its RSS holds the set-up garbage of the last connections, which a box that stays idle never carries.
-# The C tools have nothing to give back; they wait as long.
+# Seconds every contender is left quiet at each hold level before its memory is read. transparentsocksd gives its
+# heap's garbage back to the kernel once allocation has been quiet for 2-3 s (Hosting/MemoryTrimmer.cs); read sooner,
+# its RSS holds the set-up garbage of the last connections, which a box that stays idle never carries. The C tools
+# have nothing to give back; they wait as long. (The idle reading stays at 1 s after the start: what the start used
+# is given back as soon as every service is up, not after a quiet period.)
 SETTLE=${SETTLE:-4}
 QUIET_PCT=${QUIET_PCT:-25} # QUIET_WAIT > 0: before each rate run, wait at most that long for a host under QUIET_PCT % busy
 QUIET_WAIT=${QUIET_WAIT:-0} # 0: no wait (the 15-minute budget has no room for it); "others" is recorded either way
@@ -342,7 +343,7 @@ hold_phase() {    # hold_phase NAME ROUND: idle connections held end to end at e
 
 probe_ts_with_server() { # the idle memory of transparentsocksd with the transparent path and the server on
     start_proxy ts-probe 1
-    sleep "$SETTLE"
+    sleep 1
     idle_mem "$PROXY_PID" >"$RUN/ts-probe-idle.json"
     stop_proxy
 }
@@ -355,7 +356,7 @@ visit() {         # visit NAME ROUND: a fresh lab; idle memory, throughput, shor
     if [[ $name != direct ]]; then
         [[ $name == ts-tproxy && $round == 1 ]] && probe_ts_with_server
         start_proxy "$name" "$round"
-        sleep "$SETTLE"                               # idle memory: listening, nothing connected yet
+        sleep 1                                       # idle memory: listening, nothing connected yet
         idle_mem "$PROXY_PID" | sed "s/}\$/, \"fds\": $(sum_over fds "$PROXY_PID")}/" >"$RUN/$name-$round-idle.json"
     fi
     "${LIB[@]}" idle "$RUN/results.jsonl" "$RUN/$name-$round-idle.json" "$name" "$round"

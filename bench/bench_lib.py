@@ -342,7 +342,7 @@ def cmd_report(results, meta_path, out_json):
                "the runs / their connections.")
     out.append("- **RSS**: VmRSS summed over the proxy's processes; idle = 1 s after start, nothing connected. **held**: "
                "at each level the connections held (each made one keep-alive request, then stays idle), the RSS and "
-               "fds then, the CPU the proxy spent setting them up per connection, and the CPU it used over 1 s while "
+               "fds once the proxy has been left quiet for SETTLE s (4), the CPU the proxy spent setting them up per connection, and the CPU it used over 1 s while "
                "they were idle. **KB/idle conn**: the slope of RSS between the first and the last level (user-space "
                "memory only: socket buffers and pipes are kernel memory).")
     out.append("")
