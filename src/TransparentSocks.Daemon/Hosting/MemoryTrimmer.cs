@@ -68,20 +68,18 @@ internal sealed class MemoryTrimmer : BackgroundService
     {
         var policy = new TrimPolicy(GC.GetTotalAllocatedBytes());
         using var timer = new PeriodicTimer(Period);
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
-            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            if (!policy.ShouldTrim(GC.GetTotalAllocatedBytes()))
             {
-                if (!policy.ShouldTrim(GC.GetTotalAllocatedBytes()))
-                {
-                    continue;
-                }
-
-                var before = Environment.WorkingSet;
-                var started = Environment.TickCount64;
-                GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-                policy.Trimmed(GC.GetTotalAllocatedBytes(), GC.GetGCMemoryInfo(GCKind.FullBlocking).HeapSizeBytes);
-                Log.MemoryTrimmed(_logger, before >> 10, Environment.WorkingSet >> 10, Environment.TickCount64 - started);
+                continue;
             }
+
+            var before = Environment.WorkingSet;
+            var started = Environment.TickCount64;
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            policy.Trimmed(GC.GetTotalAllocatedBytes(), GC.GetGCMemoryInfo(GCKind.FullBlocking).HeapSizeBytes);
+            Log.MemoryTrimmed(_logger, before >> 10, Environment.WorkingSet >> 10, Environment.TickCount64 - started);
         }
     }
 }
