@@ -12,34 +12,9 @@ namespace TransparentSocks.Linux.Tests.Sockets;
 /// after an abort is born aborted. The socket is an accepted loopback connection.
 /// </summary>
 [Trait("Category", "Unit")]
-public sealed class LazyWritableTests : IAsyncLifetime
+public sealed class LazyWritableTests : AcceptedSocketTest
 {
-    private readonly EventLoopGroup _loops = new(1);
-    private LinuxSocket? _listener;
-    private Socket? _peer;
-    private LinuxSocket? _socket;
-
-    private LinuxSocket Accepted => _socket!;
-
-    public async Task InitializeAsync()
-    {
-        _listener = LinuxSocket.Listen(new IPEndPoint(IPAddress.Loopback, 0), _loops.Next());
-        _peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
-        var connect = _peer.ConnectAsync(_listener.GetLocalEndPoint()!);
-        var accepted = await _listener.AcceptAsync();
-        Assert.True(accepted.Fd >= 0, $"accept: {accepted.Error}");
-        await connect;
-        _socket = LinuxSocket.Adopt(accepted.Fd, _loops.Next());
-    }
-
-    public Task DisposeAsync()
-    {
-        _peer?.Dispose();
-        _socket?.Dispose();
-        _listener?.Dispose();
-        _loops.Dispose();
-        return Task.CompletedTask;
-    }
+    protected override void ConfigurePeer(Socket peer) => peer.ReceiveBufferSize = 4096;
 
     [Fact]
     public async Task SendThatFits_NeverCreatesTheWritableReadiness()
@@ -67,7 +42,7 @@ public sealed class LazyWritableTests : IAsyncLifetime
         var total = 0;
         while (total < received.Length)
         {
-            var n = await _peer!.ReceiveAsync(received.AsMemory(total)).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+            var n = await Peer.ReceiveAsync(received.AsMemory(total)).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
             Assert.True(n > 0, $"EOF after {total} bytes");
             total += n;
         }

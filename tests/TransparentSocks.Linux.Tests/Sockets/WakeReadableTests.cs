@@ -12,35 +12,8 @@ namespace TransparentSocks.Linux.Tests.Sockets;
 /// never after it was cancelled. The socket is an accepted loopback connection whose peer sends nothing.
 /// </summary>
 [Trait("Category", "Unit")]
-public sealed class WakeReadableTests : IAsyncLifetime
+public sealed class WakeReadableTests : AcceptedSocketTest
 {
-    private readonly EventLoopGroup _loops = new(1);
-    private LinuxSocket? _listener;
-    private Socket? _peer;
-    private LinuxSocket? _socket;
-
-    private LinuxSocket Accepted => _socket!;
-
-    public async Task InitializeAsync()
-    {
-        _listener = LinuxSocket.Listen(new IPEndPoint(IPAddress.Loopback, 0), _loops.Next());
-        _peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        var connect = _peer.ConnectAsync(_listener.GetLocalEndPoint()!);
-        var accepted = await _listener.AcceptAsync();
-        Assert.True(accepted.Fd >= 0, $"accept: {accepted.Error}");
-        await connect;
-        _socket = LinuxSocket.Adopt(accepted.Fd, _loops.Next());
-    }
-
-    public Task DisposeAsync()
-    {
-        _peer?.Dispose();
-        _socket?.Dispose();
-        _listener?.Dispose();
-        _loops.Dispose();
-        return Task.CompletedTask;
-    }
-
     [Theory]
     [InlineData(30)]
     [InlineData(130)]
@@ -93,7 +66,7 @@ public sealed class WakeReadableTests : IAsyncLifetime
         var wait = Accepted.Readable.WaitAsync(tick).AsTask();
         var clock = Stopwatch.StartNew();
 
-        await _peer!.SendAsync(new byte[] { 1, 2, 3 });
+        await Peer.SendAsync(new byte[] { 1, 2, 3 });
         Assert.Equal(Errno.None, await wait.WaitAsync(TimeSpan.FromSeconds(5)));
         Accepted.CancelWake();
 
@@ -111,10 +84,10 @@ public sealed class WakeReadableTests : IAsyncLifetime
             for (var i = 0; i < 4; i++)
             {
                 var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                var connect = peer.ConnectAsync(_listener!.GetLocalEndPoint()!);
-                var accepted = await _listener.AcceptAsync();
+                var connect = peer.ConnectAsync(Listener.GetLocalEndPoint()!);
+                var accepted = await Listener.AcceptAsync();
                 await connect;
-                sockets.Add((LinuxSocket.Adopt(accepted.Fd, _socket!.Loop), peer));
+                sockets.Add((LinuxSocket.Adopt(accepted.Fd, Accepted.Loop), peer));
             }
 
             var start = Environment.TickCount64;
