@@ -129,7 +129,6 @@ public sealed class ConnectionPipeline
         var ending = Ending.Crashed;
         try
         {
-            session.Profile.Stats.RelayEnded(relayed.Outcome);
             Log.SessionClosed(_logger, session.Id, relayed.ToString());
             ending = Ending.Relayed;
         }
@@ -149,6 +148,7 @@ public sealed class ConnectionPipeline
         try
         {
             session.Dispose();
+            CountEnd(session.Profile, ending == Ending.Relayed, outcome);
             Close(session.Profile, ending, outcome, session.ClientSocket, session.OutboundSocket, handshake: null, admitted: true);
         }
         finally
@@ -166,6 +166,7 @@ public sealed class ConnectionPipeline
     {
         var ending = Ending.Crashed;
         var relayed = default(RelayResult);
+        var relayEnded = false;
         LinuxSocket? outbound = null;
         var admitted = false;
         Handshake? handshake = null;
@@ -255,9 +256,9 @@ public sealed class ConnectionPipeline
             {
                 // The destination failed before the relay began; to the client that is a stream cut like any other.
                 relayed = new RelayResult(RelayOutcome.UpstreamError, early, session.Counters.BytesUp, session.Counters.BytesDown, Spliced: false);
-                profile.Stats.RelayEnded(relayed.Outcome);
                 Log.SessionClosed(_logger, session.Id, relayed.ToString());
                 ending = Ending.Relayed;
+                relayEnded = true;
                 return null;
             }
 
@@ -279,8 +280,21 @@ public sealed class ConnectionPipeline
             if (!handedOver)
             {
                 session?.Dispose();
+                CountEnd(profile, relayEnded, relayed.Outcome);
                 Close(profile, ending, relayed.Outcome, client, outbound, handshake, admitted);
             }
+        }
+    }
+
+    /// <summary>
+    /// A relay's outcome is counted after its session folded its bytes into the inbound's totals, so a reader that
+    /// sees the session completed also sees what it moved.
+    /// </summary>
+    private static void CountEnd(InboundProfile profile, bool relayEnded, RelayOutcome outcome)
+    {
+        if (relayEnded)
+        {
+            profile.Stats.RelayEnded(outcome);
         }
     }
 
